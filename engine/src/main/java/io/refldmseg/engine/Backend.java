@@ -1,0 +1,108 @@
+package io.refldmseg.engine;
+
+import java.util.List;
+
+/**
+ * The op set model code is written against. Activations are channels-last ({@link Tensor});
+ * weights are packed once through {@link #linearWeights} / {@link #convWeights}. Implementations:
+ * {@code CpuBackend} (fp32, Vector API) and, later, a CUDA backend. Every op returns a new tensor
+ * and leaves its inputs unchanged.
+ */
+public interface Backend extends AutoCloseable {
+    String name();
+
+    // ---- data in and out ----
+
+    /** A tensor holding a copy of {@code data} (row-major over {@code shape}). */
+    Tensor tensor(float[] data, int... shape);
+
+    /** The tensor's elements in row-major order. */
+    float[] toHost(Tensor t);
+
+    /** The same elements seen with another shape of equal element count (no copy). */
+    Tensor reshape(Tensor t, int... shape);
+
+    // ---- weights ----
+
+    /** Packs a linear weight [out, in] (row-major) and optional bias [out]. */
+    LinearWeights linearWeights(float[] weight, int outFeatures, int inFeatures, float[] bias);
+
+    /** Packs a conv weight [out, in, kh, kw] (PyTorch order) and optional bias [out]. */
+    ConvWeights convWeights(float[] weight, int outChannels, int inChannels, int kh, int kw, float[] bias);
+
+    // ---- ops ----
+
+    /** x [..., in] -> [..., out]: x W^T + b. */
+    Tensor linear(Tensor x, LinearWeights w);
+
+    /** x W^T + b + sum over adapters of scale * (x A^T) B^T, adapters unmerged. */
+    Tensor linear(Tensor x, LinearWeights w, List<LoraAdapter> adapters);
+
+    /** 2-D convolution of x [N, H, W, Cin] -> [N, OH, OW, Cout]. */
+    Tensor conv2d(Tensor x, ConvWeights w, int stride, Padding padding);
+
+    /** GroupNorm over x [N, ..., C] (channels last), optionally followed by SiLU. */
+    Tensor groupNorm(Tensor x, int groups, Tensor gamma, Tensor beta, float eps, boolean silu);
+
+    /** LayerNorm over the last dimension. */
+    Tensor layerNorm(Tensor x, Tensor gamma, Tensor beta, float eps);
+
+    /**
+     * Multi-head scaled dot-product attention. q [B, Lq, C], k and v [B, Lk, C] with heads packed
+     * in C (channel = head * headDim + d); scale headDim^-0.5. {@code keyMask} [B, Lk] (1 keep, 0
+     * masked) or null adds (1 - m) * -10000 to the scaled scores, as diffusers does.
+     */
+    Tensor attention(Tensor q, Tensor k, Tensor v, int heads, Tensor keyMask);
+
+    /** Softmax over the last dimension. */
+    Tensor softmax(Tensor x);
+
+    Tensor silu(Tensor x);
+
+    /** GELU with the exact erf form. */
+    Tensor gelu(Tensor x);
+
+    /** x * sigmoid(1.702 x) (OpenAI CLIP). */
+    Tensor quickGelu(Tensor x);
+
+    /** [..., 2H] -> [..., H]: first half * gelu(second half). */
+    Tensor geglu(Tensor x);
+
+    Tensor add(Tensor a, Tensor b);
+
+    /** x [N, ..., C] + v [N, C], v broadcast over the middle dimensions (per-sample channel bias). */
+    Tensor addPerSample(Tensor x, Tensor v);
+
+    /** a * alpha + b * beta, elementwise, same shapes. */
+    Tensor axpby(float alpha, Tensor a, float beta, Tensor b);
+
+    Tensor scale(Tensor x, float s);
+
+    /** Concatenates along the last (channel) dimension. */
+    Tensor concatChannels(Tensor a, Tensor b);
+
+    /** Channels [from, from + count) of the last dimension. */
+    Tensor sliceChannels(Tensor x, int from, int count);
+
+    /** Concatenates along dimension 1 (tokens of [B, L, C] or rows of images). */
+    Tensor concatDim1(List<Tensor> parts);
+
+    /** Concatenates along dimension 0 (batch). */
+    Tensor concatBatch(List<Tensor> parts);
+
+    /** [N, H, W, C] -> [N, 2H, 2W, C], nearest. */
+    Tensor upsampleNearest2x(Tensor x);
+
+    /** Bilinear resize of [N, H, W, C] with PyTorch's align_corners=False rule (no antialias). */
+    Tensor resizeBilinear(Tensor x, int outH, int outW);
+
+    /** Nearest resize of [N, H, W, C] with PyTorch's legacy "nearest" rule (floor(dst * in/out)). */
+    Tensor resizeNearest(Tensor x, int outH, int outW);
+
+    /** Sinusoidal timestep embedding [T] -> [T, dim], diffusers' get_timestep_embedding in fp32. */
+    Tensor timestepEmbedding(float[] timesteps, int dim, boolean flipSinToCos, float downscaleFreqShift);
+
+    @Override
+    default void close() {
+    }
+}

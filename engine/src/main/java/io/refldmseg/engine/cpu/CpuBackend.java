@@ -1,0 +1,519 @@
+package io.refldmseg.engine.cpu;
+
+import io.refldmseg.engine.Backend;
+import io.refldmseg.engine.ConvWeights;
+import io.refldmseg.engine.LinearWeights;
+import io.refldmseg.engine.LoraAdapter;
+import io.refldmseg.engine.Padding;
+import io.refldmseg.engine.Tensor;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
+import java.util.Arrays;
+import java.util.List;
+
+/** fp32 backend on the CPU: Vector API kernels, all cores through the fork-join pool. */
+public final class CpuBackend implements Backend {
+    private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+    private static final int L = S.length();
+
+    @Override
+    public String name() {
+        return "cpu (" + Parallel.THREADS + " threads, " + S.vectorBitSize() + "-bit vectors)";
+    }
+
+    // ---- data ----
+
+    @Override
+    public Tensor tensor(float[] data, int... shape) {
+        return new CpuTensor(data.clone(), shape);
+    }
+
+    @Override
+    public float[] toHost(Tensor t) {
+        return cpu(t).data.clone();
+    }
+
+    @Override
+    public Tensor reshape(Tensor t, int... shape) {
+        if (Tensor.numel(shape) != t.numel())
+            throw new IllegalArgumentException("cannot reshape " + t + " to " + Arrays.toString(shape));
+        return new CpuTensor(cpu(t).data, shape);
+    }
+
+    private static CpuTensor cpu(Tensor t) {
+        if (t instanceof CpuTensor c) return c;
+        throw new IllegalArgumentException(t + " does not belong to the CPU backend");
+    }
+
+    // ---- weights ----
+
+    private record Linear(Gemm.Packed packed) implements LinearWeights {
+        public int inFeatures() {
+            return packed.k;
+        }
+
+        public int outFeatures() {
+            return packed.n;
+        }
+    }
+
+    /** Conv weight re-laid to [out, kh, kw, in] (the im2col column order for NHWC), then packed. */
+    private record Conv(Gemm.Packed packed, int inChannels, int outChannels, int kernelHeight, int kernelWidth)
+            implements ConvWeights {
+    }
+
+    @Override
+    public LinearWeights linearWeights(float[] weight, int outFeatures, int inFeatures, float[] bias) {
+        return new Linear(new Gemm.Packed(weight, outFeatures, inFeatures, bias));
+    }
+
+    @Override
+    public ConvWeights convWeights(float[] w, int out, int in, int kh, int kw, float[] bias) {
+        if ((long) out * in * kh * kw != w.length)
+            throw new IllegalArgumentException("conv weight has " + w.length + " values, not " + out + "x" + in + "x" + kh + "x" + kw);
+        float[] ohwi = new float[w.length];
+        for (int o = 0; o < out; o++)
+            for (int i = 0; i < in; i++)
+                for (int y = 0; y < kh; y++)
+                    for (int x = 0; x < kw; x++)
+                        ohwi[((o * kh + y) * kw + x) * in + i] = w[((o * in + i) * kh + y) * kw + x];
+        return new Conv(new Gemm.Packed(ohwi, out, kh * kw * in, bias), in, out, kh, kw);
+    }
+
+    // ---- GEMM-based ops ----
+
+    @Override
+    public Tensor linear(Tensor x, LinearWeights w) {
+        return linear(x, w, List.of());
+    }
+
+    @Override
+    public Tensor linear(Tensor x, LinearWeights w, List<LoraAdapter> adapters) {
+        Gemm.Packed p = ((Linear) w).packed;
+        CpuTensor in = cpu(x);
+        if (x.dim(-1) != p.k) throw new IllegalArgumentException("linear expects " + p.k + " input features, got " + x);
+        int m = Math.toIntExact(x.numel() / p.k);
+        int[] shape = x.shape();
+        shape[shape.length - 1] = p.n;
+        float[] y = new float[m * p.n];
+        Gemm.multiply(m, Gemm.dense(in.data, 0, p.k), p, y, 0, p.n, false);
+        for (LoraAdapter a : adapters) {
+            Gemm.Packed down = ((Linear) a.down()).packed, up = ((Linear) a.up()).packed;
+            if (down.k != p.k || up.n != p.n)
+                throw new IllegalArgumentException("LoRA adapter " + down.k + "->" + up.n + " does not fit linear " + p.k + "->" + p.n);
+            float[] t = new float[m * down.n];
+            Gemm.multiply(m, Gemm.dense(in.data, 0, p.k), down, t, 0, down.n, false);
+            for (int i = 0; i < t.length; i++) t[i] *= a.scale();
+            Gemm.multiply(m, Gemm.dense(t, 0, down.n), up, y, 0, p.n, true);
+        }
+        return new CpuTensor(y, shape);
+    }
+
+    private static final ThreadLocal<float[]> IM2COL = ThreadLocal.withInitial(() -> new float[0]);
+
+    @Override
+    public Tensor conv2d(Tensor x, ConvWeights weights, int stride, Padding pad) {
+        Conv w = (Conv) weights;
+        CpuTensor in = cpu(x);
+        if (x.rank() != 4 || x.dim(3) != w.inChannels)
+            throw new IllegalArgumentException("conv2d expects [N, H, W, " + w.inChannels + "], got " + x);
+        int n = x.dim(0), h = x.dim(1), wd = x.dim(2), c = x.dim(3), kh = w.kernelHeight, kw = w.kernelWidth;
+        int oh = (h + pad.top() + pad.bottom() - kh) / stride + 1, ow = (wd + pad.left() + pad.right() - kw) / stride + 1;
+        if (oh <= 0 || ow <= 0) throw new IllegalArgumentException("conv2d input " + x + " smaller than its kernel");
+        int m = n * oh * ow, k = kh * kw * c;
+        float[] y = new float[m * w.outChannels];
+        Gemm.ARows rows;
+        if (kh == 1 && kw == 1 && stride == 1 && pad.equals(Padding.NONE)) {
+            rows = Gemm.dense(in.data, 0, c);
+        } else {
+            float[] src = in.data;
+            rows = (m0, mc) -> {
+                float[] buf = IM2COL.get();
+                if (buf.length < mc * k) {
+                    buf = new float[mc * k];
+                    IM2COL.set(buf);
+                }
+                for (int r = 0; r < mc; r++) {
+                    int pix = m0 + r, b = pix / (oh * ow), rem = pix % (oh * ow), oy = rem / ow, ox = rem % ow;
+                    int dst = r * k;
+                    for (int ky = 0; ky < kh; ky++) {
+                        int iy = oy * stride - pad.top() + ky;
+                        for (int kx = 0; kx < kw; kx++, dst += c) {
+                            int ix = ox * stride - pad.left() + kx;
+                            if (iy < 0 || iy >= h || ix < 0 || ix >= wd) Arrays.fill(buf, dst, dst + c, 0f);
+                            else System.arraycopy(src, ((b * h + iy) * wd + ix) * c, buf, dst, c);
+                        }
+                    }
+                }
+                return new Gemm.Block(buf, 0, k);
+            };
+        }
+        Gemm.multiply(m, rows, w.packed, y, 0, w.outChannels, false);
+        return new CpuTensor(y, n, oh, ow, w.outChannels);
+    }
+
+    // ---- normalisation ----
+
+    @Override
+    public Tensor groupNorm(Tensor x, int groups, Tensor gamma, Tensor beta, float eps, boolean silu) {
+        float[] xd = cpu(x).data, g = cpu(gamma).data, bt = cpu(beta).data;
+        int n = x.dim(0), c = x.dim(-1);
+        if (c % groups != 0) throw new IllegalArgumentException(c + " channels do not split into " + groups + " groups");
+        int pixels = Math.toIntExact(x.numel() / ((long) n * c)), cpg = c / groups;
+        float[] y = new float[xd.length];
+        double count = (double) pixels * cpg;
+        for (int b = 0; b < n; b++) {
+            int base = b * pixels * c;
+            double[] sum = channelSums(xd, base, pixels, c, null);
+            double[] mean = new double[groups];
+            for (int ch = 0; ch < c; ch++) mean[ch / cpg] += sum[ch];
+            for (int gi = 0; gi < groups; gi++) mean[gi] /= count;
+            double[] sq = channelSums(xd, base, pixels, c, mean);
+            double[] var = new double[groups];
+            for (int ch = 0; ch < c; ch++) var[ch / cpg] += sq[ch];
+            float[] scale = new float[c], shift = new float[c];
+            for (int ch = 0; ch < c; ch++) {
+                int gi = ch / cpg;
+                double rstd = 1.0 / Math.sqrt(var[gi] / count + eps);
+                scale[ch] = (float) (rstd * g[ch]);
+                shift[ch] = (float) (bt[ch] - mean[gi] * rstd * g[ch]);
+            }
+            applyAffine(xd, y, base, pixels, c, scale, shift, silu);
+        }
+        return new CpuTensor(y, x.shape());
+    }
+
+    /** Per-channel sums of x (or of (x - groupMean)^2 when {@code groupMean} is given), in double. */
+    private static double[] channelSums(float[] x, int base, int pixels, int c, double[] groupMean) {
+        int cpg = groupMean == null ? 1 : c / groupMean.length;
+        int chunks = Math.max(1, Math.min(Parallel.THREADS * 2, pixels / 256));
+        double[][] partial = new double[chunks][c];
+        int per = (pixels + chunks - 1) / chunks;
+        Parallel.forEach(chunks, ci -> {
+            double[] acc = partial[ci];
+            for (int p = ci * per, end = Math.min(pixels, p + per); p < end; p++) {
+                int off = base + p * c;
+                if (groupMean == null) {
+                    for (int ch = 0; ch < c; ch++) acc[ch] += x[off + ch];
+                } else {
+                    for (int ch = 0; ch < c; ch++) {
+                        double dv = x[off + ch] - groupMean[ch / cpg];
+                        acc[ch] += dv * dv;
+                    }
+                }
+            }
+        });
+        double[] total = new double[c];
+        for (double[] p : partial) for (int ch = 0; ch < c; ch++) total[ch] += p[ch];
+        return total;
+    }
+
+    /** y = x * scale[c] + shift[c] (then SiLU), vectorised over channels. */
+    private static void applyAffine(float[] x, float[] y, int base, int pixels, int c, float[] scale, float[] shift, boolean silu) {
+        int bound = S.loopBound(c);
+        Parallel.forRange(pixels, 64, (from, to) -> {
+            for (int p = from; p < to; p++) {
+                int off = base + p * c;
+                int ch = 0;
+                for (; ch < bound; ch += L) {
+                    FloatVector v = FloatVector.fromArray(S, x, off + ch).fma(FloatVector.fromArray(S, scale, ch),
+                            FloatVector.fromArray(S, shift, ch));
+                    if (silu) v = v.div(v.neg().lanewise(VectorOperators.EXP).add(1f));
+                    v.intoArray(y, off + ch);
+                }
+                for (; ch < c; ch++) {
+                    float v = x[off + ch] * scale[ch] + shift[ch];
+                    y[off + ch] = silu ? Activations.silu(v) : v;
+                }
+            }
+        });
+    }
+
+    @Override
+    public Tensor layerNorm(Tensor x, Tensor gamma, Tensor beta, float eps) {
+        float[] xd = cpu(x).data, g = cpu(gamma).data, b = cpu(beta).data;
+        int c = x.dim(-1), rows = Math.toIntExact(x.numel() / c);
+        float[] y = new float[xd.length];
+        Parallel.forRange(rows, 16, (from, to) -> {
+            for (int r = from; r < to; r++) {
+                int off = r * c;
+                double mean = 0;
+                for (int i = 0; i < c; i++) mean += xd[off + i];
+                mean /= c;
+                double var = 0;
+                for (int i = 0; i < c; i++) {
+                    double dv = xd[off + i] - mean;
+                    var += dv * dv;
+                }
+                double rstd = 1.0 / Math.sqrt(var / c + eps);
+                for (int i = 0; i < c; i++) y[off + i] = (float) ((xd[off + i] - mean) * rstd * g[i] + b[i]);
+            }
+        });
+        return new CpuTensor(y, x.shape());
+    }
+
+    // ---- attention ----
+
+    @Override
+    public Tensor attention(Tensor q, Tensor k, Tensor v, int heads, Tensor keyMask) {
+        int b = q.dim(0), lq = q.dim(1), c = q.dim(2), lk = k.dim(1);
+        if (k.dim(0) != b || v.dim(0) != b || k.dim(2) != c || v.dim(2) != c || v.dim(1) != lk || c % heads != 0)
+            throw new IllegalArgumentException("attention shapes q " + q + " k " + k + " v " + v + " heads " + heads);
+        if (keyMask != null && (keyMask.dim(0) != b || keyMask.dim(1) != lk))
+            throw new IllegalArgumentException("key mask " + keyMask + " does not match keys " + k);
+        float[] out = CpuAttention.run(cpu(q).data, cpu(k).data, cpu(v).data, b, lq, lk, c, heads,
+                keyMask == null ? null : cpu(keyMask).data);
+        return new CpuTensor(out, b, lq, c);
+    }
+
+    @Override
+    public Tensor softmax(Tensor x) {
+        float[] xd = cpu(x).data;
+        int c = x.dim(-1), rows = Math.toIntExact(x.numel() / c), pad = (c + L - 1) / L * L;
+        float[] y = new float[xd.length];
+        Parallel.forRange(rows, 16, (from, to) -> {
+            float[] row = new float[pad];
+            for (int r = from; r < to; r++) {
+                System.arraycopy(xd, r * c, row, 0, c);
+                Arrays.fill(row, c, pad, Float.NEGATIVE_INFINITY);
+                CpuAttention.softmaxInPlace(row, pad);
+                System.arraycopy(row, 0, y, r * c, c);
+            }
+        });
+        return new CpuTensor(y, x.shape());
+    }
+
+    // ---- elementwise ----
+
+    private interface FloatOp {
+        float apply(float v);
+    }
+
+    private static Tensor map(Tensor x, FloatOp op) {
+        float[] xd = cpu(x).data;
+        float[] y = new float[xd.length];
+        Parallel.forRange(xd.length, 4096, (from, to) -> {
+            for (int i = from; i < to; i++) y[i] = op.apply(xd[i]);
+        });
+        return new CpuTensor(y, x.shape());
+    }
+
+    @Override
+    public Tensor silu(Tensor x) {
+        return map(x, Activations::silu);
+    }
+
+    @Override
+    public Tensor gelu(Tensor x) {
+        return map(x, Activations::gelu);
+    }
+
+    @Override
+    public Tensor quickGelu(Tensor x) {
+        return map(x, Activations::quickGelu);
+    }
+
+    @Override
+    public Tensor geglu(Tensor x) {
+        float[] xd = cpu(x).data;
+        int c2 = x.dim(-1), h = c2 / 2, rows = Math.toIntExact(x.numel() / c2);
+        if (c2 % 2 != 0) throw new IllegalArgumentException("geglu needs an even last dimension, got " + x);
+        float[] y = new float[rows * h];
+        Parallel.forRange(rows, 16, (from, to) -> {
+            for (int r = from; r < to; r++)
+                for (int i = 0; i < h; i++) y[r * h + i] = xd[r * c2 + i] * Activations.gelu(xd[r * c2 + h + i]);
+        });
+        int[] shape = x.shape();
+        shape[shape.length - 1] = h;
+        return new CpuTensor(y, shape);
+    }
+
+    @Override
+    public Tensor add(Tensor a, Tensor b) {
+        return axpby(1f, a, 1f, b);
+    }
+
+    @Override
+    public Tensor axpby(float alpha, Tensor a, float beta, Tensor b) {
+        if (!Arrays.equals(a.shape(), b.shape())) throw new IllegalArgumentException("shapes differ: " + a + " and " + b);
+        float[] ad = cpu(a).data, bd = cpu(b).data;
+        float[] y = new float[ad.length];
+        Parallel.forRange(ad.length, 8192, (from, to) -> {
+            if (alpha == 1f && beta == 1f) for (int i = from; i < to; i++) y[i] = ad[i] + bd[i];
+            else for (int i = from; i < to; i++) y[i] = alpha * ad[i] + beta * bd[i];
+        });
+        return new CpuTensor(y, a.shape());
+    }
+
+    @Override
+    public Tensor addPerSample(Tensor x, Tensor v) {
+        int n = x.dim(0), c = x.dim(-1);
+        if (v.rank() != 2 || v.dim(0) != n || v.dim(1) != c) throw new IllegalArgumentException("cannot add " + v + " to " + x);
+        float[] xd = cpu(x).data, vd = cpu(v).data;
+        int pixels = Math.toIntExact(x.numel() / ((long) n * c));
+        float[] y = new float[xd.length];
+        Parallel.forRange(n * pixels, 256, (from, to) -> {
+            for (int p = from; p < to; p++) {
+                int off = p * c, voff = (p / pixels) * c;
+                for (int ch = 0; ch < c; ch++) y[off + ch] = xd[off + ch] + vd[voff + ch];
+            }
+        });
+        return new CpuTensor(y, x.shape());
+    }
+
+    @Override
+    public Tensor scale(Tensor x, float s) {
+        return map(x, v -> v * s);
+    }
+
+    @Override
+    public Tensor concatChannels(Tensor a, Tensor b) {
+        int ca = a.dim(-1), cb = b.dim(-1);
+        if (a.numel() / ca != b.numel() / cb) throw new IllegalArgumentException("cannot concat channels of " + a + " and " + b);
+        int rows = Math.toIntExact(a.numel() / ca), c = ca + cb;
+        float[] ad = cpu(a).data, bd = cpu(b).data, y = new float[rows * c];
+        for (int r = 0; r < rows; r++) {
+            System.arraycopy(ad, r * ca, y, r * c, ca);
+            System.arraycopy(bd, r * cb, y, r * c + ca, cb);
+        }
+        int[] shape = a.shape();
+        shape[shape.length - 1] = c;
+        return new CpuTensor(y, shape);
+    }
+
+    @Override
+    public Tensor sliceChannels(Tensor x, int from, int count) {
+        int c = x.dim(-1), rows = Math.toIntExact(x.numel() / c);
+        if (from < 0 || count < 0 || from + count > c) throw new IllegalArgumentException("channels [" + from + ", " + (from + count) + ") of " + x);
+        float[] xd = cpu(x).data, y = new float[rows * count];
+        for (int r = 0; r < rows; r++) System.arraycopy(xd, r * c + from, y, r * count, count);
+        int[] shape = x.shape();
+        shape[shape.length - 1] = count;
+        return new CpuTensor(y, shape);
+    }
+
+    @Override
+    public Tensor concatDim1(List<Tensor> parts) {
+        Tensor first = parts.getFirst();
+        int n = first.dim(0);
+        long inner = first.numel() / ((long) n * first.dim(1));
+        int total = 0;
+        for (Tensor t : parts) {
+            if (t.dim(0) != n || t.numel() / ((long) n * t.dim(1)) != inner) throw new IllegalArgumentException("cannot concat " + parts);
+            total += t.dim(1);
+        }
+        float[] y = new float[Math.toIntExact(n * total * inner)];
+        int at = 0;
+        for (int b = 0; b < n; b++) {
+            for (Tensor t : parts) {
+                int len = Math.toIntExact(t.dim(1) * inner);
+                System.arraycopy(cpu(t).data, b * len, y, at, len);
+                at += len;
+            }
+        }
+        int[] shape = first.shape();
+        shape[1] = total;
+        return new CpuTensor(y, shape);
+    }
+
+    @Override
+    public Tensor concatBatch(List<Tensor> parts) {
+        int[] shape = parts.getFirst().shape();
+        int total = 0;
+        for (Tensor t : parts) {
+            int[] s = t.shape();
+            s[0] = shape[0];
+            if (!Arrays.equals(s, shape)) throw new IllegalArgumentException("cannot stack " + parts);
+            total += t.dim(0);
+        }
+        long per = parts.getFirst().numel() / shape[0];
+        float[] y = new float[Math.toIntExact(total * per)];
+        int at = 0;
+        for (Tensor t : parts) {
+            System.arraycopy(cpu(t).data, 0, y, at, (int) t.numel());
+            at += (int) t.numel();
+        }
+        shape[0] = total;
+        return new CpuTensor(y, shape);
+    }
+
+    // ---- resampling ----
+
+    @Override
+    public Tensor upsampleNearest2x(Tensor x) {
+        int n = x.dim(0), h = x.dim(1), w = x.dim(2), c = x.dim(3);
+        float[] xd = cpu(x).data, y = new float[n * 4 * h * w * c];
+        Parallel.forRange(n * 2 * h, 8, (from, to) -> {
+            for (int row = from; row < to; row++) {
+                int b = row / (2 * h), oy = row % (2 * h);
+                for (int ox = 0; ox < 2 * w; ox++)
+                    System.arraycopy(xd, ((b * h + oy / 2) * w + ox / 2) * c, y, ((b * 2 * h + oy) * 2 * w + ox) * c, c);
+            }
+        });
+        return new CpuTensor(y, n, 2 * h, 2 * w, c);
+    }
+
+    @Override
+    public Tensor resizeBilinear(Tensor x, int outH, int outW) {
+        int n = x.dim(0), h = x.dim(1), w = x.dim(2), c = x.dim(3);
+        float[] xd = cpu(x).data, y = new float[n * outH * outW * c];
+        float sh = (float) h / outH, sw = (float) w / outW;
+        Parallel.forRange(n * outH, 4, (from, to) -> {
+            for (int row = from; row < to; row++) {
+                int b = row / outH, oy = row % outH;
+                float fy = Math.max(0f, (oy + 0.5f) * sh - 0.5f);
+                int y0 = (int) fy, y1 = Math.min(y0 + 1, h - 1);
+                float ly = fy - y0;
+                for (int ox = 0; ox < outW; ox++) {
+                    float fx = Math.max(0f, (ox + 0.5f) * sw - 0.5f);
+                    int x0 = (int) fx, x1 = Math.min(x0 + 1, w - 1);
+                    float lx = fx - x0;
+                    int p00 = ((b * h + y0) * w + x0) * c, p01 = ((b * h + y0) * w + x1) * c;
+                    int p10 = ((b * h + y1) * w + x0) * c, p11 = ((b * h + y1) * w + x1) * c;
+                    int o = ((b * outH + oy) * outW + ox) * c;
+                    for (int ch = 0; ch < c; ch++)
+                        y[o + ch] = (1 - ly) * ((1 - lx) * xd[p00 + ch] + lx * xd[p01 + ch])
+                                + ly * ((1 - lx) * xd[p10 + ch] + lx * xd[p11 + ch]);
+                }
+            }
+        });
+        return new CpuTensor(y, n, outH, outW, c);
+    }
+
+    @Override
+    public Tensor resizeNearest(Tensor x, int outH, int outW) {
+        int n = x.dim(0), h = x.dim(1), w = x.dim(2), c = x.dim(3);
+        float[] xd = cpu(x).data, y = new float[n * outH * outW * c];
+        for (int b = 0; b < n; b++)
+            for (int oy = 0; oy < outH; oy++)
+                for (int ox = 0; ox < outW; ox++)
+                    System.arraycopy(xd, ((b * h + nearestIndex(oy, h, outH)) * w + nearestIndex(ox, w, outW)) * c,
+                            y, ((b * outH + oy) * outW + ox) * c, c);
+        return new CpuTensor(y, n, outH, outW, c);
+    }
+
+    /** PyTorch legacy nearest: floor(dst * (float) in / out), clamped. */
+    public static int nearestIndex(int dst, int in, int out) {
+        float scale = (float) in / out;
+        return Math.min((int) Math.floor(dst * scale), in - 1);
+    }
+
+    @Override
+    public Tensor timestepEmbedding(float[] timesteps, int dim, boolean flipSinToCos, float shift) {
+        int half = dim / 2;
+        float[] y = new float[timesteps.length * dim];
+        float logMax = (float) -Math.log(10000);
+        for (int t = 0; t < timesteps.length; t++) {
+            for (int i = 0; i < half; i++) {
+                float exponent = logMax * i / (half - shift);
+                float arg = timesteps[t] * (float) Math.exp(exponent);
+                float sin = (float) Math.sin(arg), cos = (float) Math.cos(arg);
+                y[t * dim + i] = flipSinToCos ? cos : sin;
+                y[t * dim + half + i] = flipSinToCos ? sin : cos;
+            }
+        }
+        return new CpuTensor(y, timesteps.length, dim);
+    }
+}
