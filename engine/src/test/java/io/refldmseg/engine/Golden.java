@@ -20,13 +20,7 @@ public final class Golden {
     }
 
     public static Path dir() {
-        String prop = System.getProperty("refldmseg.fixtures");
-        if (prop != null && Files.isDirectory(Path.of(prop))) return Path.of(prop);
-        for (Path p = Path.of("").toAbsolutePath(); p != null; p = p.getParent()) {
-            Path f = p.resolve("testdata/fixtures");
-            if (Files.isDirectory(f)) return f;
-        }
-        throw new IllegalStateException("testdata/fixtures not found");
+        return io.refldmseg.loader.Fixtures.dir();
     }
 
     public static TensorFile open(String name) {

@@ -1,0 +1,101 @@
+package io.refldmseg.model;
+
+import io.refldmseg.engine.Backend;
+import io.refldmseg.engine.ConvWeights;
+import io.refldmseg.engine.LinearWeights;
+import io.refldmseg.engine.Padding;
+import io.refldmseg.engine.Tensor;
+import io.refldmseg.loader.CheckpointException;
+import io.refldmseg.loader.ModelWeights;
+import io.refldmseg.loader.config.ClipConfig;
+
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Alpha-CLIP's vision transformer as Ref LDM-Seg uses it (select_feature_alpha): patch embedding
+ * of the image plus patch embedding of the alpha channel, class token, positional embedding,
+ * ln_pre, pre-LN residual blocks (multi-head attention; c_fc, QuickGELU, c_proj). Returns all
+ * tokens of the last block: no ln_post, no projection.
+ */
+public final class AlphaClipVisionTower {
+    private static final float EPS = 1e-5f;
+
+    private final Backend be;
+    private final ClipConfig config;
+    private final ConvWeights conv1, conv1Alpha;
+    private final float[] classEmbedding, positionalEmbedding;
+    private final LayerNorm lnPre;
+    private final List<Block> blocks = new ArrayList<>();
+
+    private record Block(LayerNorm ln1, LinearWeights q, LinearWeights k, LinearWeights v, LinearWeights out,
+                         LayerNorm ln2, LinearWeights fc, LinearWeights proj) {
+    }
+
+    public AlphaClipVisionTower(ClipConfig config, ModelWeights weights, Backend backend) {
+        this.be = backend;
+        this.config = config;
+        Params p = new Params(weights, backend);
+        int w = config.width();
+        if (w % config.heads() != 0)
+            throw new CheckpointException(weights.source() + ": width " + w + " does not split into " + config.heads() + " heads");
+        conv1 = p.conv("conv1");
+        conv1Alpha = p.conv("conv1_alpha");
+        classEmbedding = weights.get("class_embedding", w).toFloats();
+        int tokens = config.gridSize() * config.gridSize() + 1;
+        positionalEmbedding = weights.get("positional_embedding", tokens, w).toFloats();
+        lnPre = p.layerNorm("ln_pre", EPS);
+        for (int i = 0; i < config.layers(); i++) {
+            String b = "transformer.resblocks." + i;
+            String in = b + ".attn.in_proj";
+            blocks.add(new Block(p.layerNorm(b + ".ln_1", EPS),
+                    p.linearRows(in + ".weight", in + ".bias", 0, w), p.linearRows(in + ".weight", in + ".bias", w, w),
+                    p.linearRows(in + ".weight", in + ".bias", 2 * w, w), p.linear(b + ".attn.out_proj"),
+                    p.layerNorm(b + ".ln_2", EPS), p.linear(b + ".mlp.c_fc"), p.linear(b + ".mlp.c_proj")));
+        }
+    }
+
+    public ClipConfig config() {
+        return config;
+    }
+
+    public Tensor forward(Tensor image, Tensor alpha) {
+        return forward(image, alpha, Probe.NONE);
+    }
+
+    /**
+     * @param image [B, R, R, 3] in [-1, 1] (R = input resolution)
+     * @param alpha [B, R, R, 1], (mask - 0.5) / 0.26
+     * @return all tokens [B, 1 + grid^2, width] (token 0 is the class token)
+     */
+    public Tensor forward(Tensor image, Tensor alpha, Probe probe) {
+        int r = config.inputResolution(), b = image.dim(0), w = config.width();
+        if (image.rank() != 4 || image.dim(1) != r || image.dim(2) != r || image.dim(3) != 3)
+            throw new IllegalArgumentException("vision tower expects [B, " + r + ", " + r + ", 3], got " + image);
+        if (alpha.rank() != 4 || alpha.dim(0) != b || alpha.dim(1) != r || alpha.dim(2) != r || alpha.dim(3) != 1)
+            throw new IllegalArgumentException("alpha must be [" + b + ", " + r + ", " + r + ", 1], got " + alpha);
+        Tensor patches = be.conv2d(image, conv1, config.patchSize(), Padding.NONE);
+        Tensor alphaPatches = be.conv2d(alpha, conv1Alpha, config.patchSize(), Padding.NONE);
+        probe.record("conv1", patches);
+        probe.record("conv1_alpha", alphaPatches);
+        int grid = patches.dim(1);
+        Tensor x = be.reshape(be.add(patches, alphaPatches), b, grid * grid, w);
+        float[] cls = new float[b * w], pos = new float[b * positionalEmbedding.length];
+        for (int i = 0; i < b; i++) {
+            System.arraycopy(classEmbedding, 0, cls, i * w, w);
+            System.arraycopy(positionalEmbedding, 0, pos, i * positionalEmbedding.length, positionalEmbedding.length);
+        }
+        x = be.concatDim1(List.of(be.tensor(cls, b, 1, w), x));
+        x = be.add(x, be.tensor(pos, b, grid * grid + 1, w));
+        x = lnPre.apply(be, x);
+        probe.record("ln_pre", x);
+        for (int i = 0; i < blocks.size(); i++) {
+            Block blk = blocks.get(i);
+            Tensor h = blk.ln1.apply(be, x);
+            x = be.add(x, be.linear(be.attention(be.linear(h, blk.q), be.linear(h, blk.k), be.linear(h, blk.v), config.heads(), null), blk.out));
+            x = be.add(x, be.linear(be.quickGelu(be.linear(blk.ln2.apply(be, x), blk.fc)), blk.proj));
+            probe.record("block" + i, x);
+        }
+        return x;
+    }
+}

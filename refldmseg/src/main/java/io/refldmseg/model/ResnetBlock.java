@@ -1,0 +1,35 @@
+package io.refldmseg.model;
+
+import io.refldmseg.engine.Backend;
+import io.refldmseg.engine.ConvWeights;
+import io.refldmseg.engine.LinearWeights;
+import io.refldmseg.engine.Padding;
+import io.refldmseg.engine.Tensor;
+
+/**
+ * diffusers ResnetBlock2D: GN-SiLU-conv3x3 (+ time embedding projection), GN-SiLU-conv3x3, plus
+ * the input (through a 1x1 conv_shortcut when the width changes). Output scale factor 1.
+ */
+final class ResnetBlock {
+    private final GroupNorm norm1, norm2;
+    private final ConvWeights conv1, conv2, shortcut;
+    private final LinearWeights timeEmbProj;
+
+    ResnetBlock(Params p, String prefix, int groups, float eps) {
+        norm1 = p.groupNorm(prefix + ".norm1", groups, eps);
+        conv1 = p.conv(prefix + ".conv1");
+        norm2 = p.groupNorm(prefix + ".norm2", groups, eps);
+        conv2 = p.conv(prefix + ".conv2");
+        shortcut = p.has(prefix + ".conv_shortcut.weight") ? p.conv(prefix + ".conv_shortcut") : null;
+        timeEmbProj = p.has(prefix + ".time_emb_proj.weight") ? p.linear(prefix + ".time_emb_proj") : null;
+    }
+
+    /** x [N, H, W, C]; tembSilu = silu(time embedding) [N, T], or null for the VAE. */
+    Tensor forward(Backend be, Tensor x, Tensor tembSilu) {
+        Tensor h = be.conv2d(norm1.apply(be, x, true), conv1, 1, Padding.same(1));
+        if (timeEmbProj != null) h = be.addPerSample(h, be.linear(tembSilu, timeEmbProj));
+        h = be.conv2d(norm2.apply(be, h, true), conv2, 1, Padding.same(1));
+        Tensor skip = shortcut == null ? x : be.conv2d(x, shortcut, 1, Padding.NONE);
+        return be.add(skip, h);
+    }
+}

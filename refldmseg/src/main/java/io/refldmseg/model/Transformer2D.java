@@ -1,0 +1,62 @@
+package io.refldmseg.model;
+
+import io.refldmseg.engine.Backend;
+import io.refldmseg.engine.LinearWeights;
+import io.refldmseg.engine.Tensor;
+
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * diffusers Transformer2DModel as SD1.5 uses it: GroupNorm (eps 1e-6), proj_in, transformer
+ * blocks (self-attention, cross-attention with the key mask, GEGLU feed-forward, each pre-LN
+ * with a residual), proj_out, plus the input. In channels-last layout proj_in/out are plain
+ * linears whether the checkpoint stores them as 1x1 convs or as linears.
+ */
+final class Transformer2D {
+    private static final float NORM_EPS = 1e-6f, LN_EPS = 1e-5f;
+
+    private final GroupNorm norm;
+    private final LinearWeights projIn, projOut;
+    private final List<Block> blocks = new ArrayList<>();
+
+    private record Block(LayerNorm norm1, Attention attn1, LayerNorm norm2, Attention attn2, LayerNorm norm3,
+                         LinearWeights ffIn, LinearWeights ffOut) {
+    }
+
+    Transformer2D(Params p, String prefix, int groups, int heads) {
+        norm = p.groupNorm(prefix + ".norm", groups, NORM_EPS);
+        projIn = p.linear(prefix + ".proj_in");
+        projOut = p.linear(prefix + ".proj_out");
+        int n = p.weights.count(prefix + ".transformer_blocks.", ".norm1.weight");
+        for (int i = 0; i < n; i++) {
+            String b = prefix + ".transformer_blocks." + i;
+            blocks.add(new Block(p.layerNorm(b + ".norm1", LN_EPS), new Attention(p, b + ".attn1", heads),
+                    p.layerNorm(b + ".norm2", LN_EPS), new Attention(p, b + ".attn2", heads),
+                    p.layerNorm(b + ".norm3", LN_EPS), p.linear(b + ".ff.net.0.proj"), p.linear(b + ".ff.net.2")));
+        }
+    }
+
+    List<Attention> attentions() {
+        List<Attention> out = new ArrayList<>();
+        for (Block b : blocks) {
+            out.add(b.attn1);
+            out.add(b.attn2);
+        }
+        return out;
+    }
+
+    /** x [N, H, W, C]; context [N, L, Cc]; keyMask [N, L] or null. */
+    Tensor forward(Backend be, Tensor x, Tensor context, Tensor keyMask) {
+        int n = x.dim(0), h = x.dim(1), w = x.dim(2), c = x.dim(3);
+        Tensor t = be.reshape(norm.apply(be, x, false), n, h * w, c);
+        t = be.linear(t, projIn);
+        for (Block b : blocks) {
+            t = be.add(t, b.attn1.forward(be, b.norm1.apply(be, t), null, null));
+            t = be.add(t, b.attn2.forward(be, b.norm2.apply(be, t), context, keyMask));
+            t = be.add(t, be.linear(be.geglu(be.linear(b.norm3.apply(be, t), b.ffIn)), b.ffOut));
+        }
+        t = be.linear(t, projOut);
+        return be.add(be.reshape(t, n, h, w, t.dim(2)), x);
+    }
+}
