@@ -7,6 +7,11 @@ public record ClipConfig(int inputResolution, int patchSize, int width, int laye
         return Math.max(1, width / 64);
     }
 
+    /** CLIP ViT-L/14 at 224 (Alpha-CLIP's tower in Ref LDM-Seg). */
+    public static ClipConfig vitL14() {
+        return new ClipConfig(224, 14, 1024, 24, 16);
+    }
+
     public int gridSize() {
         return inputResolution / patchSize;
     }

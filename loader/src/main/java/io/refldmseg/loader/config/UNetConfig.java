@@ -19,6 +19,14 @@ public record UNetConfig(int inChannels, int outChannels, List<Integer> blockOut
     public static final int DEFAULT_GROUPS = 32;
     public static final double DEFAULT_EPS = 1e-5;
 
+    /** Stable Diffusion 1.5's UNet with Ref LDM-Seg's 1024 -> 768 encoder_hid_proj adapter. */
+    public static UNetConfig stableDiffusion15(int inChannels) {
+        List<String> down = List.of("CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D");
+        List<String> up = List.of("UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D");
+        return new UNetConfig(inChannels, 4, List.of(320, 640, 1280, 1280), down, up, 2, 32, 1e-5, 768,
+                List.of(8, 8, 8, 8), 1024, false, true, 0);
+    }
+
     public int levels() {
         return blockOutChannels.size();
     }

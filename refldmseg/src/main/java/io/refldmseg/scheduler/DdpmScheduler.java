@@ -1,0 +1,55 @@
+package io.refldmseg.scheduler;
+
+/**
+ * diffusers DDPMScheduler (v0.25) with SD1.5's config: epsilon prediction, "fixed_small"
+ * variance, no sample clipping, leading spacing. Noise is injected by the caller so runs can be
+ * reproduced exactly; it is added at every step with t > 0, including t = 1 where the variance
+ * clamps to 1e-20.
+ */
+public final class DdpmScheduler implements Scheduler {
+    private final NoiseSchedule schedule;
+    private final int[] timesteps;
+    private final int stepRatio;
+
+    public DdpmScheduler(NoiseSchedule schedule, int steps) {
+        this.schedule = schedule;
+        this.timesteps = schedule.timesteps(steps);
+        this.stepRatio = schedule.trainSteps() / steps;
+    }
+
+    @Override
+    public int[] timesteps() {
+        return timesteps.clone();
+    }
+
+    @Override
+    public boolean needsNoise() {
+        return true;
+    }
+
+    @Override
+    public Step step(float[] eps, int stepIndex, float[] sample, float[] noise) {
+        int t = timesteps[stepIndex], prev = t - stepRatio;
+        float[] ac = schedule.alphasCumprod();
+        float alphaProd = ac[t], alphaProdPrev = prev >= 0 ? ac[prev] : 1f;
+        float betaProd = 1f - alphaProd, betaProdPrev = 1f - alphaProdPrev;
+        float currentAlpha = alphaProd / alphaProdPrev, currentBeta = 1f - currentAlpha;
+        float sqrtBetaProd = (float) Math.sqrt(betaProd), sqrtAlphaProd = (float) Math.sqrt(alphaProd);
+        float origCoeff = (float) Math.sqrt(alphaProdPrev) * currentBeta / betaProd;
+        float sampleCoeff = (float) Math.sqrt(currentAlpha) * betaProdPrev / betaProd;
+        float std = 0f;
+        if (t > 0) {
+            if (noise == null || noise.length != sample.length)
+                throw new IllegalArgumentException("DDPM step at t=" + t + " needs a noise draw of " + sample.length + " values");
+            float variance = Math.max(betaProdPrev / betaProd * currentBeta, 1e-20f);
+            std = (float) Math.sqrt(variance);
+        }
+        float[] prevSample = new float[sample.length], x0 = new float[sample.length];
+        for (int i = 0; i < sample.length; i++) {
+            x0[i] = (sample[i] - sqrtBetaProd * eps[i]) / sqrtAlphaProd;
+            float p = origCoeff * x0[i] + sampleCoeff * sample[i];
+            prevSample[i] = t > 0 ? p + std * noise[i] : p;
+        }
+        return new Step(prevSample, x0);
+    }
+}
