@@ -13,7 +13,7 @@ import java.util.List;
  *
  * @param name the projection's diffusers name, e.g. "mid_block.attentions.0.transformer_blocks.0.attn1.to_q"
  */
-final class Projection {
+public final class Projection {
     final String name;
     final LinearWeights base;
     private volatile List<LoraAdapter> adapters = List.of();
@@ -23,7 +23,15 @@ final class Projection {
         this.base = base;
     }
 
-    void setAdapters(List<LoraAdapter> adapters) {
+    public int inFeatures() {
+        return base.inFeatures();
+    }
+
+    public int outFeatures() {
+        return base.outFeatures();
+    }
+
+    public void setAdapters(List<LoraAdapter> adapters) {
         this.adapters = List.copyOf(adapters);
     }
 
