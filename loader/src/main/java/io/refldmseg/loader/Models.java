@@ -37,7 +37,7 @@ public final class Models {
             Optional<Map<String, Object>> json = src.config().or(() -> metadataConfig(src, "unet_config"));
             UNetConfig inferred = Configs.inferUNet(w);
             return new Loaded<>(json.map(j -> Configs.unetFromJson(j, w.source())).orElse(inferred), w,
-                    json.isPresent() ? "config" : "inferred from weight shapes");
+                    json.isPresent() ? "from config.json or file metadata" : "inferred from weight shapes");
         } catch (RuntimeException e) {
             w.close();
             throw e;
@@ -51,7 +51,7 @@ public final class Models {
             Optional<Map<String, Object>> json = src.config().or(() -> metadataConfig(src, "vae_config"));
             VaeConfig inferred = Configs.inferVae(w);
             return new Loaded<>(json.map(j -> Configs.vaeFromJson(j, w.source())).orElse(inferred), w,
-                    json.isPresent() ? "config" : "inferred from weight shapes");
+                    json.isPresent() ? "from config.json or file metadata" : "inferred from weight shapes");
         } catch (RuntimeException e) {
             w.close();
             throw e;
@@ -65,7 +65,7 @@ public final class Models {
             Optional<Map<String, Object>> json = src.config();
             ClipConfig inferred = Configs.inferClip(w);
             return new Loaded<>(json.map(j -> Configs.clipFromJson(j, inferred)).orElse(inferred), w,
-                    json.isPresent() ? "config" : "inferred from weight shapes");
+                    json.isPresent() ? "from config.json or file metadata" : "inferred from weight shapes");
         } catch (RuntimeException e) {
             w.close();
             throw e;

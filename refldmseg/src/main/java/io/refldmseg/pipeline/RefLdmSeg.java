@@ -100,17 +100,17 @@ public final class RefLdmSeg implements AutoCloseable {
             Models.Loaded<UNetConfig> u = Models.unet(c.unet());
             owned.add(u);
             UNet2DConditionModel unet = new UNet2DConditionModel(u.config(), u.weights(), backend);
-            progress.accept(String.format("  %s, %.0fM parameters, config %s", u.weights().layout(), u.weights().parameterCount() / 1e6, u.configSource()));
+            progress.accept(String.format("  %s, %,d parameters, architecture %s", u.weights().layout(), u.weights().parameterCount(), u.configSource()));
             progress.accept("loading VAE from " + c.vae());
             Models.Loaded<VaeConfig> v = Models.vae(c.vae());
             owned.add(v);
             AutoencoderKL vae = new AutoencoderKL(v.config(), v.weights(), backend);
-            progress.accept(String.format("  %s, %.0fM parameters", v.weights().layout(), v.weights().parameterCount() / 1e6));
+            progress.accept(String.format("  %s, %,d parameters, architecture %s", v.weights().layout(), v.weights().parameterCount(), v.configSource()));
             progress.accept("loading vision tower from " + c.clip());
             Models.Loaded<ClipConfig> t = Models.clip(c.clip());
             owned.add(t);
             AlphaClipVisionTower tower = new AlphaClipVisionTower(t.config(), t.weights(), backend);
-            progress.accept(String.format("  %s, %.0fM parameters, %d heads (%s)", t.weights().layout(), t.weights().parameterCount() / 1e6,
+            progress.accept(String.format("  %s, %,d parameters, %d heads (architecture %s)", t.weights().layout(), t.weights().parameterCount(),
                     t.config().heads(), t.configSource()));
             RefLdmSeg r = new RefLdmSeg(unet, vae, tower, backend, owned);
             r.progress = progress;

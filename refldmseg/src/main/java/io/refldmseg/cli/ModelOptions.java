@@ -1,0 +1,91 @@
+package io.refldmseg.cli;
+
+import io.refldmseg.engine.Backend;
+import io.refldmseg.engine.cpu.CpuBackend;
+import io.refldmseg.pipeline.Lora;
+import io.refldmseg.pipeline.RefLdmSeg;
+import picocli.CommandLine.Option;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+/** Where the networks come from and what runs them: shared by segment and video. */
+final class ModelOptions {
+    @Option(names = "--checkpoint", paramLabel = "FILE", description = "single-file SD checkpoint (original layout, .safetensors or .ckpt) for UNet and VAE")
+    Path checkpoint;
+
+    @Option(names = "--unet", paramLabel = "PATH", description = "UNet: file (diffusers/original/DeepSpeed .pt) or diffusers folder")
+    Path unet;
+
+    @Option(names = "--vae", paramLabel = "PATH", description = "VAE: file or diffusers folder")
+    Path vae;
+
+    @Option(names = "--clip", paramLabel = "PATH", description = "Alpha-CLIP vision tower: .pth/.safetensors (visual or OpenAI layout)")
+    Path clip;
+
+    @Option(names = "--arch", paramLabel = "f|n", description = "expected meta-architecture (default: from the UNet's input channels)")
+    String arch;
+
+    @Option(names = "--device", paramLabel = "cpu|cuda|auto", defaultValue = "auto", description = "compute device (default: ${DEFAULT-VALUE})")
+    String device;
+
+    @Option(names = "--lora", paramLabel = "FILE[:STRENGTH]", description = "LoRA for the UNet attention projections (repeatable)")
+    List<String> loras = new ArrayList<>();
+
+    RefLdmSeg open(Path defaultUnet, Path defaultVae, Path defaultClip) {
+        Path u = unet != null ? unet : checkpoint != null ? checkpoint : defaultUnet;
+        Path v = vae != null ? vae : checkpoint != null ? checkpoint : defaultVae;
+        Path c = clip != null ? clip : defaultClip;
+        if (u == null || v == null || c == null)
+            throw new Main.UserError("give the models: --unet and --vae (or --checkpoint), and --clip");
+        Backend backend = backend();
+        RefLdmSeg seg = RefLdmSeg.load(new RefLdmSeg.Checkpoints(u, v, c), backend, Progress::line);
+        try {
+            if (arch != null) {
+                RefLdmSeg.Architecture want = switch (arch.toLowerCase()) {
+                    case "f" -> RefLdmSeg.Architecture.F;
+                    case "n" -> RefLdmSeg.Architecture.N;
+                    default -> throw new Main.UserError("--arch must be f or n, got '" + arch + "'");
+                };
+                if (want != seg.architecture())
+                    throw new Main.UserError("--arch " + arch + " needs a UNet with " + (want == RefLdmSeg.Architecture.N ? 8 : 4)
+                            + " input channels, but " + u + " has the -" + seg.architecture().name().toLowerCase() + " UNet");
+            }
+            List<Lora.Adapter> adapters = new ArrayList<>();
+            for (String spec : loras) {
+                int colon = spec.lastIndexOf(':');
+                Path file = Path.of(colon > 0 && !spec.substring(colon + 1).contains("/") ? spec.substring(0, colon) : spec);
+                float strength = 1f;
+                if (colon > 0 && !spec.substring(colon + 1).contains("/")) {
+                    try {
+                        strength = Float.parseFloat(spec.substring(colon + 1));
+                    } catch (NumberFormatException e) {
+                        throw new Main.UserError("--lora " + spec + ": strength '" + spec.substring(colon + 1) + "' is not a number");
+                    }
+                }
+                Lora.Adapter a = seg.loadLora(file, strength);
+                Progress.line("LoRA " + file + " x " + strength + ": " + a.byProjection().size() + " projections");
+                adapters.add(a);
+            }
+            seg.setLoras(adapters);
+            return seg;
+        } catch (RuntimeException e) {
+            seg.close();
+            throw e;
+        }
+    }
+
+    private Backend backend() {
+        return switch (device.toLowerCase()) {
+            case "cpu" -> new CpuBackend();
+            case "auto" -> {
+                CpuBackend cpu = new CpuBackend();
+                Progress.line("device: " + cpu.name() + " (the CUDA backend is not part of this build yet)");
+                yield cpu;
+            }
+            case "cuda" -> throw new Main.UserError("--device cuda: the CUDA backend is not part of this build yet; use --device cpu");
+            default -> throw new Main.UserError("--device must be cpu, cuda or auto, got '" + device + "'");
+        };
+    }
+}

@@ -1,0 +1,112 @@
+package io.refldmseg.pipeline;
+
+import javax.imageio.ImageIO;
+import java.awt.image.BufferedImage;
+import java.awt.image.Raster;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+/** Reads images and masks (PNG, JPEG, anything javax.imageio knows) and writes masks and overlays as PNG. */
+public final class ImageFiles {
+    private ImageFiles() {
+    }
+
+    /** Thrown for a missing or unreadable image; the message names the file. */
+    public static final class ImageException extends RuntimeException {
+        public ImageException(String message) {
+            super(message);
+        }
+    }
+
+    public static RgbImage readRgb(Path file) {
+        BufferedImage img = read(file);
+        int w = img.getWidth(), h = img.getHeight();
+        byte[] rgb = new byte[w * h * 3];
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++) {
+                int p = img.getRGB(x, y), o = (y * w + x) * 3;
+                rgb[o] = (byte) (p >> 16);
+                rgb[o + 1] = (byte) (p >> 8);
+                rgb[o + 2] = (byte) p;
+            }
+        return new RgbImage(w, h, rgb);
+    }
+
+    /**
+     * A mask file as labels: the first band of a grey or palette image (palette indices, as mmseg
+     * label PNGs store them), or for colour images any non-black pixel as 255.
+     */
+    public static LabelMap readLabels(Path file) {
+        BufferedImage img = read(file);
+        int w = img.getWidth(), h = img.getHeight();
+        byte[] labels = new byte[w * h];
+        boolean single = img.getRaster().getNumBands() <= 2 || img.getType() == BufferedImage.TYPE_BYTE_INDEXED
+                || img.getType() == BufferedImage.TYPE_BYTE_BINARY;
+        Raster r = img.getRaster();
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++) {
+                int v = single ? r.getSample(x, y, 0) : ((img.getRGB(x, y) & 0xffffff) != 0 ? 255 : 0);
+                if (img.getType() == BufferedImage.TYPE_BYTE_BINARY && v != 0) v = 255;
+                labels[y * w + x] = (byte) Math.min(255, v);
+            }
+        return new LabelMap(w, h, labels);
+    }
+
+    private static BufferedImage read(Path file) {
+        if (!Files.isRegularFile(file)) throw new ImageException(file + ": no such file");
+        try {
+            BufferedImage img = ImageIO.read(file.toFile());
+            if (img == null) throw new ImageException(file + ": not a readable image (PNG, JPEG, BMP, GIF are supported)");
+            return img;
+        } catch (IOException e) {
+            throw new ImageException(file + ": cannot read image: " + e.getMessage());
+        }
+    }
+
+    /** The mask as a black/white PNG (255 = object). */
+    public static void writeMask(Path file, int width, int height, byte[] mask) throws IOException {
+        BufferedImage img = new BufferedImage(width, height, BufferedImage.TYPE_BYTE_GRAY);
+        byte[] px = new byte[width * height];
+        for (int i = 0; i < px.length; i++) px[i] = (byte) (mask[i] != 0 ? 255 : 0);
+        img.getRaster().setDataElements(0, 0, width, height, px);
+        write(file, img);
+    }
+
+    /** A label map as a grey PNG (label values as they are). */
+    public static void writeLabels(Path file, int width, int height, byte[] labels) throws IOException {
+        BufferedImage img = new BufferedImage(width, height, BufferedImage.TYPE_BYTE_GRAY);
+        img.getRaster().setDataElements(0, 0, width, height, labels.clone());
+        write(file, img);
+    }
+
+    /** The query with the object tinted and its outline drawn: what a user looks at first. */
+    public static void writeOverlay(Path file, RgbImage query, byte[] mask) throws IOException {
+        int w = query.width(), h = query.height();
+        BufferedImage img = new BufferedImage(w, h, BufferedImage.TYPE_INT_RGB);
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++) {
+                int r = query.at(y, x, 0), g = query.at(y, x, 1), b = query.at(y, x, 2);
+                boolean in = mask[y * w + x] != 0;
+                boolean edge = in && (x == 0 || y == 0 || x == w - 1 || y == h - 1 || mask[y * w + x - 1] == 0
+                        || mask[y * w + x + 1] == 0 || mask[(y - 1) * w + x] == 0 || mask[(y + 1) * w + x] == 0);
+                if (edge) {
+                    r = 255;
+                    g = 255;
+                    b = 0;
+                } else if (in) {
+                    r = (r + 255) / 2;
+                    g = g / 2;
+                    b = (b + 64) / 2;
+                }
+                img.setRGB(x, y, (r << 16) | (g << 8) | b);
+            }
+        write(file, img);
+    }
+
+    private static void write(Path file, BufferedImage img) throws IOException {
+        Path parent = file.toAbsolutePath().getParent();
+        if (parent != null) Files.createDirectories(parent);
+        if (!ImageIO.write(img, "png", file.toFile())) throw new IOException("no PNG writer");
+    }
+}

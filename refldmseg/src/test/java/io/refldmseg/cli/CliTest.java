@@ -1,0 +1,153 @@
+package io.refldmseg.cli;
+
+import io.refldmseg.engine.Golden;
+import io.refldmseg.loader.Fixtures;
+import io.refldmseg.loader.SafeTensors;
+import io.refldmseg.loader.TensorData;
+import io.refldmseg.loader.TensorFile;
+import io.refldmseg.pipeline.ImageFiles;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.lang.foreign.ValueLayout;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/** The CLI end to end: the four pipeline fixtures from image files, and every kind of bad input. */
+class CliTest {
+    @TempDir
+    Path dir;
+
+    static final String UNET = Fixtures.file("unet_diffusers.safetensors").toString(), UNET8 = Fixtures.file("unet8_diffusers.safetensors").toString(),
+            VAE = Fixtures.file("vae_diffusers.safetensors").toString(), CLIP = Fixtures.file("alphaclip_visual.safetensors").toString();
+
+    record Run(int code, String err) {
+    }
+
+    static Run cli(String... args) {
+        StringWriter err = new StringWriter();
+        int code = Main.run(new PrintWriter(err, true), args);
+        return new Run(code, err.toString());
+    }
+
+    /** Writes a pipe fixture's query, supports and raw label masks (0/1/255) as PNG files; returns the CLI arguments. */
+    List<String> writeInputs(TensorFile f) throws IOException {
+        List<String> args = new ArrayList<>();
+        TensorData q = f.tensor("query_u8_hwc"), sx = f.tensor("support_u8_hwc"), sy = f.tensor("sy");
+        Path query = dir.resolve("query.png");
+        ImageFiles.writeOverlay(query, new io.refldmseg.pipeline.RgbImage(q.dim(1), q.dim(0), bytes(q)), new byte[q.dim(0) * q.dim(1)]);
+        args.addAll(List.of("--query", query.toString()));
+        byte[] sxb = bytes(sx), syb = bytes(sy);
+        int h = sy.dim(2), w = sy.dim(3);
+        for (int i = 0; i < sx.dim(0); i++) {
+            Path s = dir.resolve("support" + i + ".png"), m = dir.resolve("mask" + i + ".png");
+            ImageFiles.writeOverlay(s, new io.refldmseg.pipeline.RgbImage(w, h, Arrays.copyOfRange(sxb, i * h * w * 3, (i + 1) * h * w * 3)), new byte[h * w]);
+            ImageFiles.writeLabels(m, w, h, Arrays.copyOfRange(syb, i * h * w, (i + 1) * h * w));
+            args.addAll(List.of("--support", s.toString(), "--support-mask", m.toString()));
+        }
+        args.addAll(List.of("--ignore-label", "255", "--mask-alpha", String.valueOf(f.tensor("mask_alpha").toFloats()[0])));
+        return args;
+    }
+
+    static byte[] bytes(TensorData t) {
+        return t.contiguousBytes().toArray(ValueLayout.JAVA_BYTE);
+    }
+
+    @Test
+    void pipelineFixturesThroughTheCli() throws IOException {
+        for (String pipe : new String[]{"pipe_f1", "pipe_f2", "pipe_n_ddpm", "pipe_n_ddim"}) {
+            try (TensorFile f = TensorFile.open(Fixtures.file(pipe + ".safetensors"))) {
+                boolean n = pipe.startsWith("pipe_n");
+                List<String> args = new ArrayList<>(List.of("segment", "--unet", n ? UNET8 : UNET, "--vae", VAE, "--clip", CLIP, "--device", "cpu"));
+                args.addAll(writeInputs(f));
+                Path out = dir.resolve(pipe + ".png"), overlay = dir.resolve(pipe + "_overlay.png"), saved = dir.resolve(pipe + ".safetensors");
+                args.addAll(List.of("--out", out.toString(), "--overlay", overlay.toString(), "--save-tensors", saved.toString()));
+                if (n) {
+                    Path noise = dir.resolve("noise.safetensors");
+                    java.util.Map<String, SafeTensors.WriteEntry> e = new java.util.LinkedHashMap<>();
+                    e.put("init_noise", SafeTensors.WriteEntry.f32(f.tensor("init_noise").toFloats(), 1, 4, 32, 32));
+                    if (pipe.endsWith("ddpm")) e.put("step_noise", SafeTensors.WriteEntry.f32(f.tensor("step_noise").toFloats(), 20, 1, 4, 32, 32));
+                    SafeTensors.write(noise, e, Map.of());
+                    args.addAll(List.of("--arch", "n", "--noise", noise.toString(), "--steps", "20", "--scheduler", pipe.endsWith("ddpm") ? "ddpm" : "ddim"));
+                } else {
+                    args.addAll(List.of("--arch", "f"));
+                }
+                Run r = cli(args.toArray(String[]::new));
+                assertEquals(0, r.code(), r.err());
+                try (TensorFile s = TensorFile.open(saved)) {
+                    for (String key : new String[]{"prompt_embeds", "logits", n ? "final_latents" : "unet_pred", n ? "image_latents" : "latent"})
+                        assertTrue(s.tensors().containsKey(key), key + " saved");
+                    Golden.assertClose(pipe + " logits via CLI", f.tensor("logits").toFloats(), s.tensor("logits").toFloats(),
+                            Golden.tolerance(pipe + "/logits"));
+                    float[] refLogits = f.tensor("logits").toFloats(), refMask = f.tensor("mask").toFloats();
+                    var png = ImageFiles.readLabels(out);
+                    int pixels = refMask.length;
+                    for (int p = 0; p < pixels; p++)
+                        if (Math.abs(refLogits[pixels + p] - refLogits[p]) > 1e-3)
+                            assertEquals(refMask[p] != 0, png.labels()[p] != 0, pipe + " mask PNG pixel " + p);
+                }
+                assertTrue(Files.size(overlay) > 0);
+            }
+        }
+    }
+
+    void assertUserError(String fragment, String... args) {
+        Run r = cli(args);
+        assertEquals(2, r.code(), "exit code for " + fragment + ": " + r.err());
+        assertTrue(r.err().contains(fragment), "message '" + fragment + "' in: " + r.err());
+        assertFalse(r.err().contains("\tat "), "no stack trace: " + r.err());
+    }
+
+    @Test
+    void badInputGivesOneLineAndExitCode2() throws IOException {
+        Path samples = Fixtures.dir().resolve("../../samples").normalize();
+        String q = samples.resolve("query.png").toString(), s = samples.resolve("support.png").toString(), m = samples.resolve("support_mask.png").toString();
+        String[] models = {"--unet", UNET, "--vae", VAE, "--clip", CLIP};
+        assertUserError("no such file", concat(models, "segment", "--query", dir.resolve("missing.png").toString(), "--support", s, "--support-mask", m));
+        Path text = dir.resolve("notanimage.png");
+        Files.writeString(text, "hello");
+        assertUserError("not a readable image", concat(models, "segment", "--query", text.toString(), "--support", s, "--support-mask", m));
+        Path small = dir.resolve("small_mask.png");
+        ImageFiles.writeMask(small, 10, 12, new byte[120]);
+        assertUserError("but its support image", concat(models, "segment", "--query", q, "--support", s, "--support-mask", small.toString()));
+        assertUserError("give one mask per support", concat(models, "segment", "--query", q, "--support", s, "--support", s, "--support-mask", m));
+        assertUserError("at least one --support", concat(models, "segment", "--query", q));
+        assertUserError("--steps must be positive", concat(models, "segment", "--query", q, "--support", s, "--support-mask", m, "--steps", "0"));
+        assertUserError("--arch n needs a UNet with 8 input channels", concat(models, "segment", "--query", q, "--support", s, "--support-mask", m, "--arch", "n"));
+        assertUserError("no such file or folder", "segment", "--unet", dir.resolve("nope.safetensors").toString(), "--vae", VAE, "--clip", CLIP,
+                "--query", q, "--support", s, "--support-mask", m);
+        assertUserError("--device cuda", concat(models, "segment", "--query", q, "--support", s, "--support-mask", m, "--device", "cuda"));
+    }
+
+    @Test
+    void demoWritesMaskAndOverlay() throws IOException {
+        String home = System.getProperty("refldmseg.home");
+        System.setProperty("refldmseg.home", Fixtures.dir().resolve("../..").normalize().toString());
+        try {
+            Run r = cli("demo", "--out-dir", dir.toString());
+            assertEquals(0, r.code(), r.err());
+            assertEquals(256, ImageFiles.readLabels(dir.resolve("demo_mask.png")).width());
+            assertEquals(256, ImageFiles.readRgb(dir.resolve("demo_overlay.png")).width());
+        } finally {
+            if (home == null) System.clearProperty("refldmseg.home");
+            else System.setProperty("refldmseg.home", home);
+        }
+    }
+
+    static String[] concat(String[] models, String cmd, String... rest) {
+        List<String> all = new ArrayList<>();
+        all.add(cmd);
+        all.addAll(List.of(models));
+        all.addAll(List.of(rest));
+        return all.toArray(String[]::new);
+    }
+}
