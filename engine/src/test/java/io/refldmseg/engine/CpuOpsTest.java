@@ -156,6 +156,20 @@ class CpuOpsTest {
         checkPlain("temb.dim32", be.timestepEmbedding(tf, 32, true, 0), tolerance("ops/temb.dim32"));
     }
 
+    /** Running the same op twice, cold and after JIT warm-up, gives the same bits (no JIT-dependent rounding). */
+    @Test
+    void deterministicAcrossJitTiers() {
+        Tensor q = plain("attn.q"), k = plain("attn.k"), v = plain("attn.v"), m = plain("attn.mask");
+        Tensor gx = image("gn.x"), g = plain("gn.w"), b = plain("gn.b");
+        float[] first = be.toHost(be.attention(q, k, v, 4, m)), gnFirst = be.toHost(be.groupNorm(gx, 8, g, b, 1e-5f, true));
+        for (int i = 0; i < 3000; i++) {
+            be.attention(q, k, v, 4, m);
+            be.groupNorm(gx, 8, g, b, 1e-5f, true);
+        }
+        assertArrayEquals(first, be.toHost(be.attention(q, k, v, 4, m)));
+        assertArrayEquals(gnFirst, be.toHost(be.groupNorm(gx, 8, g, b, 1e-5f, true)));
+    }
+
     /** GEMM against a naive double-precision reference on ragged shapes (edges in M, N and K > KC). */
     @Test
     void gemmRaggedShapes() {

@@ -21,7 +21,8 @@ final class Checkpoints {
             throw new CheckpointException(path + ": cannot read: " + e.getMessage(), e);
         }
         if (n == 4 && head[0] == 'P' && head[1] == 'K' && head[2] == 3 && head[3] == 4) return TorchCheckpoint.open(path);
-        if (n >= 2 && (head[0] & 0xff) == 0x80 && head[1] <= 5)
+        // torch.save before 1.6: a protocol-2 pickle starting with its 10-byte magic number (PROTO 2, LONG1 10)
+        if (n == 4 && (head[0] & 0xff) == 0x80 && head[1] == 2 && (head[2] & 0xff) == 0x8a && head[3] == 10)
             throw new CheckpointException(path + ": legacy (pre-1.6, non-zip) torch.save format is not supported; "
                     + "re-save it with a recent PyTorch or convert it to safetensors");
         return SafeTensors.open(path);

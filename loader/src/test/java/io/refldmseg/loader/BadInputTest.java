@@ -194,6 +194,20 @@ class BadInputTest {
         return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(Files.readAllBytes(p)));
     }
 
+    /** A header of 384 bytes starts the file with 0x80, like a pickle: still a safetensors file. */
+    @Test
+    void headerLengthLookingLikeAPickleIsStillSafetensors() throws IOException {
+        String h = "{\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}";
+        h = h + " ".repeat(384 - h.length());
+        Path p = write("x80.safetensors", withHeader(h, new byte[4]));
+        assertEquals((byte) 0x80, Files.readAllBytes(p)[0]);
+        try (TensorFile tf = TensorFile.open(p)) {
+            assertEquals(1, tf.tensor("w").numel());
+        }
+        byte[] legacy = {(byte) 0x80, 2, (byte) 0x8a, 10, 0x6c, (byte) 0xfc, (byte) 0x9c, 0x46, (byte) 0xf9, 0x20, 0x6a, (byte) 0xa8, 0x50, 0x19};
+        assertFails(write("legacy.pt", legacy), "legacy (pre-1.6, non-zip) torch.save format");
+    }
+
     @Test
     void roundTripWriter() throws IOException {
         Path p = dir.resolve("rt.safetensors");

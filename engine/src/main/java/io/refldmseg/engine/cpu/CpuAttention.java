@@ -85,17 +85,17 @@ final class CpuAttention {
         float max = mx.reduceLanes(VectorOperators.MAX);
         FloatVector sum = FloatVector.zero(S);
         for (int j = 0; j < n; j += L) {
-            FloatVector e = FloatVector.fromArray(S, s, j).sub(max).lanewise(VectorOperators.EXP);
+            FloatVector e = VectorMath.exp(FloatVector.fromArray(S, s, j).sub(max));
             e.intoArray(s, j);
             sum = sum.add(e);
         }
-        float inv = 1f / sum.reduceLanes(VectorOperators.ADD);
+        float inv = 1f / VectorMath.sum(sum);
         for (int j = 0; j < n; j += L) FloatVector.fromArray(S, s, j).mul(inv).intoArray(s, j);
     }
 
     private static float dot(float[] p, float[] v, int vOff, int n) {
         FloatVector acc = FloatVector.zero(S);
         for (int j = 0; j < n; j += L) acc = FloatVector.fromArray(S, p, j).fma(FloatVector.fromArray(S, v, vOff + j), acc);
-        return acc.reduceLanes(VectorOperators.ADD);
+        return VectorMath.sum(acc);
     }
 }

@@ -7,7 +7,6 @@ import io.refldmseg.engine.LoraAdapter;
 import io.refldmseg.engine.Padding;
 import io.refldmseg.engine.Tensor;
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 import java.util.Arrays;
@@ -220,7 +219,7 @@ public final class CpuBackend implements Backend {
                 for (; ch < bound; ch += L) {
                     FloatVector v = FloatVector.fromArray(S, x, off + ch).fma(FloatVector.fromArray(S, scale, ch),
                             FloatVector.fromArray(S, shift, ch));
-                    if (silu) v = v.div(v.neg().lanewise(VectorOperators.EXP).add(1f));
+                    if (silu) v = v.div(VectorMath.exp(v.neg()).add(1f));
                     v.intoArray(y, off + ch);
                 }
                 for (; ch < c; ch++) {

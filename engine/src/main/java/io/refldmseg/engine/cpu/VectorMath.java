@@ -1,0 +1,63 @@
+package io.refldmseg.engine.cpu;
+
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShuffle;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * Vector helpers built only from IEEE-exact lane operations (add, mul, fma, compare, lane moves),
+ * so they give the same bits interpreted, C1- or C2-compiled. The Vector API's own
+ * {@code lanewise(EXP)} and {@code reduceLanes(ADD)} do not: their intrinsics and Java fallbacks
+ * round differently, which made results depend on JIT warm-up.
+ */
+final class VectorMath {
+    private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+    private static final int L = S.length();
+    @SuppressWarnings("unchecked")
+    private static final VectorShuffle<Float>[] ROTATE = new VectorShuffle[L];
+
+    static {
+        for (int step = 1; step < L; step *= 2) {
+            int s = step;
+            ROTATE[step] = VectorShuffle.fromOp(S, i -> (i + s) % L);
+        }
+    }
+
+    private VectorMath() {
+    }
+
+    /** Sum of the lanes in a fixed pairwise order. */
+    static float sum(FloatVector v) {
+        for (int step = L / 2; step >= 1; step /= 2) v = v.add(v.rearrange(ROTATE[step]));
+        return v.lane(0);
+    }
+
+    private static final float LOG2E = 1.44269504088896341f, LN2_HI = 0.693359375f, LN2_LO = -2.12194440e-4f;
+    private static final float ROUND = 12582912f; // 1.5 * 2^23: adding it rounds to an integer
+    private static final float MIN_ARG = -87.33654f, MAX_ARG = 88.0f;
+
+    /** e^x per lane (Cephes expf polynomial, about 1 ulp) for x <= 88; 0 below the float range (including -inf). */
+    static FloatVector exp(FloatVector x) {
+        var under = x.compare(VectorOperators.LT, MIN_ARG);
+        FloatVector xc = x.max(MIN_ARG).min(MAX_ARG);
+        FloatVector t = xc.fma(c(LOG2E), c(ROUND));
+        FloatVector n = t.sub(ROUND);
+        FloatVector r = n.fma(c(-LN2_HI), xc);
+        r = n.fma(c(-LN2_LO), r);
+        FloatVector p = c(1.9875691500e-4f);
+        p = p.fma(r, c(1.3981999507e-3f));
+        p = p.fma(r, c(8.3334519073e-3f));
+        p = p.fma(r, c(4.1665795894e-2f));
+        p = p.fma(r, c(1.6666665459e-1f));
+        p = p.fma(r, c(5.0000001201e-1f));
+        FloatVector e = p.mul(r.mul(r)).add(r).add(1f);
+        FloatVector scale = ((IntVector) t.reinterpretAsInts()).sub(0x4B400000 - 127).lanewise(VectorOperators.LSHL, 23).reinterpretAsFloats();
+        return e.mul(scale).blend(0f, under);
+    }
+
+    private static FloatVector c(float v) {
+        return FloatVector.broadcast(S, v);
+    }
+}
