@@ -9,7 +9,8 @@ find_jdk() {
   if command -v java >/dev/null 2>&1; then
     candidates+=("$(dirname "$(dirname "$(readlink -f "$(command -v java)")")")")
   fi
-  for c in $(ls -d /usr/lib/jvm/* /opt/*jdk* /opt/java/* 2>/dev/null | sort -rV); do candidates+=("$c"); done
+  # REFLDMSEG_JDK_SEARCH overrides where installed JDKs are looked for (globs, space separated)
+  for c in $(ls -d ${REFLDMSEG_JDK_SEARCH:-/usr/lib/jvm/* /opt/*jdk* /opt/java/*} 2>/dev/null | sort -rV); do candidates+=("$c"); done
   for c in "${candidates[@]}"; do
     if [ -x "$c/bin/java" ] && [ -x "$c/bin/javac" ]; then
       local v; v=$(java_major "$c/bin/java")

@@ -207,6 +207,10 @@ public final class RefLdmSeg implements AutoCloseable {
 
     // ---- segmentation ----
 
+    public Result segment(Request request) {
+        return segment(request.query(), request.supports(), request.options());
+    }
+
     public synchronized Result segment(RgbImage query, List<Support> supports, Options o) {
         long t0 = System.nanoTime();
         Map<String, HostTensor> keep = o.keepTensors() ? new LinkedHashMap<>() : null;

@@ -115,9 +115,26 @@ class PipelineBehaviourTest {
         Golden.assertClose("crop of the padded logits", expect, r.logits(), 0);
     }
 
+    /** Either guidance scale below 1 switches guidance off: one UNet row per step, its output used as is. */
+    @Test
+    void guidanceBelowOneRunsOneUnguidedRow() {
+        try (RefLdmSeg n = open(tinyN())) {
+            Options o = Options.defaults().withSteps(3).withScheduler(Options.SchedulerKind.DDIM).withKeepTensors(true);
+            for (float[] g : new float[][]{{0.5f, 1.5f}, {7f, 0.9f}}) {
+                var t = n.segment(new Request(query, supports, o.withGuidance(g[0], g[1]))).tensors();
+                assertArrayEquals(new long[]{3, 1, 4, 32, 32}, t.get("step_unet_raw").shape());
+                assertArrayEquals(t.get("step_unet_raw").data(), t.get("step_eps_guided").data(), "no mixing");
+                assertNull(t.get("null_prompt"), "no null prompt evaluated");
+            }
+            var guided = n.segment(new Request(query, supports, o)).tensors();
+            assertArrayEquals(new long[]{3, 3, 4, 32, 32}, guided.get("step_unet_raw").shape());
+        }
+    }
+
     @Test
     void badRequests() {
         assertThrows(IllegalArgumentException.class, () -> seg.segment(query, List.of(), Options.defaults()));
+        assertThrows(IllegalArgumentException.class, () -> new Request(query, List.of()));
         assertThrows(IllegalArgumentException.class, () -> Options.defaults().withSteps(0));
         assertThrows(IllegalArgumentException.class, () -> new Support(query, new LabelMap(10, 10, new byte[100])));
     }
