@@ -31,40 +31,38 @@ public final class Models {
     }
 
     public static Loaded<UNetConfig> unet(Path path) {
-        Source src = resolve(path, "unet");
-        ModelWeights w = map(src, KeyLayouts::unet, "UNet");
-        try {
-            Optional<Map<String, Object>> json = src.config().or(() -> metadataConfig(src, "unet_config"));
-            UNetConfig inferred = Configs.inferUNet(w);
-            return new Loaded<>(json.map(j -> Configs.unetFromJson(j, w.source())).orElse(inferred), w,
-                    json.isPresent() ? "from config.json or file metadata" : "inferred from weight shapes");
-        } catch (RuntimeException e) {
-            w.close();
-            throw e;
-        }
+        return load(path, "unet", "UNet", KeyLayouts::unet, "unet_config", Configs::inferUNet,
+                (json, inferred, source) -> Configs.unetFromJson(json, source));
     }
 
     public static Loaded<VaeConfig> vae(Path path) {
-        Source src = resolve(path, "vae");
-        ModelWeights w = map(src, KeyLayouts::vae, "VAE");
-        try {
-            Optional<Map<String, Object>> json = src.config().or(() -> metadataConfig(src, "vae_config"));
-            VaeConfig inferred = Configs.inferVae(w);
-            return new Loaded<>(json.map(j -> Configs.vaeFromJson(j, w.source())).orElse(inferred), w,
-                    json.isPresent() ? "from config.json or file metadata" : "inferred from weight shapes");
-        } catch (RuntimeException e) {
-            w.close();
-            throw e;
-        }
+        return load(path, "vae", "VAE", KeyLayouts::vae, "vae_config", Configs::inferVae,
+                (json, inferred, source) -> Configs.vaeFromJson(json, source));
     }
 
     public static Loaded<ClipConfig> clip(Path path) {
-        Source src = resolve(path, "image_encoder");
-        ModelWeights w = map(src, KeyLayouts::clip, "vision tower");
+        return load(path, "image_encoder", "vision tower", KeyLayouts::clip, null, Configs::inferClip,
+                (json, inferred, source) -> Configs.clipFromJson(json, inferred));
+    }
+
+    private interface FromJson<C> {
+        C config(Map<String, Object> json, C inferred, String source);
+    }
+
+    /**
+     * Opens the weights, maps their layout, and takes the architecture from config.json, the file's
+     * "config" metadata or its {@code metadataKey} metadata (single-file SD) when present. The
+     * shape inference always runs: it also checks that the core tensors are there.
+     */
+    private static <C> Loaded<C> load(Path path, String subfolder, String what,
+                                      java.util.function.Function<Map<String, TensorData>, KeyLayouts.Mapped> layout,
+                                      String metadataKey, java.util.function.Function<ModelWeights, C> infer, FromJson<C> fromJson) {
+        Source src = resolve(path, subfolder);
+        ModelWeights w = map(src, layout, what);
         try {
-            Optional<Map<String, Object>> json = src.config();
-            ClipConfig inferred = Configs.inferClip(w);
-            return new Loaded<>(json.map(j -> Configs.clipFromJson(j, inferred)).orElse(inferred), w,
+            Optional<Map<String, Object>> json = metadataKey == null ? src.config() : src.config().or(() -> metadataConfig(src, metadataKey));
+            C inferred = infer.apply(w);
+            return new Loaded<>(json.map(j -> fromJson.config(j, inferred, w.source())).orElse(inferred), w,
                     json.isPresent() ? "from config.json or file metadata" : "inferred from weight shapes");
         } catch (RuntimeException e) {
             w.close();

@@ -4,24 +4,13 @@ package io.refldmseg.scheduler;
  * diffusers DDIMScheduler (v0.25), eta = 0 (deterministic), epsilon prediction, leading spacing,
  * set_alpha_to_one = false: past the last step alpha_prod_prev = alphas_cumprod[0].
  */
-public final class DdimScheduler implements Scheduler {
-    private final NoiseSchedule schedule;
-    private final int[] timesteps;
-    private final int stepRatio;
-
+public final class DdimScheduler extends LeadingScheduler {
     public DdimScheduler(NoiseSchedule schedule, int steps) {
-        this.schedule = schedule;
-        this.timesteps = schedule.timesteps(steps);
-        this.stepRatio = schedule.trainSteps() / steps;
+        super(schedule, steps);
     }
 
     public float finalAlphaCumprod() {
         return schedule.alphasCumprod()[0];
-    }
-
-    @Override
-    public int[] timesteps() {
-        return timesteps.clone();
     }
 
     @Override
@@ -31,7 +20,7 @@ public final class DdimScheduler implements Scheduler {
 
     @Override
     public Step step(float[] eps, int stepIndex, float[] sample, float[] noise) {
-        int t = timesteps[stepIndex], prev = t - stepRatio;
+        int t = timestep(stepIndex), prev = previous(stepIndex);
         float[] ac = schedule.alphasCumprod();
         float alphaProd = ac[t], alphaProdPrev = prev >= 0 ? ac[prev] : finalAlphaCumprod();
         float sqrtBetaProd = (float) Math.sqrt(1f - alphaProd), sqrtAlphaProd = (float) Math.sqrt(alphaProd);

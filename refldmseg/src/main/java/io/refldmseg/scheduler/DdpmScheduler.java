@@ -6,20 +6,9 @@ package io.refldmseg.scheduler;
  * reproduced exactly; it is added at every step with t > 0, including t = 1 where the variance
  * clamps to 1e-20.
  */
-public final class DdpmScheduler implements Scheduler {
-    private final NoiseSchedule schedule;
-    private final int[] timesteps;
-    private final int stepRatio;
-
+public final class DdpmScheduler extends LeadingScheduler {
     public DdpmScheduler(NoiseSchedule schedule, int steps) {
-        this.schedule = schedule;
-        this.timesteps = schedule.timesteps(steps);
-        this.stepRatio = schedule.trainSteps() / steps;
-    }
-
-    @Override
-    public int[] timesteps() {
-        return timesteps.clone();
+        super(schedule, steps);
     }
 
     @Override
@@ -29,7 +18,7 @@ public final class DdpmScheduler implements Scheduler {
 
     @Override
     public Step step(float[] eps, int stepIndex, float[] sample, float[] noise) {
-        int t = timesteps[stepIndex], prev = t - stepRatio;
+        int t = timestep(stepIndex), prev = previous(stepIndex);
         float[] ac = schedule.alphasCumprod();
         float alphaProd = ac[t], alphaProdPrev = prev >= 0 ? ac[prev] : 1f;
         float betaProd = 1f - alphaProd, betaProdPrev = 1f - alphaProdPrev;
