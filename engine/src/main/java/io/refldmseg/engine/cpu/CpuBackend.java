@@ -219,13 +219,11 @@ public final class CpuBackend implements Backend {
                 for (; ch < bound; ch += L) {
                     FloatVector v = FloatVector.fromArray(S, x, off + ch).fma(FloatVector.fromArray(S, scale, ch),
                             FloatVector.fromArray(S, shift, ch));
-                    if (silu) v = v.div(VectorMath.exp(v.neg()).add(1f));
+                    if (silu) v = VectorMath.xSigmoid(v, 1f);
                     v.intoArray(y, off + ch);
                 }
-                for (; ch < c; ch++) {
-                    float v = x[off + ch] * scale[ch] + shift[ch];
-                    y[off + ch] = silu ? Activations.silu(v) : v;
-                }
+                for (; ch < c; ch++) y[off + ch] = x[off + ch] * scale[ch] + shift[ch];
+                if (silu && ch > bound) applyVector(y, off + bound, y, off + bound, c - bound, v -> VectorMath.xSigmoid(v, 1f));
             }
         });
     }
@@ -286,32 +284,41 @@ public final class CpuBackend implements Backend {
 
     // ---- elementwise ----
 
-    private interface FloatOp {
-        float apply(float v);
-    }
-
-    private static Tensor map(Tensor x, FloatOp op) {
+    /**
+     * Applies a vector function to every element; the ragged tail goes through the same function
+     * on a padded vector, so every element sees exactly the same arithmetic.
+     */
+    private static Tensor mapVector(Tensor x, java.util.function.UnaryOperator<FloatVector> op) {
         float[] xd = cpu(x).data;
         float[] y = new float[xd.length];
-        Parallel.forRange(xd.length, 4096, (from, to) -> {
-            for (int i = from; i < to; i++) y[i] = op.apply(xd[i]);
-        });
+        Parallel.forRange(xd.length, 4096, (from, to) -> applyVector(xd, from, y, from, to - from, op));
         return new CpuTensor(y, x.shape());
+    }
+
+    private static void applyVector(float[] x, int xOff, float[] y, int yOff, int n, java.util.function.UnaryOperator<FloatVector> op) {
+        int i = 0;
+        for (int bound = S.loopBound(n); i < bound; i += L) op.apply(FloatVector.fromArray(S, x, xOff + i)).intoArray(y, yOff + i);
+        if (i < n) {
+            float[] tail = new float[L];
+            System.arraycopy(x, xOff + i, tail, 0, n - i);
+            op.apply(FloatVector.fromArray(S, tail, 0)).intoArray(tail, 0);
+            System.arraycopy(tail, 0, y, yOff + i, n - i);
+        }
     }
 
     @Override
     public Tensor silu(Tensor x) {
-        return map(x, Activations::silu);
+        return mapVector(x, v -> VectorMath.xSigmoid(v, 1f));
     }
 
     @Override
     public Tensor gelu(Tensor x) {
-        return map(x, Activations::gelu);
+        return mapVector(x, VectorMath::gelu);
     }
 
     @Override
     public Tensor quickGelu(Tensor x) {
-        return map(x, Activations::quickGelu);
+        return mapVector(x, v -> VectorMath.xSigmoid(v, 1.702f));
     }
 
     @Override
@@ -321,8 +328,13 @@ public final class CpuBackend implements Backend {
         if (c2 % 2 != 0) throw new IllegalArgumentException("geglu needs an even last dimension, got " + x);
         float[] y = new float[rows * h];
         Parallel.forRange(rows, 16, (from, to) -> {
-            for (int r = from; r < to; r++)
-                for (int i = 0; i < h; i++) y[r * h + i] = xd[r * c2 + i] * Activations.gelu(xd[r * c2 + h + i]);
+            for (int r = from; r < to; r++) {
+                applyVector(xd, r * c2 + h, y, r * h, h, VectorMath::gelu); // gelu(gate)
+                int i = 0;
+                for (int bound = S.loopBound(h); i < bound; i += L)
+                    FloatVector.fromArray(S, xd, r * c2 + i).mul(FloatVector.fromArray(S, y, r * h + i)).intoArray(y, r * h + i);
+                for (; i < h; i++) y[r * h + i] *= xd[r * c2 + i];
+            }
         });
         int[] shape = x.shape();
         shape[shape.length - 1] = h;
@@ -364,7 +376,7 @@ public final class CpuBackend implements Backend {
 
     @Override
     public Tensor scale(Tensor x, float s) {
-        return map(x, v -> v * s);
+        return mapVector(x, v -> v.mul(s));
     }
 
     @Override

@@ -60,4 +60,26 @@ final class VectorMath {
     private static FloatVector c(float v) {
         return FloatVector.broadcast(S, v);
     }
+
+    private static final float ERF_P = 0.3275911f, ERF_A1 = 0.254829592f, ERF_A2 = -0.284496736f, ERF_A3 = 1.421413741f,
+            ERF_A4 = -1.453152027f, ERF_A5 = 1.061405429f, INV_SQRT2 = 0.70710678118654752f;
+
+    /** erf per lane (Abramowitz-Stegun 7.1.26, |error| < 1.5e-7). */
+    static FloatVector erf(FloatVector z) {
+        FloatVector a = z.abs();
+        FloatVector t = c(1f).div(a.fma(c(ERF_P), c(1f)));
+        FloatVector poly = c(ERF_A5).fma(t, c(ERF_A4)).fma(t, c(ERF_A3)).fma(t, c(ERF_A2)).fma(t, c(ERF_A1)).mul(t);
+        FloatVector y = c(1f).sub(poly.mul(exp(a.mul(a).neg())));
+        return y.blend(y.neg(), z.compare(VectorOperators.LT, 0f));
+    }
+
+    /** GELU, erf form: x / 2 * (1 + erf(x / sqrt 2)). */
+    static FloatVector gelu(FloatVector x) {
+        return x.mul(0.5f).mul(erf(x.mul(INV_SQRT2)).add(1f));
+    }
+
+    /** x * sigmoid(k x). */
+    static FloatVector xSigmoid(FloatVector x, float k) {
+        return x.div(exp(x.mul(-k)).add(1f));
+    }
 }
