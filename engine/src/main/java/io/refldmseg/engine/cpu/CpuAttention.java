@@ -6,24 +6,26 @@ import jdk.incubator.vector.VectorSpecies;
 
 /**
  * Multi-head attention on the CPU, one (batch, head, query block) per task. K and V of a head are
- * transposed once into [headDim][Lk] (padded to the vector length) so scores and outputs are
- * vector loops over keys; only one row of scores per query exists at a time.
+ * transposed once into [headDim][Lk] (keys padded to two vectors), so both products are vector
+ * loops over keys; four query rows are processed together so every K and V load feeds four rows.
+ * Only the current rows' scores exist at a time (no Lq x Lk matrix). Each row's arithmetic is the
+ * same whichever rows it is grouped with, so results do not depend on the blocking.
  */
 final class CpuAttention {
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
     private static final int L = S.length();
+    private static final int ROWS = 4;
     private static final int QUERY_BLOCK = 64;
     private static final float MASK_BIAS = -10000f;
-    private static final ThreadLocal<float[]> SCORES = ThreadLocal.withInitial(() -> new float[L]);
+    private static final ThreadLocal<float[]> SCORES = ThreadLocal.withInitial(() -> new float[0]);
 
     private CpuAttention() {
     }
 
     static float[] run(float[] q, float[] k, float[] v, int batch, int lq, int lk, int channels, int heads, float[] keyMask) {
         int d = channels / heads;
-        int lkPad = (lk + L - 1) / L * L;
+        int lkPad = (lk + 2 * L - 1) / (2 * L) * (2 * L);
         float scale = (float) (1.0 / Math.sqrt(d));
-        // per (batch, head): K^T and V^T as [d][lkPad], zero padded
         float[] kt = new float[batch * heads * d * lkPad];
         float[] vt = new float[batch * heads * d * lkPad];
         Parallel.forEach(batch * heads, bh -> {
@@ -36,7 +38,7 @@ final class CpuAttention {
                 }
             }
         });
-        // additive bias per key, -inf on the padding
+        // additive bias per key: (1 - m) * -10000 as diffusers adds it, -inf on the padding
         float[] bias = new float[batch * lkPad];
         for (int b = 0; b < batch; b++) {
             for (int j = 0; j < lkPad; j++) {
@@ -44,58 +46,97 @@ final class CpuAttention {
                 bias[b * lkPad + j] = j >= lk ? Float.NEGATIVE_INFINITY : (1f - m) * MASK_BIAS;
             }
         }
-        boolean masked = keyMask != null;
+        boolean addBias = keyMask != null || lk != lkPad;
         float[] out = new float[batch * lq * channels];
         int qBlocks = (lq + QUERY_BLOCK - 1) / QUERY_BLOCK;
         Parallel.forEach(batch * heads * qBlocks, t -> {
             int bh = t / qBlocks, qb = t % qBlocks;
             int b = bh / heads, h = bh % heads, base = bh * d * lkPad;
             float[] s = SCORES.get();
-            if (s.length < lkPad) {
-                s = new float[lkPad];
+            if (s.length < ROWS * lkPad) {
+                s = new float[ROWS * lkPad];
                 SCORES.set(s);
             }
-            for (int i = qb * QUERY_BLOCK, iEnd = Math.min(lq, i + QUERY_BLOCK); i < iEnd; i++) {
-                int qOff = (b * lq + i) * channels + h * d;
-                scores(q, qOff, kt, base, d, lkPad, scale, masked || lk != lkPad ? bias : null, b * lkPad, s);
-                softmaxInPlace(s, lkPad);
-                int oOff = (b * lq + i) * channels + h * d;
-                for (int dd = 0; dd < d; dd++) out[oOff + dd] = dot(s, vt, base + dd * lkPad, lkPad);
+            int[] rowOff = new int[ROWS];
+            for (int i0 = qb * QUERY_BLOCK, iEnd = Math.min(lq, i0 + QUERY_BLOCK); i0 < iEnd; i0 += ROWS) {
+                for (int r = 0; r < ROWS; r++) rowOff[r] = (b * lq + Math.min(i0 + r, iEnd - 1)) * channels + h * d;
+                scores(q, rowOff, kt, base, d, lkPad, scale, addBias ? bias : null, b * lkPad, s);
+                for (int r = 0; r < ROWS; r++) CpuAttention.softmaxInPlace(s, r * lkPad, lkPad);
+                values(s, vt, base, d, lkPad, out, rowOff, Math.min(ROWS, iEnd - i0));
             }
         });
         return out;
     }
 
-    private static void scores(float[] q, int qOff, float[] kt, int base, int d, int lkPad, float scale,
+    /** s[r][j] = scale * q_r . k_j (+ bias_j) for four query rows, two key vectors at a time. */
+    private static void scores(float[] q, int[] rowOff, float[] kt, int base, int d, int lkPad, float scale,
                                float[] bias, int biasOff, float[] s) {
-        for (int j = 0; j < lkPad; j += L) {
-            FloatVector acc = FloatVector.zero(S);
-            for (int dd = 0; dd < d; dd++)
-                acc = FloatVector.fromArray(S, kt, base + dd * lkPad + j).fma(FloatVector.broadcast(S, q[qOff + dd]), acc);
-            acc = acc.mul(scale);
-            if (bias != null) acc = acc.add(FloatVector.fromArray(S, bias, biasOff + j));
-            acc.intoArray(s, j);
+        int q0 = rowOff[0], q1 = rowOff[1], q2 = rowOff[2], q3 = rowOff[3];
+        for (int j = 0; j < lkPad; j += 2 * L) {
+            FloatVector a0 = FloatVector.zero(S), a1 = a0, b0 = a0, b1 = a0, c0 = a0, c1 = a0, e0 = a0, e1 = a0;
+            for (int dd = 0, kOff = base + j; dd < d; dd++, kOff += lkPad) {
+                FloatVector k0 = FloatVector.fromArray(S, kt, kOff), k1 = FloatVector.fromArray(S, kt, kOff + L);
+                FloatVector x = FloatVector.broadcast(S, q[q0 + dd]);
+                a0 = k0.fma(x, a0);
+                a1 = k1.fma(x, a1);
+                x = FloatVector.broadcast(S, q[q1 + dd]);
+                b0 = k0.fma(x, b0);
+                b1 = k1.fma(x, b1);
+                x = FloatVector.broadcast(S, q[q2 + dd]);
+                c0 = k0.fma(x, c0);
+                c1 = k1.fma(x, c1);
+                x = FloatVector.broadcast(S, q[q3 + dd]);
+                e0 = k0.fma(x, e0);
+                e1 = k1.fma(x, e1);
+            }
+            store(a0, a1, scale, bias, biasOff + j, s, j);
+            store(b0, b1, scale, bias, biasOff + j, s, lkPad + j);
+            store(c0, c1, scale, bias, biasOff + j, s, 2 * lkPad + j);
+            store(e0, e1, scale, bias, biasOff + j, s, 3 * lkPad + j);
         }
     }
 
-    /** Softmax over s[0, n) (n a multiple of the vector length), max-subtracted like PyTorch. */
-    static void softmaxInPlace(float[] s, int n) {
+    private static void store(FloatVector lo, FloatVector hi, float scale, float[] bias, int biasOff, float[] s, int at) {
+        lo = lo.mul(scale);
+        hi = hi.mul(scale);
+        if (bias != null) {
+            lo = lo.add(FloatVector.fromArray(S, bias, biasOff));
+            hi = hi.add(FloatVector.fromArray(S, bias, biasOff + L));
+        }
+        lo.intoArray(s, at);
+        hi.intoArray(s, at + L);
+    }
+
+    /** out_r[dd] = sum_j p_r[j] v_j[dd] for the first {@code valid} of the four rows. */
+    private static void values(float[] p, float[] vt, int base, int d, int lkPad, float[] out, int[] rowOff, int valid) {
+        for (int dd = 0; dd < d; dd++) {
+            FloatVector a = FloatVector.zero(S), b = a, c = a, e = a;
+            for (int j = 0, vOff = base + dd * lkPad; j < lkPad; j += L, vOff += L) {
+                FloatVector vv = FloatVector.fromArray(S, vt, vOff);
+                a = FloatVector.fromArray(S, p, j).fma(vv, a);
+                b = FloatVector.fromArray(S, p, lkPad + j).fma(vv, b);
+                c = FloatVector.fromArray(S, p, 2 * lkPad + j).fma(vv, c);
+                e = FloatVector.fromArray(S, p, 3 * lkPad + j).fma(vv, e);
+            }
+            out[rowOff[0] + dd] = VectorMath.sum(a);
+            if (valid > 1) out[rowOff[1] + dd] = VectorMath.sum(b);
+            if (valid > 2) out[rowOff[2] + dd] = VectorMath.sum(c);
+            if (valid > 3) out[rowOff[3] + dd] = VectorMath.sum(e);
+        }
+    }
+
+    /** Softmax over s[off, off + n) (n a multiple of the vector length), max-subtracted like PyTorch. */
+    static void softmaxInPlace(float[] s, int off, int n) {
         FloatVector mx = FloatVector.broadcast(S, Float.NEGATIVE_INFINITY);
-        for (int j = 0; j < n; j += L) mx = mx.max(FloatVector.fromArray(S, s, j));
+        for (int j = 0; j < n; j += L) mx = mx.max(FloatVector.fromArray(S, s, off + j));
         float max = mx.reduceLanes(VectorOperators.MAX);
         FloatVector sum = FloatVector.zero(S);
         for (int j = 0; j < n; j += L) {
-            FloatVector e = VectorMath.exp(FloatVector.fromArray(S, s, j).sub(max));
-            e.intoArray(s, j);
+            FloatVector e = VectorMath.exp(FloatVector.fromArray(S, s, off + j).sub(max));
+            e.intoArray(s, off + j);
             sum = sum.add(e);
         }
         float inv = 1f / VectorMath.sum(sum);
-        for (int j = 0; j < n; j += L) FloatVector.fromArray(S, s, j).mul(inv).intoArray(s, j);
-    }
-
-    private static float dot(float[] p, float[] v, int vOff, int n) {
-        FloatVector acc = FloatVector.zero(S);
-        for (int j = 0; j < n; j += L) acc = FloatVector.fromArray(S, p, j).fma(FloatVector.fromArray(S, v, vOff + j), acc);
-        return VectorMath.sum(acc);
+        for (int j = 0; j < n; j += L) FloatVector.fromArray(S, s, off + j).mul(inv).intoArray(s, off + j);
     }
 }

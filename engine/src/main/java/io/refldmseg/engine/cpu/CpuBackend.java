@@ -275,7 +275,7 @@ public final class CpuBackend implements Backend {
             for (int r = from; r < to; r++) {
                 System.arraycopy(xd, r * c, row, 0, c);
                 Arrays.fill(row, c, pad, Float.NEGATIVE_INFINITY);
-                CpuAttention.softmaxInPlace(row, pad);
+                CpuAttention.softmaxInPlace(row, 0, pad);
                 System.arraycopy(row, 0, y, r * c, c);
             }
         });
