@@ -17,13 +17,14 @@ import java.util.function.Supplier;
 
 /**
  * Where a full-size forward spends its time, per op, on the CPU backend:
- * {@code java ... io.refldmseg.bench.Profile unet_b1|unet_b3|vae_encode|vae_decode|clip [runs]}.
+ * {@code java ... io.refldmseg.bench.Profile unet_b1|unet_b3|vae_encode|vae_decode|clip [runs [winogradMinPixels]]}.
  */
 public final class Profile {
     public static void main(String[] args) {
         String what = args.length > 0 ? args[0] : "unet_b1";
         int runs = args.length > 1 ? Integer.parseInt(args[1]) : 3;
-        ProfilingBackend be = new ProfilingBackend(new CpuBackend());
+        int winograd = args.length > 2 ? Integer.parseInt(args[2]) : 4096;
+        ProfilingBackend be = new ProfilingBackend(new CpuBackend(winograd));
         Random r = new Random(1);
         Supplier<Tensor> forward = switch (what) {
             case "unet_b1", "unet_b3" -> {
@@ -51,7 +52,8 @@ public final class Profile {
         long t0 = System.nanoTime();
         for (int i = 0; i < runs; i++) forward.get();
         double total = (System.nanoTime() - t0) / 1e6 / runs;
-        System.out.printf("%s: %.0f ms per forward (mean of %d after one warm-up) on %s%n", what, total, runs, be.name());
+        System.out.printf("%s: %.0f ms per forward (mean of %d after one warm-up) on %s, Winograd from %d pixels%n", what, total, runs,
+                be.name(), winograd);
         for (Map.Entry<String, double[]> e : be.report().entrySet())
             System.out.printf("  %-18s %8.1f ms %5.1f%% %6.0f calls%n", e.getKey(), e.getValue()[0] / runs, 100 * e.getValue()[0] / runs / total, e.getValue()[1] / runs);
     }

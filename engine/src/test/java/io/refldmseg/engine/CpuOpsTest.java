@@ -66,6 +66,18 @@ class CpuOpsTest {
         checkImage("patchconv.y", be.conv2d(image("patchconv.x"), conv("patchconv.w", null), 14, Padding.NONE));
     }
 
+    /** The Winograd path (forced on these small images) against the same fixtures and tolerances. */
+    @Test
+    void winogradConvolution() {
+        Backend wino = new CpuBackend(0);
+        TensorData x = ops.tensor("conv.x"), w = ops.tensor("conv.w3");
+        Tensor xt = wino.tensor(nhwc(x), x.dim(0), x.dim(2), x.dim(3), x.dim(1));
+        for (String[] c : new String[][]{{"conv3x3_s1_p1.y", "conv.b"}, {"conv3x3_s1_p1_nobias.y", null}}) {
+            ConvWeights cw = wino.convWeights(w.toFloats(), w.dim(0), w.dim(1), 3, 3, c[1] == null ? null : ops.tensor(c[1]).toFloats());
+            assertClose("winograd " + c[0], nhwc(ops.tensor(c[0])), wino.toHost(wino.conv2d(xt, cw, 1, Padding.same(1))), tolerance("ops/" + c[0]));
+        }
+    }
+
     @Test
     void groupNorms() {
         Tensor x = image("gn.x"), g = plain("gn.w"), b = plain("gn.b");

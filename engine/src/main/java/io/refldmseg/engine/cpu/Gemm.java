@@ -82,20 +82,31 @@ final class Gemm {
         Parallel.forEach(mBlocks * nTasks, t -> {
             int m0 = (t / nTasks) * MC, mc = Math.min(MC, m - m0);
             int p0 = (t % nTasks) * perTask, p1 = Math.min(b.panels, p0 + perTask);
-            Block blk = a.rows(m0, mc);
-            for (int k0 = 0; k0 < b.k; k0 += KC) {
-                int kc = Math.min(KC, b.k - k0);
-                boolean acc = accumulate || k0 > 0;
-                for (int p = p0; p < p1; p++) {
-                    int cols = Math.min(NR, b.n - p * NR);
-                    for (int i = 0; i < mc; i += MR) {
-                        int rows = Math.min(MR, mc - i);
-                        tile(blk.data, blk.offset + i * blk.lda + k0, blk.lda, rows, b, p, k0, kc,
-                                c, cOff + (m0 + i) * ldc + p * NR, ldc, cols, acc);
-                    }
+            block(a.rows(m0, mc), mc, b, p0, p1, c, cOff + m0 * ldc, ldc, accumulate);
+        });
+    }
+
+    /** The same product on the calling thread only (for callers that parallelise at a coarser grain). */
+    static void multiplySerial(int m, ARows a, Packed b, float[] c, int cOff, int ldc, boolean accumulate) {
+        for (int m0 = 0; m0 < m; m0 += MC) {
+            int mc = Math.min(MC, m - m0);
+            block(a.rows(m0, mc), mc, b, 0, b.panels, c, cOff + m0 * ldc, ldc, accumulate);
+        }
+    }
+
+    /** Rows [0, mc) of a block times panels [p0, p1), K blocked by KC. */
+    private static void block(Block blk, int mc, Packed b, int p0, int p1, float[] c, int cOff, int ldc, boolean accumulate) {
+        for (int k0 = 0; k0 < b.k; k0 += KC) {
+            int kc = Math.min(KC, b.k - k0);
+            boolean acc = accumulate || k0 > 0;
+            for (int p = p0; p < p1; p++) {
+                int cols = Math.min(NR, b.n - p * NR);
+                for (int i = 0; i < mc; i += MR) {
+                    int rows = Math.min(MR, mc - i);
+                    tile(blk.data, blk.offset + i * blk.lda + k0, blk.lda, rows, b, p, k0, kc, c, cOff + i * ldc + p * NR, ldc, cols, acc);
                 }
             }
-        });
+        }
     }
 
     private static void tile(float[] a, int aOff, int lda, int rows, Packed b, int p, int k0, int kc,

@@ -1,0 +1,164 @@
+package io.refldmseg.engine.cpu;
+
+import jdk.incubator.vector.FloatVector;
+
+/**
+ * 3x3 stride-1 "same" convolution by Winograd F(2x2, 3x3): each 2x2 output tile costs 16
+ * multiplies per (in, out) channel pair instead of 36. Input tiles are transformed (V = B^T d B),
+ * the 16 transform positions become 16 independent GEMMs against pre-transformed weights
+ * (U = G g G^T, packed once), and outputs are transformed back (Y = A^T M A). Tiles are processed
+ * in blocks, one block per task, so the transformed data of a block stays in cache.
+ */
+final class Winograd {
+    static final int POSITIONS = 16;
+    private static final int TILE_BLOCK = 96;
+    private static final ThreadLocal<float[][]> SCRATCH = ThreadLocal.withInitial(() -> new float[2][0]);
+
+    private Winograd() {
+    }
+
+    /** U = G g G^T for every (out, in) pair, from the direct conv's packed [out, (ky, kx, in)] weights. */
+    static Gemm.Packed[] transformWeights(Gemm.Packed direct, int cout, int cin) {
+        float[][] u = new float[POSITIONS][cout * cin];
+        float[] g = new float[9];
+        for (int co = 0; co < cout; co++) {
+            int p = co / Gemm.NR, j = co % Gemm.NR, base = p * direct.k * Gemm.NR;
+            for (int ci = 0; ci < cin; ci++) {
+                for (int t = 0; t < 9; t++) g[t] = direct.data[base + (t * cin + ci) * Gemm.NR + j];
+                float[] gg = new float[12]; // G g: 4 x 3
+                for (int c = 0; c < 3; c++) {
+                    float g0 = g[c], g1 = g[3 + c], g2 = g[6 + c];
+                    gg[c] = g0;
+                    gg[3 + c] = 0.5f * (g0 + g1 + g2);
+                    gg[6 + c] = 0.5f * (g0 - g1 + g2);
+                    gg[9 + c] = g2;
+                }
+                for (int r = 0; r < 4; r++) { // (G g) G^T: 4 x 4
+                    float a0 = gg[r * 3], a1 = gg[r * 3 + 1], a2 = gg[r * 3 + 2];
+                    int at = co * cin + ci;
+                    u[r * 4][at] = a0;
+                    u[r * 4 + 1][at] = 0.5f * (a0 + a1 + a2);
+                    u[r * 4 + 2][at] = 0.5f * (a0 - a1 + a2);
+                    u[r * 4 + 3][at] = a2;
+                }
+            }
+        }
+        Gemm.Packed[] out = new Gemm.Packed[POSITIONS];
+        for (int i = 0; i < POSITIONS; i++) out[i] = new Gemm.Packed(u[i], cout, cin, null);
+        return out;
+    }
+
+    /** y [n, h, w, cout] = conv3x3(x [n, h, w, cin], padding 1) + bias. */
+    static float[] conv(float[] x, int n, int h, int w, int cin, Gemm.Packed[] u, int cout, float[] bias) {
+        int th = (h + 1) / 2, tw = (w + 1) / 2, tiles = n * th * tw;
+        float[] y = new float[n * h * w * cout];
+        int blocks = (tiles + TILE_BLOCK - 1) / TILE_BLOCK;
+        Parallel.forEach(blocks, blk -> {
+            int t0 = blk * TILE_BLOCK, tb = Math.min(TILE_BLOCK, tiles - t0);
+            float[][] scratch = SCRATCH.get();
+            if (scratch[0].length < POSITIONS * TILE_BLOCK * cin) scratch[0] = new float[POSITIONS * TILE_BLOCK * cin];
+            if (scratch[1].length < POSITIONS * TILE_BLOCK * cout) scratch[1] = new float[POSITIONS * TILE_BLOCK * cout];
+            float[] v = scratch[0], m = scratch[1];
+            for (int i = 0; i < tb; i++) inputTile(x, h, w, cin, th, tw, t0 + i, v, i, tb);
+            for (int pos = 0; pos < POSITIONS; pos++)
+                Gemm.multiplySerial(tb, Gemm.dense(v, pos * tb * cin, cin), u[pos], m, pos * tb * cout, cout, false);
+            for (int i = 0; i < tb; i++) outputTile(m, i, tb, cout, bias, y, h, w, th, tw, t0 + i);
+        });
+        return y;
+    }
+
+    private static final jdk.incubator.vector.VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+    private static final int L = S.length();
+    private static final FloatVector ZERO = FloatVector.zero(S);
+
+    /**
+     * V = B^T d B of one 4x4 input tile (zero outside the image) into v[pos][slot][c], a vector of
+     * channels at a time; the channel tail uses the same adds and subtracts on scalars.
+     */
+    private static void inputTile(float[] x, int h, int w, int cin, int th, int tw, int tile, float[] v, int slot, int tb) {
+        int b = tile / (th * tw), rem = tile % (th * tw), y0 = 2 * (rem / tw) - 1, x0 = 2 * (rem % tw) - 1;
+        int[] at = new int[16];
+        for (int r = 0; r < 4; r++)
+            for (int c = 0; c < 4; c++) {
+                int yy = y0 + r, xx = x0 + c;
+                at[r * 4 + c] = yy < 0 || yy >= h || xx < 0 || xx >= w ? -1 : ((b * h + yy) * w + xx) * cin;
+            }
+        int stride = tb * cin, base = slot * cin, ci = 0;
+        FloatVector[] d = new FloatVector[16];
+        for (int bound = S.loopBound(cin); ci < bound; ci += L) {
+            for (int i = 0; i < 16; i++) d[i] = at[i] < 0 ? ZERO : FloatVector.fromArray(S, x, at[i] + ci);
+            for (int c = 0; c < 4; c++) { // B^T d
+                FloatVector d0 = d[c], d1 = d[4 + c], d2 = d[8 + c], d3 = d[12 + c];
+                d[c] = d0.sub(d2);
+                d[4 + c] = d1.add(d2);
+                d[8 + c] = d2.sub(d1);
+                d[12 + c] = d1.sub(d3);
+            }
+            for (int r = 0; r < 4; r++) { // (B^T d) B
+                FloatVector e0 = d[r * 4], e1 = d[r * 4 + 1], e2 = d[r * 4 + 2], e3 = d[r * 4 + 3];
+                e0.sub(e2).intoArray(v, (r * 4) * stride + base + ci);
+                e1.add(e2).intoArray(v, (r * 4 + 1) * stride + base + ci);
+                e2.sub(e1).intoArray(v, (r * 4 + 2) * stride + base + ci);
+                e1.sub(e3).intoArray(v, (r * 4 + 3) * stride + base + ci);
+            }
+        }
+        float[] e = new float[16];
+        for (; ci < cin; ci++) {
+            for (int i = 0; i < 16; i++) e[i] = at[i] < 0 ? 0f : x[at[i] + ci];
+            for (int c = 0; c < 4; c++) {
+                float d0 = e[c], d1 = e[4 + c], d2 = e[8 + c], d3 = e[12 + c];
+                e[c] = d0 - d2;
+                e[4 + c] = d1 + d2;
+                e[8 + c] = d2 - d1;
+                e[12 + c] = d1 - d3;
+            }
+            for (int r = 0; r < 4; r++) {
+                float e0 = e[r * 4], e1 = e[r * 4 + 1], e2 = e[r * 4 + 2], e3 = e[r * 4 + 3];
+                v[(r * 4) * stride + base + ci] = e0 - e2;
+                v[(r * 4 + 1) * stride + base + ci] = e1 + e2;
+                v[(r * 4 + 2) * stride + base + ci] = e2 - e1;
+                v[(r * 4 + 3) * stride + base + ci] = e1 - e3;
+            }
+        }
+    }
+
+    /** Y = A^T M A of one tile (+ bias), a vector of output channels at a time, written where it lies inside the image. */
+    private static void outputTile(float[] m, int slot, int tb, int cout, float[] bias, float[] y, int h, int w, int th, int tw, int tile) {
+        int b = tile / (th * tw), rem = tile % (th * tw), oy = 2 * (rem / tw), ox = 2 * (rem % tw);
+        int stride = tb * cout, base = slot * cout, co = 0;
+        boolean right = ox + 1 < w, below = oy + 1 < h;
+        int p00 = ((b * h + oy) * w + ox) * cout, p01 = p00 + cout, p10 = p00 + w * cout, p11 = p10 + cout;
+        for (int bound = S.loopBound(cout); co < bound; co += L) {
+            FloatVector[] mm = new FloatVector[16];
+            for (int i = 0; i < 16; i++) mm[i] = FloatVector.fromArray(S, m, i * stride + base + co);
+            FloatVector bv = bias == null ? ZERO : FloatVector.fromArray(S, bias, co);
+            FloatVector[] r0 = new FloatVector[4], r1 = new FloatVector[4];
+            for (int j = 0; j < 4; j++) {
+                r0[j] = mm[j].add(mm[4 + j]).add(mm[8 + j]);
+                r1[j] = mm[4 + j].sub(mm[8 + j]).sub(mm[12 + j]);
+            }
+            r0[0].add(r0[1]).add(r0[2]).add(bv).intoArray(y, p00 + co);
+            if (right) r0[1].sub(r0[2]).sub(r0[3]).add(bv).intoArray(y, p01 + co);
+            if (below) {
+                r1[0].add(r1[1]).add(r1[2]).add(bv).intoArray(y, p10 + co);
+                if (right) r1[1].sub(r1[2]).sub(r1[3]).add(bv).intoArray(y, p11 + co);
+            }
+        }
+        for (; co < cout; co++) {
+            float[] mm = new float[16];
+            for (int i = 0; i < 16; i++) mm[i] = m[i * stride + base + co];
+            float bv = bias == null ? 0f : bias[co];
+            float[] r0 = new float[4], r1 = new float[4];
+            for (int j = 0; j < 4; j++) {
+                r0[j] = mm[j] + mm[4 + j] + mm[8 + j];
+                r1[j] = mm[4 + j] - mm[8 + j] - mm[12 + j];
+            }
+            y[p00 + co] = r0[0] + r0[1] + r0[2] + bv;
+            if (right) y[p01 + co] = r0[1] - r0[2] - r0[3] + bv;
+            if (below) {
+                y[p10 + co] = r1[0] + r1[1] + r1[2] + bv;
+                if (right) y[p11 + co] = r1[1] - r1[2] - r1[3] + bv;
+            }
+        }
+    }
+}

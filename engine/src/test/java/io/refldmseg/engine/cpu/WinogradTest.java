@@ -1,0 +1,62 @@
+package io.refldmseg.engine.cpu;
+
+import io.refldmseg.engine.Backend;
+import io.refldmseg.engine.ConvWeights;
+import io.refldmseg.engine.Padding;
+import org.junit.jupiter.api.Test;
+
+import java.util.Random;
+
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** Winograd F(2x2, 3x3) against a double-precision convolution, next to the direct fp32 path. */
+class WinogradTest {
+    @Test
+    void errorStaysWithinAnOrderOfMagnitudeOfDirectFp32() {
+        Random r = new Random(5);
+        int[][] shapes = {{2, 9, 14, 19, 21}, {1, 8, 8, 32, 48}, {1, 17, 5, 3, 7}};
+        for (int[] s : shapes) {
+            int n = s[0], h = s[1], w = s[2], cin = s[3], cout = s[4];
+            float[] x = new float[n * h * w * cin], wt = new float[cout * cin * 9], b = new float[cout];
+            for (int i = 0; i < x.length; i++) x[i] = (float) r.nextGaussian();
+            for (int i = 0; i < wt.length; i++) wt[i] = (float) (r.nextGaussian() / Math.sqrt(9 * cin));
+            for (int i = 0; i < cout; i++) b[i] = (float) r.nextGaussian() * 0.1f;
+            double[] ref = reference(x, wt, b, n, h, w, cin, cout);
+            float[] direct = run(new CpuBackend(Integer.MAX_VALUE), x, wt, b, s), wino = run(new CpuBackend(0), x, wt, b, s);
+            double errDirect = maxErr(ref, direct), errWino = maxErr(ref, wino), maxRef = 0;
+            for (double v : ref) maxRef = Math.max(maxRef, Math.abs(v));
+            double bound = 10 * Math.max(errDirect, 1e-7 * maxRef);
+            assertTrue(errWino <= bound, java.util.Arrays.toString(s) + ": winograd error " + errWino + " vs direct " + errDirect);
+        }
+    }
+
+    static float[] run(Backend be, float[] x, float[] wt, float[] b, int[] s) {
+        ConvWeights cw = be.convWeights(wt, s[4], s[3], 3, 3, b);
+        return be.toHost(be.conv2d(be.tensor(x, s[0], s[1], s[2], s[3]), cw, 1, Padding.same(1)));
+    }
+
+    static double[] reference(float[] x, float[] wt, float[] b, int n, int h, int w, int cin, int cout) {
+        double[] y = new double[n * h * w * cout];
+        for (int bi = 0; bi < n; bi++)
+            for (int oy = 0; oy < h; oy++)
+                for (int ox = 0; ox < w; ox++)
+                    for (int co = 0; co < cout; co++) {
+                        double acc = b[co];
+                        for (int ky = 0; ky < 3; ky++)
+                            for (int kx = 0; kx < 3; kx++) {
+                                int iy = oy + ky - 1, ix = ox + kx - 1;
+                                if (iy < 0 || iy >= h || ix < 0 || ix >= w) continue;
+                                for (int ci = 0; ci < cin; ci++)
+                                    acc += (double) x[((bi * h + iy) * w + ix) * cin + ci] * wt[((co * cin + ci) * 3 + ky) * 3 + kx];
+                            }
+                        y[((bi * h + oy) * w + ox) * cout + co] = acc;
+                    }
+        return y;
+    }
+
+    static double maxErr(double[] ref, float[] got) {
+        double m = 0;
+        for (int i = 0; i < ref.length; i++) m = Math.max(m, Math.abs(ref[i] - got[i]));
+        return m;
+    }
+}
