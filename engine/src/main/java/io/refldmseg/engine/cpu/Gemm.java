@@ -65,7 +65,6 @@ final class Gemm {
         return (m0, mc) -> new Block(a, offset + m0 * lda, lda);
     }
 
-    private static final ThreadLocal<float[]> EDGE_A = ThreadLocal.withInitial(() -> new float[MR * KC]);
     private static final ThreadLocal<float[]> EDGE_C = ThreadLocal.withInitial(() -> new float[MR * NR]);
 
     /**
@@ -94,40 +93,57 @@ final class Gemm {
         }
     }
 
-    /** Rows [0, mc) of a block times panels [p0, p1), K blocked by KC. */
+    private static final ThreadLocal<float[]> PACKED_A = ThreadLocal.withInitial(() -> new float[MC * KC]);
+
+    /**
+     * Rows [0, mc) of a block times panels [p0, p1), K blocked by KC. Each KC slice of the rows is
+     * first packed into MR-row micro-panels ([group][k][MR], zero padded), so the kernel reads A
+     * contiguously whatever the source layout.
+     */
     private static void block(Block blk, int mc, Packed b, int p0, int p1, float[] c, int cOff, int ldc, boolean accumulate) {
+        float[] ap = PACKED_A.get();
+        int groups = (mc + MR - 1) / MR;
         for (int k0 = 0; k0 < b.k; k0 += KC) {
             int kc = Math.min(KC, b.k - k0);
+            packA(blk, mc, k0, kc, ap);
             boolean acc = accumulate || k0 > 0;
+            float[] bias = acc ? null : b.bias;
             for (int p = p0; p < p1; p++) {
-                int cols = Math.min(NR, b.n - p * NR);
-                for (int i = 0; i < mc; i += MR) {
-                    int rows = Math.min(MR, mc - i);
-                    tile(blk.data, blk.offset + i * blk.lda + k0, blk.lda, rows, b, p, k0, kc, c, cOff + i * ldc + p * NR, ldc, cols, acc);
+                int cols = Math.min(NR, b.n - p * NR), bOff = p * b.k * NR + k0 * NR;
+                for (int g = 0; g < groups; g++) {
+                    int rows = Math.min(MR, mc - g * MR), at = cOff + g * MR * ldc + p * NR;
+                    if (rows == MR && cols == NR) {
+                        kernel(ap, g * MR * kc, b.data, bOff, c, at, ldc, kc, acc, bias, p * NR);
+                    } else { // ragged edge: run the same kernel on a scratch tile
+                        float[] ec = EDGE_C.get();
+                        if (acc) for (int r = 0; r < rows; r++) System.arraycopy(c, at + r * ldc, ec, r * NR, cols);
+                        kernel(ap, g * MR * kc, b.data, bOff, ec, 0, NR, kc, acc, bias, p * NR);
+                        for (int r = 0; r < rows; r++) System.arraycopy(ec, r * NR, c, at + r * ldc, cols);
+                    }
                 }
             }
         }
     }
 
-    private static void tile(float[] a, int aOff, int lda, int rows, Packed b, int p, int k0, int kc,
-                             float[] c, int cOff, int ldc, int cols, boolean acc) {
-        int bOff = p * b.k * NR + k0 * NR;
-        int biasOff = p * NR;
-        float[] bias = acc ? null : b.bias;
-        if (rows == MR && cols == NR) {
-            kernel(a, aOff, lda, b.data, bOff, c, cOff, ldc, kc, acc, bias, biasOff);
-            return;
+    private static void packA(Block blk, int mc, int k0, int kc, float[] ap) {
+        int groups = (mc + MR - 1) / MR;
+        float[] a = blk.data();
+        for (int g = 0; g < groups; g++) {
+            int base = g * MR * kc;
+            for (int r = 0; r < MR; r++) {
+                int row = g * MR + r;
+                if (row >= mc) {
+                    for (int k = 0; k < kc; k++) ap[base + k * MR + r] = 0f;
+                    continue;
+                }
+                int src = blk.offset() + row * blk.lda() + k0;
+                for (int k = 0; k < kc; k++) ap[base + k * MR + r] = a[src + k];
+            }
         }
-        float[] ea = EDGE_A.get(), ec = EDGE_C.get();
-        java.util.Arrays.fill(ea, 0, MR * kc, 0f);
-        for (int r = 0; r < rows; r++) System.arraycopy(a, aOff + r * lda, ea, r * kc, kc);
-        if (acc) for (int r = 0; r < rows; r++) System.arraycopy(c, cOff + r * ldc, ec, r * NR, cols);
-        kernel(ea, 0, kc, b.data, bOff, ec, 0, NR, kc, acc, bias, biasOff);
-        for (int r = 0; r < rows; r++) System.arraycopy(ec, r * NR, c, cOff + r * ldc, cols);
     }
 
     /** The 6 x NR micro-kernel: 12 vector accumulators, one broadcast of A per row and k. */
-    private static void kernel(float[] a, int aOff, int lda, float[] bp, int bOff, float[] c, int cOff, int ldc,
+    private static void kernel(float[] a, int aOff, float[] bp, int bOff, float[] c, int cOff, int ldc,
                                int kc, boolean acc, float[] bias, int biasOff) {
         FloatVector c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
         if (acc) {
@@ -149,26 +165,25 @@ final class Gemm {
             c00 = c10 = c20 = c30 = c40 = c50 = b0;
             c01 = c11 = c21 = c31 = c41 = c51 = b1;
         }
-        int r0 = aOff, r1 = r0 + lda, r2 = r1 + lda, r3 = r2 + lda, r4 = r3 + lda, r5 = r4 + lda;
-        for (int k = 0, bo = bOff; k < kc; k++, bo += NR) {
+        for (int k = 0, bo = bOff, ao = aOff; k < kc; k++, bo += NR, ao += MR) {
             FloatVector b0 = FloatVector.fromArray(S, bp, bo);
             FloatVector b1 = FloatVector.fromArray(S, bp, bo + L);
-            FloatVector x = FloatVector.broadcast(S, a[r0 + k]);
+            FloatVector x = FloatVector.broadcast(S, a[ao]);
             c00 = b0.fma(x, c00);
             c01 = b1.fma(x, c01);
-            x = FloatVector.broadcast(S, a[r1 + k]);
+            x = FloatVector.broadcast(S, a[ao + 1]);
             c10 = b0.fma(x, c10);
             c11 = b1.fma(x, c11);
-            x = FloatVector.broadcast(S, a[r2 + k]);
+            x = FloatVector.broadcast(S, a[ao + 2]);
             c20 = b0.fma(x, c20);
             c21 = b1.fma(x, c21);
-            x = FloatVector.broadcast(S, a[r3 + k]);
+            x = FloatVector.broadcast(S, a[ao + 3]);
             c30 = b0.fma(x, c30);
             c31 = b1.fma(x, c31);
-            x = FloatVector.broadcast(S, a[r4 + k]);
+            x = FloatVector.broadcast(S, a[ao + 4]);
             c40 = b0.fma(x, c40);
             c41 = b1.fma(x, c41);
-            x = FloatVector.broadcast(S, a[r5 + k]);
+            x = FloatVector.broadcast(S, a[ao + 5]);
             c50 = b0.fma(x, c50);
             c51 = b1.fma(x, c51);
         }
