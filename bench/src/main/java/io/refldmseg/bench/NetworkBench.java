@@ -82,7 +82,7 @@ public class NetworkBench {
                 VaeConfig vc = VaeConfig.stableDiffusion();
                 ClipConfig cc = ClipConfig.vitL14();
                 segmenter = new RefLdmSeg(new UNet2DConditionModel(uc, SyntheticWeights.unet(uc, 1), be),
-                        new AutoencoderKL(vc, SyntheticWeights.vae(vc, 2), be), new AlphaClipVisionTower(cc, SyntheticWeights.clip(cc, 3), be), be, List.of());
+                        new AutoencoderKL(vc, SyntheticWeights.vae(vc, 2), be), new AlphaClipVisionTower(cc, SyntheticWeights.clip(cc, 3), be), be);
                 byte[] q = new byte[256 * 256 * 3], s = new byte[256 * 256 * 3], m = new byte[256 * 256];
                 r.nextBytes(q);
                 r.nextBytes(s);

@@ -81,6 +81,13 @@ public record TensorData(String source, String name, DType dtype, long[] shape, 
             MemorySegment.copy(storage, F32, offset * 4, out, 0, n);
             return out;
         }
+        if ((dtype == DType.F16 || dtype == DType.BF16) && isContiguous()) {
+            short[] half = new short[n];
+            MemorySegment.copy(storage, I16, offset * 2, half, 0, n);
+            if (dtype == DType.F16) for (int i = 0; i < n; i++) out[i] = Float.float16ToFloat(half[i]);
+            else for (int i = 0; i < n; i++) out[i] = Float.intBitsToFloat((half[i] & 0xffff) << 16);
+            return out;
+        }
         forEachIndex((i, e) -> out[i] = readFloat(e));
         return out;
     }

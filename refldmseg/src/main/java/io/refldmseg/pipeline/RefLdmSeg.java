@@ -60,7 +60,6 @@ public final class RefLdmSeg implements AutoCloseable {
     private final UNet2DConditionModel unet;
     private final AutoencoderKL vae;
     private final AlphaClipVisionTower tower;
-    private final List<AutoCloseable> owned;
     private final Architecture arch;
     private final Preprocess prep;
     private final float latentScale;
@@ -69,13 +68,12 @@ public final class RefLdmSeg implements AutoCloseable {
     };
     private Tensor nullTokens;
 
-    public RefLdmSeg(UNet2DConditionModel unet, AutoencoderKL vae, AlphaClipVisionTower tower, Backend backend,
-                     List<AutoCloseable> owned) {
+    /** Networks built by the caller (their checkpoint files may be closed once they are built). */
+    public RefLdmSeg(UNet2DConditionModel unet, AutoencoderKL vae, AlphaClipVisionTower tower, Backend backend) {
         this.be = backend;
         this.unet = unet;
         this.vae = vae;
         this.tower = tower;
-        this.owned = List.copyOf(owned);
         UNetConfig uc = unet.config();
         int latent = vae.config().latentChannels();
         if (uc.inChannels() == latent) arch = Architecture.F;
@@ -92,33 +90,36 @@ public final class RefLdmSeg implements AutoCloseable {
         this.lora = new Lora(unet, backend);
     }
 
-    /** Loads the three networks (progress lines go to {@code progress}). */
+    /**
+     * Loads the three networks (progress lines go to {@code progress}). The backend copies what it
+     * needs while a network is built, so each checkpoint is unmapped right after: nothing of the
+     * files stays resident.
+     */
     public static RefLdmSeg load(Checkpoints c, Backend backend, Consumer<String> progress) {
-        List<AutoCloseable> owned = new ArrayList<>();
-        try {
-            progress.accept("loading UNet from " + c.unet());
-            Models.Loaded<UNetConfig> u = Models.unet(c.unet());
-            owned.add(u);
-            UNet2DConditionModel unet = new UNet2DConditionModel(u.config(), u.weights(), backend);
-            progress.accept(String.format("  %s, %,d parameters, architecture %s", u.weights().layout(), u.weights().parameterCount(), u.configSource()));
-            progress.accept("loading VAE from " + c.vae());
-            Models.Loaded<VaeConfig> v = Models.vae(c.vae());
-            owned.add(v);
-            AutoencoderKL vae = new AutoencoderKL(v.config(), v.weights(), backend);
+        progress.accept("loading UNet from " + c.unet());
+        UNet2DConditionModel unet;
+        try (Models.Loaded<UNetConfig> u = Models.unet(c.unet())) {
+            long t0 = System.nanoTime();
+            unet = new UNet2DConditionModel(u.config(), u.weights(), backend);
+            progress.accept(String.format("  %s, %,d parameters, architecture %s, packed in %.1f s", u.weights().layout(),
+                    u.weights().parameterCount(), u.configSource(), (System.nanoTime() - t0) / 1e9));
+        }
+        progress.accept("loading VAE from " + c.vae());
+        AutoencoderKL vae;
+        try (Models.Loaded<VaeConfig> v = Models.vae(c.vae())) {
+            vae = new AutoencoderKL(v.config(), v.weights(), backend);
             progress.accept(String.format("  %s, %,d parameters, architecture %s", v.weights().layout(), v.weights().parameterCount(), v.configSource()));
-            progress.accept("loading vision tower from " + c.clip());
-            Models.Loaded<ClipConfig> t = Models.clip(c.clip());
-            owned.add(t);
-            AlphaClipVisionTower tower = new AlphaClipVisionTower(t.config(), t.weights(), backend);
+        }
+        progress.accept("loading vision tower from " + c.clip());
+        AlphaClipVisionTower tower;
+        try (Models.Loaded<ClipConfig> t = Models.clip(c.clip())) {
+            tower = new AlphaClipVisionTower(t.config(), t.weights(), backend);
             progress.accept(String.format("  %s, %,d parameters, %d heads (architecture %s)", t.weights().layout(), t.weights().parameterCount(),
                     t.config().heads(), t.configSource()));
-            RefLdmSeg r = new RefLdmSeg(unet, vae, tower, backend, owned);
-            r.progress = progress;
-            return r;
-        } catch (RuntimeException e) {
-            owned.forEach(RefLdmSeg::closeQuietly);
-            throw e;
         }
+        RefLdmSeg r = new RefLdmSeg(unet, vae, tower, backend);
+        r.progress = progress;
+        return r;
     }
 
     public Architecture architecture() {
@@ -400,15 +401,6 @@ public final class RefLdmSeg implements AutoCloseable {
 
     @Override
     public synchronized void close() {
-        owned.forEach(RefLdmSeg::closeQuietly);
         be.close();
-    }
-
-    private static void closeQuietly(AutoCloseable c) {
-        try {
-            c.close();
-        } catch (Exception ignored) {
-            // closing mmapped checkpoints cannot fail in a way the caller could act on
-        }
     }
 }

@@ -130,11 +130,12 @@ public final class CpuBackend implements Backend {
         if ((long) out * in * kh * kw != w.length)
             throw new IllegalArgumentException("conv weight has " + w.length + " values, not " + out + "x" + in + "x" + kh + "x" + kw);
         float[] ohwi = new float[w.length];
-        for (int o = 0; o < out; o++)
+        Parallel.forEach(out, o -> {
             for (int i = 0; i < in; i++)
                 for (int y = 0; y < kh; y++)
                     for (int x = 0; x < kw; x++)
                         ohwi[((o * kh + y) * kw + x) * in + i] = w[((o * in + i) * kh + y) * kw + x];
+        });
         return new Conv(new Gemm.Packed(ohwi, out, kh * kw * in, bias), in, out, kh, kw);
     }
 

@@ -36,13 +36,13 @@ final class Gemm {
             this.k = k;
             this.panels = (n + NR - 1) / NR;
             this.data = new float[Math.multiplyExact(panels * NR, k)];
-            for (int p = 0; p < panels; p++) {
+            Parallel.forEach(panels, p -> {
                 int base = p * k * NR;
                 for (int j = 0; j < NR && p * NR + j < n; j++) {
                     int row = (p * NR + j) * k;
                     for (int kk = 0; kk < k; kk++) data[base + kk * NR + j] = b[row + kk];
                 }
-            }
+            });
             if (bias == null) {
                 this.bias = null;
             } else {
