@@ -2,6 +2,7 @@ package io.refldmseg.cli;
 
 import io.refldmseg.engine.Backend;
 import io.refldmseg.engine.cpu.CpuBackend;
+import io.refldmseg.engine.cuda.Cuda;
 import io.refldmseg.pipeline.Lora;
 import io.refldmseg.pipeline.RefLdmSeg;
 import picocli.CommandLine.Option;
@@ -80,11 +81,19 @@ final class ModelOptions {
         return switch (device.toLowerCase()) {
             case "cpu" -> new CpuBackend();
             case "auto" -> {
+                Cuda.Probe probe = Cuda.probe();
                 CpuBackend cpu = new CpuBackend();
-                Progress.line("device: " + cpu.name() + " (the CUDA backend is not part of this build yet)");
+                Progress.line("device: " + cpu.name() + (probe.device().isPresent()
+                        ? " (found " + probe.device().get().name() + ", but the CUDA backend's model kernels are not written yet)"
+                        : " (CUDA unavailable: " + probe.reason() + ")"));
                 yield cpu;
             }
-            case "cuda" -> throw new Main.UserError("--device cuda: the CUDA backend is not part of this build yet; use --device cpu");
+            case "cuda" -> {
+                Cuda.Probe probe = Cuda.probe();
+                throw new Main.UserError("--device cuda: " + (probe.device().isPresent()
+                        ? "found " + probe.device().get().name() + ", but the CUDA backend's model kernels are not written yet; use --device cpu"
+                        : probe.reason()));
+            }
             default -> throw new Main.UserError("--device must be cpu, cuda or auto, got '" + device + "'");
         };
     }
