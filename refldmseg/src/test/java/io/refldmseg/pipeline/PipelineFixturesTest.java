@@ -104,6 +104,9 @@ class PipelineFixturesTest {
                         latTol = Math.max(latTol, tolerance(pipe + "/step_latents_out[" + i + "]"));
                     }
                     check(f, t, "step_unet_raw", rawTol);
+                    // guided = uncond + g_t (text - image) + g_q (image - uncond): each raw error enters at most 1 + 2 g_t + 2 g_q times
+                    float gt = f.tensor("guidance_scale").toFloats()[0], gq = f.tensor("image_guidance_scale").toFloats()[0];
+                    check(f, t, "step_eps_guided", rawTol * (1 + 2 * gt + 2 * gq));
                     check(f, t, "step_latents_out", latTol);
                     check(f, t, "final_latents", tolerance(pipe + "/final_latents"));
                     check(f, t, "logits", tolerance(pipe + "/logits"));
