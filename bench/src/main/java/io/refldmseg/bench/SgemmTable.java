@@ -23,7 +23,7 @@ public final class SgemmTable {
         Collection<RunResult> results = new Runner(new OptionsBuilder()
                 .include(SgemmBench.class.getName())
                 .forks(1).warmupIterations(3).warmupTime(TimeValue.seconds(1)).measurementIterations(5).measurementTime(TimeValue.seconds(1))
-                .jvmArgsAppend("--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED", "-Xmx8g")
+                .jvmArgsAppend("--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED", "-Xms4g", "-Xmx4g", "-XX:+AlwaysPreTouch")
                 .build()).run();
         Map<String, double[]> rows = new LinkedHashMap<>(); // shape -> {ours ms, openblas ms}
         for (RunResult r : results) {
