@@ -31,14 +31,15 @@ import java.util.concurrent.TimeUnit;
 /**
  * Full-size networks (SD1.5 UNet and VAE, Alpha-CLIP ViT-L/14) with random fp16 weights at
  * 256 x 256, batch 1 unless stated, fp32 on the CPU backend; {@code f_e2e} is a whole Ref LDM-Seg-f
- * request (tower, VAE encode, UNet, VAE decode, pre/post-processing). {@code network} picks one so
+ * request (tower, VAE encode, UNet, VAE decode, pre/post-processing), {@code n_e2e} a whole -n
+ * request (20 DDPM steps of a batch-3 guided UNet, plus the null prompt). {@code network} picks one so
  * a run builds only what it times.
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.SingleShotTime)
 @OutputTimeUnit(TimeUnit.MILLISECONDS)
 public class NetworkBench {
-    @Param({"unet_b1", "unet_b3", "vae_encode", "vae_decode", "clip", "f_e2e"})
+    @Param({"unet_b1", "unet_b3", "vae_encode", "vae_decode", "clip", "f_e2e", "n_e2e"})
     public String network;
 
     private final Backend be = new CpuBackend();
@@ -77,8 +78,8 @@ public class NetworkBench {
                 clipImage = be.tensor(gaussian(r, 224 * 224 * 3), 1, 224, 224, 3);
                 clipAlpha = be.tensor(gaussian(r, 224 * 224), 1, 224, 224, 1);
             }
-            case "f_e2e" -> {
-                UNetConfig uc = UNetConfig.stableDiffusion15(4);
+            case "f_e2e", "n_e2e" -> {
+                UNetConfig uc = UNetConfig.stableDiffusion15(network.equals("f_e2e") ? 4 : 8);
                 VaeConfig vc = VaeConfig.stableDiffusion();
                 ClipConfig cc = ClipConfig.vitL14();
                 segmenter = new RefLdmSeg(new UNet2DConditionModel(uc, SyntheticWeights.unet(uc, 1), be),
@@ -101,7 +102,7 @@ public class NetworkBench {
             case "unet_b1", "unet_b3" -> unet.forward(sample, new float[]{500}, context, mask);
             case "vae_encode" -> vae.encode(image).mean();
             case "vae_decode" -> vae.decode(latent);
-            case "f_e2e" -> be.tensor(segmenter.segment(query, supports, Options.defaults()).logits(), 3, 256, 256);
+            case "f_e2e", "n_e2e" -> be.tensor(segmenter.segment(query, supports, Options.defaults()).logits(), 3, 256, 256);
             default -> tower.forward(clipImage, clipAlpha);
         };
     }
