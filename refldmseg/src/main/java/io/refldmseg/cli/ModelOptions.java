@@ -55,10 +55,12 @@ final class ModelOptions {
             }
             List<Lora.Adapter> adapters = new ArrayList<>();
             for (String spec : loras) {
+                // FILE or FILE:STRENGTH (a colon followed by a path separator belongs to the file name)
                 int colon = spec.lastIndexOf(':');
-                Path file = Path.of(colon > 0 && !spec.substring(colon + 1).contains("/") ? spec.substring(0, colon) : spec);
+                boolean hasStrength = colon > 0 && !spec.substring(colon + 1).contains("/");
+                Path file = Path.of(hasStrength ? spec.substring(0, colon) : spec);
                 float strength = 1f;
-                if (colon > 0 && !spec.substring(colon + 1).contains("/")) {
+                if (hasStrength) {
                     try {
                         strength = Float.parseFloat(spec.substring(colon + 1));
                     } catch (NumberFormatException e) {

@@ -47,10 +47,8 @@ public final class AlphaClipVisionTower {
         lnPre = p.layerNorm("ln_pre", EPS);
         for (int i = 0; i < config.layers(); i++) {
             String b = "transformer.resblocks." + i;
-            String in = b + ".attn.in_proj";
-            blocks.add(new Block(p.layerNorm(b + ".ln_1", EPS),
-                    p.linearRows(in + ".weight", in + ".bias", 0, w), p.linearRows(in + ".weight", in + ".bias", w, w),
-                    p.linearRows(in + ".weight", in + ".bias", 2 * w, w), p.linear(b + ".attn.out_proj"),
+            var qkv = p.linearSplit(b + ".attn.in_proj.weight", b + ".attn.in_proj.bias", 3);
+            blocks.add(new Block(p.layerNorm(b + ".ln_1", EPS), qkv.get(0), qkv.get(1), qkv.get(2), p.linear(b + ".attn.out_proj"),
                     p.layerNorm(b + ".ln_2", EPS), p.linear(b + ".mlp.c_fc"), p.linear(b + ".mlp.c_proj")));
         }
     }

@@ -33,16 +33,17 @@ final class Params {
         return backend.linearWeights(w.toFloats(), w.dim(0), w.dim(1), bias(prefix, w.dim(0)));
     }
 
-    /** Rows [from, from + count) of a linear weight (and bias): q, k, v out of a stacked in_proj. */
-    LinearWeights linearRows(String weightName, String biasName, int from, int count) {
+    /** A stacked linear weight (and bias) cut into {@code parts} equal row blocks: q, k, v of an in_proj. */
+    java.util.List<LinearWeights> linearSplit(String weightName, String biasName, int parts) {
         TensorData w = weights.get(weightName);
-        if (w.rank() != 2 || from + count > w.dim(0)) throw shape(w, "[>= " + (from + count) + ", in]");
-        int in = w.dim(1);
-        float[] all = w.toFloats();
-        float[] rows = java.util.Arrays.copyOfRange(all, from * in, (from + count) * in);
-        float[] bias = null;
-        if (biasName != null && has(biasName)) bias = java.util.Arrays.copyOfRange(weights.get(biasName).toFloats(), from, from + count);
-        return backend.linearWeights(rows, count, in, bias);
+        if (w.rank() != 2 || w.dim(0) % parts != 0) throw shape(w, "[" + parts + " x out, in]");
+        int rows = w.dim(0) / parts, in = w.dim(1);
+        float[] all = w.toFloats(), bias = has(biasName) ? weights.get(biasName, w.shape()[0]).toFloats() : null;
+        java.util.List<LinearWeights> out = new java.util.ArrayList<>();
+        for (int i = 0; i < parts; i++)
+            out.add(backend.linearWeights(java.util.Arrays.copyOfRange(all, i * rows * in, (i + 1) * rows * in), rows, in,
+                    bias == null ? null : java.util.Arrays.copyOfRange(bias, i * rows, (i + 1) * rows)));
+        return out;
     }
 
     ConvWeights conv(String prefix) {

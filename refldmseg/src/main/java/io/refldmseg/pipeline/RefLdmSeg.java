@@ -340,10 +340,12 @@ public final class RefLdmSeg implements AutoCloseable {
             float[] eps = guided ? guide(raw, n, o.guidance(), o.imageGuidance()) : raw;
             float[] stepNoise = null;
             if (sched.needsNoise()) {
-                float[] supplied = o.noise() == null || o.noise().stepNoise() == null ? null
-                        : java.util.Arrays.copyOfRange(o.noise().stepNoise(), i * n, (i + 1) * n);
-                if (o.noise() != null && o.noise().stepNoise() != null && o.noise().stepNoise().length < (i + 1) * n)
-                    throw new IllegalArgumentException("step_noise holds " + o.noise().stepNoise().length / n + " steps, " + ts.length + " needed");
+                float[] all = o.noise() == null ? null : o.noise().stepNoise(), supplied = null;
+                if (all != null) {
+                    if (all.length < ts.length * n)
+                        throw new IllegalArgumentException("step_noise holds " + all.length / n + " steps, " + ts.length + " needed");
+                    supplied = java.util.Arrays.copyOfRange(all, i * n, (i + 1) * n);
+                }
                 stepNoise = noise(supplied, image, rng, "step_noise");
             }
             lat = sched.step(eps, i, lat, stepNoise).prevSample();

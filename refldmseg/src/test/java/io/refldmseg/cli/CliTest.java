@@ -126,6 +126,9 @@ class CliTest {
         assertUserError("no such file or folder", "segment", "--unet", dir.resolve("nope.safetensors").toString(), "--vae", VAE, "--clip", CLIP,
                 "--query", q, "--support", s, "--support-mask", m);
         assertUserError("--device cuda", concat(models, "segment", "--query", q, "--support", s, "--support-mask", m, "--device", "cuda"));
+        String lora = dir.resolve("missing_lora.safetensors").toString();
+        assertUserError(lora + ": no such file", concat(models, "segment", "--query", q, "--support", s, "--support-mask", m, "--lora", lora + ":0.5"));
+        assertUserError("strength 'strong' is not a number", concat(models, "segment", "--query", q, "--support", s, "--support-mask", m, "--lora", lora + ":strong"));
     }
 
     @Test
