@@ -29,15 +29,11 @@ class CpuOpsTest {
     }
 
     static Tensor image(String name) {
-        TensorData t = ops.tensor(name);
-        return be.tensor(nhwc(t), t.dim(0), t.dim(2), t.dim(3), t.dim(1));
+        return Golden.image(be, ops.tensor(name));
     }
 
     static Tensor plain(String name) {
-        TensorData t = ops.tensor(name);
-        int[] shape = new int[t.rank()];
-        for (int i = 0; i < shape.length; i++) shape[i] = t.dim(i);
-        return be.tensor(t.toFloats(), shape);
+        return Golden.plain(be, ops.tensor(name));
     }
 
     static void checkImage(String key, Tensor y) {

@@ -55,6 +55,18 @@ public final class Golden {
         return Layouts.nchwToNhwc(t.toFloats(), t.dim(0), t.dim(1), t.dim(2), t.dim(3));
     }
 
+    /** A stored NCHW image as a channels-last backend tensor. */
+    public static Tensor image(Backend be, TensorData t) {
+        return be.tensor(nhwc(t), t.dim(0), t.dim(2), t.dim(3), t.dim(1));
+    }
+
+    /** A stored tensor as a backend tensor of the same shape. */
+    public static Tensor plain(Backend be, TensorData t) {
+        int[] shape = new int[t.rank()];
+        for (int i = 0; i < shape.length; i++) shape[i] = t.dim(i);
+        return be.tensor(t.toFloats(), shape);
+    }
+
     /** Max |a - b|, failing if it exceeds {@code atol}. */
     public static double assertClose(String what, float[] expected, float[] actual, double atol) {
         assertEquals(expected.length, actual.length, what + ": length");

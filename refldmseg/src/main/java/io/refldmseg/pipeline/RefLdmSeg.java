@@ -216,11 +216,11 @@ public final class RefLdmSeg implements AutoCloseable {
         long t0 = System.nanoTime();
         Map<String, HostTensor> keep = o.keepTensors() ? new LinkedHashMap<>() : null;
         Prompt p = prompt(supports, o.ignoreLabel(), keep);
-        return run(query, p, o, keep, System.nanoTime() - t0);
+        return run(encode(query), p, o, keep, System.nanoTime() - t0);
     }
 
     public synchronized Result segment(RgbImage query, Prompt prompt, Options o) {
-        return run(query, prompt, o, o.keepTensors() ? new LinkedHashMap<>() : null, 0);
+        return run(encode(query), prompt, o, o.keepTensors() ? new LinkedHashMap<>() : null, 0);
     }
 
     /** Video: the first frame and its mask are the prompt for every later frame (tokens computed once). */
@@ -230,7 +230,7 @@ public final class RefLdmSeg implements AutoCloseable {
         List<Result> out = new ArrayList<>();
         for (int i = 1; i < frames.size(); i++) {
             progress.accept("frame " + (i + 1) + "/" + frames.size());
-            out.add(run(frames.get(i), p, o, null, 0));
+            out.add(run(encode(frames.get(i)), p, o, null, 0));
         }
         return out;
     }
@@ -241,10 +241,11 @@ public final class RefLdmSeg implements AutoCloseable {
 
     public synchronized CategoryResult segmentCategories(RgbImage query, List<List<Support>> categories, Options o) {
         if (categories.isEmpty()) throw new IllegalArgumentException("no categories given");
+        EncodedQuery encoded = encode(query); // one VAE encode serves every category
         List<Result> results = new ArrayList<>();
         for (int c = 0; c < categories.size(); c++) {
             progress.accept("category " + (c + 1) + "/" + categories.size());
-            results.add(run(query, prompt(categories.get(c), o.ignoreLabel(), null), o, null, 0));
+            results.add(run(encoded, prompt(categories.get(c), o.ignoreLabel(), null), o, null, 0));
         }
         int pixels = query.width() * query.height();
         float[][] margins = new float[results.size()][pixels];
@@ -257,36 +258,44 @@ public final class RefLdmSeg implements AutoCloseable {
         return new CategoryResult(query.width(), query.height(), labels, prob, results);
     }
 
-    private Result run(RgbImage query, Prompt p, Options o, Map<String, HostTensor> keep, long promptNanos) {
+    /** A query fitted into the model square, normalised, and through the VAE encoder. */
+    private record EncodedQuery(RgbImage image, Preprocess.Geometry geometry, Tensor x, AutoencoderKL.Posterior posterior, long nanos) {
+    }
+
+    private EncodedQuery encode(RgbImage query) {
         long t0 = System.nanoTime();
         Preprocess.Geometry g = prep.geometry(query.width(), query.height());
         Tensor x = prep.image(query, g);
-        AutoencoderKL.Posterior post = vae.encode(x);
-        long t1 = System.nanoTime();
+        return new EncodedQuery(query, g, x, vae.encode(x), System.nanoTime() - t0);
+    }
+
+    private Result run(EncodedQuery q, Prompt p, Options o, Map<String, HostTensor> keep, long promptNanos) {
+        AutoencoderKL.Posterior post = q.posterior();
         if (keep != null) {
             keep.put("latent_mean", nchw(post.mean()));
             keep.put("latent_logvar", nchw(post.logvar()));
         }
+        long t1 = System.nanoTime();
         RandomGenerator rng = RandomGeneratorFactory.of("L64X128MixRandom").create(o.seed());
         Tensor latent = arch == Architecture.F ? predictF(post, p, o, rng, keep) : denoiseN(post, p, o, rng, keep);
         long t2 = System.nanoTime();
         Tensor decoded = vae.decode(be.scale(latent, 1f / latentScale));
         float alpha = o.maskAlpha() != null ? o.maskAlpha() : arch.defaultMaskAlpha();
-        Tensor logits = be.axpby(1f, decoded, -alpha, x);
+        Tensor logits = be.axpby(1f, decoded, -alpha, q.x());
         if (keep != null) keep.put("logits", nchw(logits));
-        Tensor restored = prep.restore(logits, g);
-        float[] hwc = be.toHost(restored);
+        float[] hwc = be.toHost(prep.restore(logits, q.geometry()));
         byte[] mask = PseudoMask.decide(hwc);
         long t3 = System.nanoTime();
+        int w = q.image().width(), h = q.image().height();
         if (keep != null) {
             float[] m = new float[mask.length];
             for (int i = 0; i < m.length; i++) m[i] = mask[i];
-            keep.put("mask", HostTensor.u8(m, 1, query.height(), query.width()));
+            keep.put("mask", HostTensor.u8(m, 1, h, w));
         }
-        float[] chw = Layouts.nhwcToNchw(hwc, 1, query.height(), query.width(), 3);
-        Result.Timings tm = new Result.Timings(promptNanos / 1_000_000, (t1 - t0) / 1_000_000, (t2 - t1) / 1_000_000,
-                (t3 - t2) / 1_000_000, (promptNanos + t3 - t0) / 1_000_000);
-        return new Result(query.width(), query.height(), mask, chw, keep == null ? Map.of() : Collections.unmodifiableMap(keep), tm);
+        float[] chw = Layouts.nhwcToNchw(hwc, 1, h, w, 3);
+        Result.Timings tm = new Result.Timings(promptNanos / 1_000_000, q.nanos() / 1_000_000, (t2 - t1) / 1_000_000,
+                (t3 - t2) / 1_000_000, (promptNanos + q.nanos() + t3 - t1) / 1_000_000);
+        return new Result(w, h, mask, chw, keep == null ? Map.of() : Collections.unmodifiableMap(keep), tm);
     }
 
     /** -f: the UNet at t = 0 maps the scaled query latent straight to the pseudo-mask latent. */

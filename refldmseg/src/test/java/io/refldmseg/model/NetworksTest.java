@@ -59,13 +59,11 @@ class NetworksTest {
     }
 
     static Tensor image(TensorData t) {
-        return be.tensor(Golden.nhwc(t), t.dim(0), t.dim(2), t.dim(3), t.dim(1));
+        return Golden.image(be, t);
     }
 
     static Tensor plain(TensorData t) {
-        int[] shape = new int[t.rank()];
-        for (int i = 0; i < shape.length; i++) shape[i] = t.dim(i);
-        return be.tensor(t.toFloats(), shape);
+        return Golden.plain(be, t);
     }
 
     /** Compares a channels-last result with a stored NCHW (or plain) reference. */

@@ -89,7 +89,7 @@ class LoraTest {
 
         try (TensorFile io = TensorFile.open(Fixtures.file("unet_io.safetensors"));
              Models.Loaded<UNetConfig> baseW = Models.unet(base); Models.Loaded<UNetConfig> mergedW = Models.unet(mergedFile)) {
-            Tensor sample = image(be, io.tensor("sample")), ehs = plain(be, io.tensor("encoder_hidden_states")), mask = plain(be, io.tensor("mask"));
+            Tensor sample = Golden.image(be, io.tensor("sample")), ehs = Golden.plain(be, io.tensor("encoder_hidden_states")), mask = Golden.plain(be, io.tensor("mask"));
             float[] t = {500, 500};
             UNet2DConditionModel unet = new UNet2DConditionModel(baseW.config(), baseW.weights(), be);
             UNet2DConditionModel ref = new UNet2DConditionModel(mergedW.config(), mergedW.weights(), be);
@@ -113,15 +113,5 @@ class LoraTest {
         float[] v = new float[n];
         for (int i = 0; i < n; i++) v[i] = (float) r.nextGaussian() * s;
         return v;
-    }
-
-    static Tensor image(Backend be, TensorData t) {
-        return be.tensor(Golden.nhwc(t), t.dim(0), t.dim(2), t.dim(3), t.dim(1));
-    }
-
-    static Tensor plain(Backend be, TensorData t) {
-        int[] shape = new int[t.rank()];
-        for (int i = 0; i < shape.length; i++) shape[i] = t.dim(i);
-        return be.tensor(t.toFloats(), shape);
     }
 }
