@@ -128,11 +128,10 @@ final class Winograd {
         int stride = tb * cout, base = slot * cout, co = 0;
         boolean right = ox + 1 < w, below = oy + 1 < h;
         int p00 = ((b * h + oy) * w + ox) * cout, p01 = p00 + cout, p10 = p00 + w * cout, p11 = p10 + cout;
+        FloatVector[] mm = new FloatVector[16], r0 = new FloatVector[4], r1 = new FloatVector[4];
         for (int bound = S.loopBound(cout); co < bound; co += L) {
-            FloatVector[] mm = new FloatVector[16];
             for (int i = 0; i < 16; i++) mm[i] = FloatVector.fromArray(S, m, i * stride + base + co);
             FloatVector bv = bias == null ? ZERO : FloatVector.fromArray(S, bias, co);
-            FloatVector[] r0 = new FloatVector[4], r1 = new FloatVector[4];
             for (int j = 0; j < 4; j++) {
                 r0[j] = mm[j].add(mm[4 + j]).add(mm[8 + j]);
                 r1[j] = mm[4 + j].sub(mm[8 + j]).sub(mm[12 + j]);
@@ -144,20 +143,19 @@ final class Winograd {
                 if (right) r1[1].sub(r1[2]).sub(r1[3]).add(bv).intoArray(y, p11 + co);
             }
         }
+        float[] sm = new float[16], s0 = new float[4], s1 = new float[4];
         for (; co < cout; co++) {
-            float[] mm = new float[16];
-            for (int i = 0; i < 16; i++) mm[i] = m[i * stride + base + co];
+            for (int i = 0; i < 16; i++) sm[i] = m[i * stride + base + co];
             float bv = bias == null ? 0f : bias[co];
-            float[] r0 = new float[4], r1 = new float[4];
             for (int j = 0; j < 4; j++) {
-                r0[j] = mm[j] + mm[4 + j] + mm[8 + j];
-                r1[j] = mm[4 + j] - mm[8 + j] - mm[12 + j];
+                s0[j] = sm[j] + sm[4 + j] + sm[8 + j];
+                s1[j] = sm[4 + j] - sm[8 + j] - sm[12 + j];
             }
-            y[p00 + co] = r0[0] + r0[1] + r0[2] + bv;
-            if (right) y[p01 + co] = r0[1] - r0[2] - r0[3] + bv;
+            y[p00 + co] = s0[0] + s0[1] + s0[2] + bv;
+            if (right) y[p01 + co] = s0[1] - s0[2] - s0[3] + bv;
             if (below) {
-                y[p10 + co] = r1[0] + r1[1] + r1[2] + bv;
-                if (right) y[p11 + co] = r1[1] - r1[2] - r1[3] + bv;
+                y[p10 + co] = s1[0] + s1[1] + s1[2] + bv;
+                if (right) y[p11 + co] = s1[1] - s1[2] - s1[3] + bv;
             }
         }
     }
