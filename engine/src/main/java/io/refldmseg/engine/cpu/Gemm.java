@@ -16,7 +16,7 @@ final class Gemm {
     static final int L = S.length();
     static final int NR = 2 * L;
     static final int MR = 6;
-    static final int KC = 512;
+    static final int KC = 384;
     static final int MC = 16 * MR;
 
     private Gemm() {
@@ -93,31 +93,40 @@ final class Gemm {
         }
     }
 
-    private static final ThreadLocal<float[]> PACKED_A = ThreadLocal.withInitial(() -> new float[MC * KC]);
+    private static final ThreadLocal<float[]> EDGE_A = ThreadLocal.withInitial(() -> new float[MR * KC]);
 
     /**
-     * Rows [0, mc) of a block times panels [p0, p1), K blocked by KC. Each KC slice of the rows is
-     * first packed into MR-row micro-panels ([group][k][MR], zero padded), so the kernel reads A
-     * contiguously whatever the source layout.
+     * Rows [0, mc) of a block times panels [p0, p1), K cut into even slices of at most KC. The
+     * kernel broadcasts A straight from its rows (no packing pass: copying A cost ~15% of a
+     * GEMM); only a ragged last row group is copied into a zero-padded scratch tile.
      */
     private static void block(Block blk, int mc, Packed b, int p0, int p1, float[] c, int cOff, int ldc, boolean accumulate) {
-        float[] ap = PACKED_A.get();
         int groups = (mc + MR - 1) / MR;
-        for (int k0 = 0; k0 < b.k; k0 += KC) {
-            int kc = Math.min(KC, b.k - k0);
-            packA(blk, mc, k0, kc, ap);
+        int slices = (b.k + KC - 1) / KC, step = (b.k + slices - 1) / slices; // even slices: no thin tail
+        for (int k0 = 0; k0 < b.k; k0 += step) {
+            int kc = Math.min(step, b.k - k0);
             boolean acc = accumulate || k0 > 0;
             float[] bias = acc ? null : b.bias;
             for (int p = p0; p < p1; p++) {
                 int cols = Math.min(NR, b.n - p * NR), bOff = p * b.k * NR + k0 * NR;
                 for (int g = 0; g < groups; g++) {
                     int rows = Math.min(MR, mc - g * MR), at = cOff + g * MR * ldc + p * NR;
+                    float[] a = blk.data();
+                    int aOff = blk.offset() + g * MR * blk.lda() + k0, lda = blk.lda();
+                    if (rows < MR) { // ragged rows: the same kernel on a zero-padded copy
+                        float[] ea = EDGE_A.get();
+                        java.util.Arrays.fill(ea, 0f);
+                        for (int r = 0; r < rows; r++) System.arraycopy(a, aOff + r * lda, ea, r * kc, kc);
+                        a = ea;
+                        aOff = 0;
+                        lda = kc;
+                    }
                     if (rows == MR && cols == NR) {
-                        kernel(ap, g * MR * kc, b.data, bOff, c, at, ldc, kc, acc, bias, p * NR);
+                        kernel(a, aOff, lda, b.data, bOff, c, at, ldc, kc, acc, bias, p * NR);
                     } else { // ragged edge: run the same kernel on a scratch tile
                         float[] ec = EDGE_C.get();
                         if (acc) for (int r = 0; r < rows; r++) System.arraycopy(c, at + r * ldc, ec, r * NR, cols);
-                        kernel(ap, g * MR * kc, b.data, bOff, ec, 0, NR, kc, acc, bias, p * NR);
+                        kernel(a, aOff, lda, b.data, bOff, ec, 0, NR, kc, acc, bias, p * NR);
                         for (int r = 0; r < rows; r++) System.arraycopy(ec, r * NR, c, at + r * ldc, cols);
                     }
                 }
@@ -125,25 +134,8 @@ final class Gemm {
         }
     }
 
-    private static void packA(Block blk, int mc, int k0, int kc, float[] ap) {
-        int groups = (mc + MR - 1) / MR;
-        float[] a = blk.data();
-        for (int g = 0; g < groups; g++) {
-            int base = g * MR * kc;
-            for (int r = 0; r < MR; r++) {
-                int row = g * MR + r;
-                if (row >= mc) {
-                    for (int k = 0; k < kc; k++) ap[base + k * MR + r] = 0f;
-                    continue;
-                }
-                int src = blk.offset() + row * blk.lda() + k0;
-                for (int k = 0; k < kc; k++) ap[base + k * MR + r] = a[src + k];
-            }
-        }
-    }
-
-    /** The 6 x NR micro-kernel: 12 vector accumulators, one broadcast of A per row and k. */
-    private static void kernel(float[] a, int aOff, float[] bp, int bOff, float[] c, int cOff, int ldc,
+    /** The 6 x NR micro-kernel: 12 vector accumulators, one broadcast of A per row (stride lda) and k. */
+    private static void kernel(float[] a, int aOff, int lda, float[] bp, int bOff, float[] c, int cOff, int ldc,
                                int kc, boolean acc, float[] bias, int biasOff) {
         FloatVector c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
         if (acc) {
@@ -165,25 +157,26 @@ final class Gemm {
             c00 = c10 = c20 = c30 = c40 = c50 = b0;
             c01 = c11 = c21 = c31 = c41 = c51 = b1;
         }
-        for (int k = 0, bo = bOff, ao = aOff; k < kc; k++, bo += NR, ao += MR) {
+        int a0 = aOff, a1 = a0 + lda, a2 = a1 + lda, a3 = a2 + lda, a4 = a3 + lda, a5 = a4 + lda;
+        for (int k = 0, bo = bOff; k < kc; k++, bo += NR) {
             FloatVector b0 = FloatVector.fromArray(S, bp, bo);
             FloatVector b1 = FloatVector.fromArray(S, bp, bo + L);
-            FloatVector x = FloatVector.broadcast(S, a[ao]);
+            FloatVector x = FloatVector.broadcast(S, a[a0 + k]);
             c00 = b0.fma(x, c00);
             c01 = b1.fma(x, c01);
-            x = FloatVector.broadcast(S, a[ao + 1]);
+            x = FloatVector.broadcast(S, a[a1 + k]);
             c10 = b0.fma(x, c10);
             c11 = b1.fma(x, c11);
-            x = FloatVector.broadcast(S, a[ao + 2]);
+            x = FloatVector.broadcast(S, a[a2 + k]);
             c20 = b0.fma(x, c20);
             c21 = b1.fma(x, c21);
-            x = FloatVector.broadcast(S, a[ao + 3]);
+            x = FloatVector.broadcast(S, a[a3 + k]);
             c30 = b0.fma(x, c30);
             c31 = b1.fma(x, c31);
-            x = FloatVector.broadcast(S, a[ao + 4]);
+            x = FloatVector.broadcast(S, a[a4 + k]);
             c40 = b0.fma(x, c40);
             c41 = b1.fma(x, c41);
-            x = FloatVector.broadcast(S, a[ao + 5]);
+            x = FloatVector.broadcast(S, a[a5 + k]);
             c50 = b0.fma(x, c50);
             c51 = b1.fma(x, c51);
         }
