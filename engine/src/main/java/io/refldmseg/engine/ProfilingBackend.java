@@ -9,7 +9,7 @@ import java.util.function.Supplier;
 
 /**
  * Wraps a backend and adds up wall time and calls per op (conv2d is split by kernel size), to
- * see where a forward spends its time. Timing a synchronous backend's ops is exact; for an
+ * see where a forward spends its time; linear layers are split by their GEMM shape (M x N x K). Timing a synchronous backend's ops is exact; for an
  * asynchronous one it would need a device sync per op.
  */
 public final class ProfilingBackend implements Backend {
@@ -72,7 +72,7 @@ public final class ProfilingBackend implements Backend {
 
     @Override
     public Tensor linear(Tensor x, LinearWeights w) {
-        return time("linear", () -> inner.linear(x, w));
+        return time("linear " + (int) (x.numel() / x.dim(-1)) + "x" + w.outFeatures() + "x" + w.inFeatures(), () -> inner.linear(x, w));
     }
 
     @Override

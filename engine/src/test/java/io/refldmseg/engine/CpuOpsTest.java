@@ -200,4 +200,35 @@ class CpuOpsTest {
             assertClose("gemm " + m + "x" + n + "x" + k, ref, y, 1e-5 * Math.sqrt(k) * 4);
         }
     }
+
+    /**
+     * Direct conv against a naive double reference where K slices cut through taps (c = 70, K = 630
+     * and 1120 are not multiples of the slice), with stride 2, asymmetric padding and ragged M, N.
+     */
+    @Test
+    void convIm2colSlicesAcrossTaps() {
+        Random r = new Random(11);
+        int n = 2, h = 9, wd = 7, c = 70, out = 37;
+        Padding[] pads = {Padding.same(1), Padding.BOTTOM_RIGHT_1};
+        for (int ks : new int[]{3, 4}) for (int stride : new int[]{1, 2}) for (Padding pad : pads) {
+            float[] x = new float[n * h * wd * c], w = new float[out * c * ks * ks], b = new float[out];
+            for (int i = 0; i < x.length; i++) x[i] = (float) r.nextGaussian();
+            for (int i = 0; i < w.length; i++) w[i] = (float) r.nextGaussian();
+            for (int i = 0; i < out; i++) b[i] = (float) r.nextGaussian();
+            Tensor y = be.conv2d(be.tensor(x, n, h, wd, c), be.convWeights(w, out, c, ks, ks, b), stride, pad);
+            int oh = y.dim(1), ow = y.dim(2);
+            float[] ref = new float[n * oh * ow * out];
+            for (int bi = 0; bi < n; bi++) for (int oy = 0; oy < oh; oy++) for (int ox = 0; ox < ow; ox++) for (int o = 0; o < out; o++) {
+                double acc = b[o];
+                for (int ky = 0; ky < ks; ky++) for (int kx = 0; kx < ks; kx++) {
+                    int iy = oy * stride - pad.top() + ky, ix = ox * stride - pad.left() + kx;
+                    if (iy < 0 || iy >= h || ix < 0 || ix >= wd) continue;
+                    for (int ci = 0; ci < c; ci++)
+                        acc += (double) x[((bi * h + iy) * wd + ix) * c + ci] * w[((o * c + ci) * ks + ky) * ks + kx];
+                }
+                ref[((bi * oh + oy) * ow + ox) * out + o] = (float) acc;
+            }
+            assertClose("conv " + ks + "x" + ks + " s" + stride + " " + pad, ref, be.toHost(y), 1e-5 * Math.sqrt(c * ks * ks) * 4);
+        }
+    }
 }

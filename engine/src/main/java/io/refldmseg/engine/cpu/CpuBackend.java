@@ -189,25 +189,23 @@ public final class CpuBackend implements Backend {
             rows = Gemm.dense(in.data, 0, c);
         } else {
             float[] src = in.data;
-            rows = (m0, mc) -> {
+            rows = (m0, mc, k0, kc) -> { // im2col of one K slice: column (ky * kw + kx) * c + ci
                 float[] buf = IM2COL.get();
-                if (buf.length < mc * k) {
-                    buf = new float[mc * k];
+                if (buf.length < mc * kc) {
+                    buf = new float[mc * kc];
                     IM2COL.set(buf);
                 }
                 for (int r = 0; r < mc; r++) {
                     int pix = m0 + r, b = pix / (oh * ow), rem = pix % (oh * ow), oy = rem / ow, ox = rem % ow;
-                    int dst = r * k;
-                    for (int ky = 0; ky < kh; ky++) {
-                        int iy = oy * stride - pad.top() + ky;
-                        for (int kx = 0; kx < kw; kx++, dst += c) {
-                            int ix = ox * stride - pad.left() + kx;
-                            if (iy < 0 || iy >= h || ix < 0 || ix >= wd) Arrays.fill(buf, dst, dst + c, 0f);
-                            else System.arraycopy(src, ((b * h + iy) * wd + ix) * c, buf, dst, c);
-                        }
+                    for (int col = k0; col < k0 + kc; ) {
+                        int tap = col / c, ci = col % c, len = Math.min(c - ci, k0 + kc - col), dst = r * kc + col - k0;
+                        int iy = oy * stride - pad.top() + tap / kw, ix = ox * stride - pad.left() + tap % kw;
+                        if (iy < 0 || iy >= h || ix < 0 || ix >= wd) Arrays.fill(buf, dst, dst + len, 0f);
+                        else System.arraycopy(src, ((b * h + iy) * wd + ix) * c + ci, buf, dst, len);
+                        col += len;
                     }
                 }
-                return new Gemm.Block(buf, 0, k);
+                return new Gemm.Block(buf, 0, kc);
             };
         }
         Gemm.multiply(m, rows, w.packed, y, 0, w.outChannels, false);

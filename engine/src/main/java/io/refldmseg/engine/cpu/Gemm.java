@@ -3,12 +3,16 @@ package io.refldmseg.engine.cpu;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
 
+import java.util.Arrays;
+
 /**
  * C[M, N] (+)= A[M, K] B[N, K]^T (+ bias), fp32, with B packed once into panels of NR columns
  * ({@link Packed}) and a 6 x NR register-blocked Vector API micro-kernel (NR = two vectors: 32
- * floats on AVX-512, 16 on AVX2). K is blocked by KC so a B panel slice stays in L2; rows of A
- * come from an {@link ARows} source, which is either the activation itself (linear, 1x1 conv) or
- * a tile of im2col rows built on the fly (3x3 and patch convs), so no full im2col matrix exists.
+ * floats on AVX-512, 16 on AVX2). Blocking: a K slice of a run of B panels stays in L2 while the
+ * task's rows pass over it, each B micro-panel stays in L1 while a block of rows passes over it.
+ * A comes from an {@link ARows} source, either the activation itself (linear, 1x1 conv) or an
+ * im2col tile of one block and K slice built on the fly (3x3 and patch convs), so no full im2col
+ * matrix exists.
  * Ragged edges run the same kernel on zero-padded scratch tiles (no masked vector ops).
  */
 final class Gemm {
@@ -52,9 +56,12 @@ final class Gemm {
         }
     }
 
-    /** Where the rows of A come from: {@code rows(m0, mc)} returns a block with row stride lda. */
+    /**
+     * Where A comes from: {@code slice(m0, mc, k0, kc)} returns rows [m0, m0 + mc) x columns
+     * [k0, k0 + kc) as a block whose element (r, k) is at {@code offset + r * lda + k}.
+     */
     interface ARows {
-        Block rows(int m0, int mc);
+        Block slice(int m0, int mc, int k0, int kc);
     }
 
     record Block(float[] data, int offset, int lda) {
@@ -62,73 +69,87 @@ final class Gemm {
 
     /** A is a plain row-major matrix with row stride {@code lda}. */
     static ARows dense(float[] a, int offset, int lda) {
-        return (m0, mc) -> new Block(a, offset + m0 * lda, lda);
+        return (m0, mc, k0, kc) -> new Block(a, offset + m0 * lda + k0, lda);
     }
 
+    /** Bytes of B (one K slice of a run of panels) that a task keeps in L2 while its rows pass over it. */
+    private static final int B_SLICE_BYTES = 1 << 20;
+
     private static final ThreadLocal<float[]> EDGE_C = ThreadLocal.withInitial(() -> new float[MR * NR]);
+    private static final ThreadLocal<float[]> EDGE_A = ThreadLocal.withInitial(() -> new float[MR * KC]);
 
     /**
      * C (rows m, row stride ldc, starting at cOff) = A B^T + bias, or += A B^T when
-     * {@code accumulate} (then the bias is not added).
+     * {@code accumulate} (then the bias is not added). Work is cut into about two tasks per core,
+     * by rows first (each task then reads B once, not once per row block), by panels when there
+     * are too few rows.
      */
     static void multiply(int m, ARows a, Packed b, float[] c, int cOff, int ldc, boolean accumulate) {
         if (m == 0) return;
-        int mBlocks = (m + MC - 1) / MC;
-        int target = Parallel.THREADS * 4;
-        int nSplit = Math.max(1, Math.min(b.panels, (target + mBlocks - 1) / mBlocks));
-        int perTask = (b.panels + nSplit - 1) / nSplit;
-        int nTasks = (b.panels + perTask - 1) / perTask;
-        Parallel.forEach(mBlocks * nTasks, t -> {
-            int m0 = (t / nTasks) * MC, mc = Math.min(MC, m - m0);
-            int p0 = (t % nTasks) * perTask, p1 = Math.min(b.panels, p0 + perTask);
-            block(a.rows(m0, mc), mc, b, p0, p1, c, cOff + m0 * ldc, ldc, accumulate);
+        int groups = (m + MR - 1) / MR, target = 2 * Parallel.THREADS;
+        int rowTasks = Math.max(1, Math.min(target, groups / 4));
+        int panelTasks = Math.min(b.panels, (target + rowTasks - 1) / rowTasks);
+        Parallel.forEach(rowTasks * panelTasks, t -> {
+            int rt = t / panelTasks, pt = t % panelTasks;
+            int g0 = (int) ((long) groups * rt / rowTasks), g1 = (int) ((long) groups * (rt + 1) / rowTasks);
+            int p0 = b.panels * pt / panelTasks, p1 = b.panels * (pt + 1) / panelTasks;
+            int m0 = g0 * MR, m1 = Math.min(m, g1 * MR);
+            run(a, m0, m1, b, p0, p1, c, cOff, ldc, accumulate);
         });
     }
 
     /** The same product on the calling thread only (for callers that parallelise at a coarser grain). */
     static void multiplySerial(int m, ARows a, Packed b, float[] c, int cOff, int ldc, boolean accumulate) {
-        for (int m0 = 0; m0 < m; m0 += MC) {
-            int mc = Math.min(MC, m - m0);
-            block(a.rows(m0, mc), mc, b, 0, b.panels, c, cOff + m0 * ldc, ldc, accumulate);
+        if (m > 0) run(a, 0, m, b, 0, b.panels, c, cOff, ldc, accumulate);
+    }
+
+    /**
+     * Rows [m0, m1) times panels [p0, p1). Panels go in runs whose K slice fits {@link
+     * #B_SLICE_BYTES}; K is cut into even slices of at most KC; rows go in blocks of MC so a
+     * block's A slice stays in L2 while each B micro-panel (L1) passes over the block's row groups.
+     */
+    private static void run(ARows a, int m0, int m1, Packed b, int p0, int p1, float[] c, int cOff, int ldc, boolean accumulate) {
+        int slices = (b.k + KC - 1) / KC, step = (b.k + slices - 1) / slices; // even slices: no thin tail
+        int runPanels = Math.max(1, B_SLICE_BYTES / (step * NR * Float.BYTES));
+        int runs = (p1 - p0 + runPanels - 1) / runPanels;
+        for (int r = 0; r < runs; r++) {
+            int q0 = p0 + (p1 - p0) * r / runs, q1 = p0 + (p1 - p0) * (r + 1) / runs;
+            for (int k0 = 0; k0 < b.k; k0 += step) {
+                int kc = Math.min(step, b.k - k0);
+                boolean acc = accumulate || k0 > 0;
+                for (int mb = m0; mb < m1; mb += MC) {
+                    int mc = Math.min(MC, m1 - mb);
+                    block(a.slice(mb, mc, k0, kc), mc, kc, b, k0, q0, q1, c, cOff + mb * ldc, ldc, acc);
+                }
+            }
         }
     }
 
-    private static final ThreadLocal<float[]> EDGE_A = ThreadLocal.withInitial(() -> new float[MR * KC]);
-
-    /**
-     * Rows [0, mc) of a block times panels [p0, p1), K cut into even slices of at most KC. The
-     * kernel broadcasts A straight from its rows (no packing pass: copying A cost ~15% of a
-     * GEMM); only a ragged last row group is copied into a zero-padded scratch tile.
-     */
-    private static void block(Block blk, int mc, Packed b, int p0, int p1, float[] c, int cOff, int ldc, boolean accumulate) {
+    /** One A slice (mc rows x kc) times the K slice at k0 of panels [p0, p1). */
+    private static void block(Block blk, int mc, int kc, Packed b, int k0, int p0, int p1, float[] c, int cOff, int ldc, boolean acc) {
         int groups = (mc + MR - 1) / MR;
-        int slices = (b.k + KC - 1) / KC, step = (b.k + slices - 1) / slices; // even slices: no thin tail
-        for (int k0 = 0; k0 < b.k; k0 += step) {
-            int kc = Math.min(step, b.k - k0);
-            boolean acc = accumulate || k0 > 0;
-            float[] bias = acc ? null : b.bias;
-            for (int p = p0; p < p1; p++) {
-                int cols = Math.min(NR, b.n - p * NR), bOff = p * b.k * NR + k0 * NR;
-                for (int g = 0; g < groups; g++) {
-                    int rows = Math.min(MR, mc - g * MR), at = cOff + g * MR * ldc + p * NR;
-                    float[] a = blk.data();
-                    int aOff = blk.offset() + g * MR * blk.lda() + k0, lda = blk.lda();
-                    if (rows < MR) { // ragged rows: the same kernel on a zero-padded copy
-                        float[] ea = EDGE_A.get();
-                        java.util.Arrays.fill(ea, 0f);
-                        for (int r = 0; r < rows; r++) System.arraycopy(a, aOff + r * lda, ea, r * kc, kc);
-                        a = ea;
-                        aOff = 0;
-                        lda = kc;
-                    }
-                    if (rows == MR && cols == NR) {
-                        kernel(a, aOff, lda, b.data, bOff, c, at, ldc, kc, acc, bias, p * NR);
-                    } else { // ragged edge: run the same kernel on a scratch tile
-                        float[] ec = EDGE_C.get();
-                        if (acc) for (int r = 0; r < rows; r++) System.arraycopy(c, at + r * ldc, ec, r * NR, cols);
-                        kernel(a, aOff, lda, b.data, bOff, ec, 0, NR, kc, acc, bias, p * NR);
-                        for (int r = 0; r < rows; r++) System.arraycopy(ec, r * NR, c, at + r * ldc, cols);
-                    }
+        float[] bias = acc ? null : b.bias;
+        for (int p = p0; p < p1; p++) {
+            int cols = Math.min(NR, b.n - p * NR), bOff = p * b.k * NR + k0 * NR;
+            for (int g = 0; g < groups; g++) {
+                int rows = Math.min(MR, mc - g * MR), at = cOff + g * MR * ldc + p * NR;
+                float[] a = blk.data();
+                int aOff = blk.offset() + g * MR * blk.lda(), lda = blk.lda();
+                if (rows < MR) { // ragged rows: the same kernel on a zero-padded copy
+                    float[] ea = EDGE_A.get();
+                    Arrays.fill(ea, 0f);
+                    for (int r = 0; r < rows; r++) System.arraycopy(a, aOff + r * lda, ea, r * kc, kc);
+                    a = ea;
+                    aOff = 0;
+                    lda = kc;
+                }
+                if (rows == MR && cols == NR) {
+                    kernel(a, aOff, lda, b.data, bOff, c, at, ldc, kc, acc, bias, p * NR);
+                } else { // ragged columns: the same kernel on a scratch tile
+                    float[] ec = EDGE_C.get();
+                    if (acc) for (int r = 0; r < rows; r++) System.arraycopy(c, at + r * ldc, ec, r * NR, cols);
+                    kernel(a, aOff, lda, b.data, bOff, ec, 0, NR, kc, acc, bias, p * NR);
+                    for (int r = 0; r < rows; r++) System.arraycopy(ec, r * NR, c, at + r * ldc, cols);
                 }
             }
         }
