@@ -43,10 +43,7 @@ public class NetworkBench {
     public String network;
 
     private final Backend be = new CpuBackend();
-    private UNet2DConditionModel unet;
-    private AutoencoderKL vae;
-    private AlphaClipVisionTower tower;
-    private Tensor sample, context, mask, image, latent, clipImage, clipAlpha;
+    private Workloads.Workload workload;
     private RefLdmSeg segmenter;
     private RgbImage query;
     private List<Support> supports;
@@ -56,28 +53,7 @@ public class NetworkBench {
         Random r = new Random(1);
         long t0 = System.nanoTime();
         switch (network) {
-            case "unet_b1", "unet_b3" -> {
-                int b = network.equals("unet_b1") ? 1 : 3;
-                UNetConfig c = UNetConfig.stableDiffusion15(b == 1 ? 4 : 8);
-                unet = new UNet2DConditionModel(c, SyntheticWeights.unet(c, 1), be);
-                sample = be.tensor(gaussian(r, b * 32 * 32 * c.inChannels()), b, 32, 32, c.inChannels());
-                context = be.tensor(gaussian(r, b * 256 * 1024), b, 256, 1024);
-                float[] m = new float[b * 256];
-                for (int i = 0; i < m.length; i++) m[i] = i % 4 == 0 ? 0 : 1;
-                mask = be.tensor(m, b, 256);
-            }
-            case "vae_encode", "vae_decode" -> {
-                VaeConfig c = VaeConfig.stableDiffusion();
-                vae = new AutoencoderKL(c, SyntheticWeights.vae(c, 2), be);
-                image = be.tensor(gaussian(r, 256 * 256 * 3), 1, 256, 256, 3);
-                latent = be.tensor(gaussian(r, 32 * 32 * 4), 1, 32, 32, 4);
-            }
-            case "clip" -> {
-                ClipConfig c = ClipConfig.vitL14();
-                tower = new AlphaClipVisionTower(c, SyntheticWeights.clip(c, 3), be);
-                clipImage = be.tensor(gaussian(r, 224 * 224 * 3), 1, 224, 224, 3);
-                clipAlpha = be.tensor(gaussian(r, 224 * 224), 1, 224, 224, 1);
-            }
+            case "unet_b1", "unet_b3", "vae_encode", "vae_decode", "clip" -> workload = Workloads.build(network, be);
             case "f_e2e", "n_e2e" -> {
                 UNetConfig uc = UNetConfig.stableDiffusion15(network.equals("f_e2e") ? 4 : 8);
                 VaeConfig vc = VaeConfig.stableDiffusion();
@@ -98,18 +74,7 @@ public class NetworkBench {
 
     @Benchmark
     public Tensor forward() {
-        return switch (network) {
-            case "unet_b1", "unet_b3" -> unet.forward(sample, new float[]{500}, context, mask);
-            case "vae_encode" -> vae.encode(image).mean();
-            case "vae_decode" -> vae.decode(latent);
-            case "f_e2e", "n_e2e" -> be.tensor(segmenter.segment(query, supports, Options.defaults()).logits(), 3, 256, 256);
-            default -> tower.forward(clipImage, clipAlpha);
-        };
-    }
-
-    private static float[] gaussian(Random r, int n) {
-        float[] v = new float[n];
-        for (int i = 0; i < n; i++) v[i] = (float) r.nextGaussian();
-        return v;
+        return workload != null ? workload.forward().get()
+                : be.tensor(segmenter.segment(query, supports, Options.defaults()).logits(), 3, 256, 256);
     }
 }

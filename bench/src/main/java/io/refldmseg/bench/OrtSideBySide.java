@@ -1,0 +1,178 @@
+package io.refldmseg.bench;
+
+import ai.onnxruntime.NodeInfo;
+import ai.onnxruntime.OnnxTensor;
+import ai.onnxruntime.OrtEnvironment;
+import ai.onnxruntime.OrtException;
+import ai.onnxruntime.OrtSession;
+import ai.onnxruntime.TensorInfo;
+import io.refldmseg.engine.Backend;
+import io.refldmseg.engine.cpu.CpuBackend;
+
+import java.io.IOException;
+import java.nio.FloatBuffer;
+import java.nio.LongBuffer;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Random;
+
+/**
+ * ONNX Runtime Java next to our CPU engine, same process, same shapes: for each ONNX export found
+ * in a folder ({@code unet.onnx}: UNet step at batch 1 and 3; {@code vae_decoder.onnx}; {@code
+ * vae_encoder.onnx}; {@code clip.onnx}), the median of {@code runs} forwards after one warm-up, for
+ * ORT (intra-op threads = cores, ALL_OPT) and for ours, plus ORT session start-up against our
+ * build-and-pack time. Inputs are random at the {@link Workloads} shapes (ORT in NCHW, ours NHWC);
+ * the weights differ (the export's against our random ones), so only the times are compared.
+ * Making the exports needs PyTorch + diffusers and stays outside this repository.
+ */
+public final class OrtSideBySide {
+    record Row(String work, double ortStartSeconds, double ortMs, double oursBuildSeconds, double oursMs) {
+    }
+
+    public static void main(String[] args) throws Exception {
+        if (args.length < 1) {
+            System.err.println("usage: OrtSideBySide <folder of ONNX exports> [runs]");
+            System.exit(2);
+        }
+        Path dir = Path.of(args[0]);
+        int runs = args.length > 1 ? Integer.parseInt(args[1]) : 5;
+        if (!Files.isDirectory(dir)) {
+            System.err.println("OrtSideBySide: " + dir + " is not a folder of ONNX exports");
+            System.exit(2);
+        }
+        Map<String, String> files = new LinkedHashMap<>(); // workload -> export file
+        files.put("unet_b1", "unet.onnx");
+        files.put("unet_b3", "unet.onnx");
+        files.put("vae_encode", "vae_encoder.onnx");
+        files.put("vae_decode", "vae_decoder.onnx");
+        files.put("clip", "clip.onnx");
+        int threads = Runtime.getRuntime().availableProcessors();
+        Backend be = new CpuBackend();
+        List<Row> rows = new ArrayList<>();
+        OrtEnvironment env = OrtEnvironment.getEnvironment();
+        for (Map.Entry<String, String> e : files.entrySet()) {
+            Path onnx = dir.resolve(e.getValue());
+            if (!Files.isRegularFile(onnx)) {
+                System.err.printf("[ort] %s: no %s in %s, skipped%n", e.getKey(), e.getValue(), dir);
+                continue;
+            }
+            int batch = e.getKey().equals("unet_b3") ? 3 : 1;
+            double[] ort = timeOrt(env, onnx, batch, threads, runs);
+            Workloads.Workload ours = Workloads.build(e.getKey(), be);
+            double oursMs = median(runs, () -> ours.forward().get());
+            rows.add(new Row(e.getKey(), ort[0], ort[1], ours.buildSeconds(), oursMs));
+            System.err.printf("[ort] %s: ORT %.1f ms, ours %.1f ms%n", e.getKey(), ort[1], oursMs);
+        }
+        report(rows, threads, runs);
+    }
+
+    /** {session start-up seconds, median ms per run}. */
+    static double[] timeOrt(OrtEnvironment env, Path onnx, int batch, int threads, int runs) throws Exception {
+        long t0 = System.nanoTime();
+        try (OrtSession.SessionOptions options = new OrtSession.SessionOptions()) {
+            options.setIntraOpNumThreads(threads);
+            options.setInterOpNumThreads(1);
+            options.setOptimizationLevel(OrtSession.SessionOptions.OptLevel.ALL_OPT);
+            try (OrtSession session = env.createSession(onnx.toString(), options)) {
+                double start = (System.nanoTime() - t0) / 1e9;
+                Map<String, OnnxTensor> inputs = new LinkedHashMap<>();
+                try {
+                    Random r = new Random(1);
+                    for (Map.Entry<String, NodeInfo> in : session.getInputInfo().entrySet()) {
+                        if (!(in.getValue().getInfo() instanceof TensorInfo info))
+                            throw new IllegalArgumentException(onnx + ": input '" + in.getKey() + "' is not a tensor");
+                        inputs.put(in.getKey(), input(env, onnx, in.getKey(), info, batch, r));
+                    }
+                    double ms = median(runs, () -> {
+                        try (OrtSession.Result ignored = session.run(inputs)) {
+                            return null;
+                        }
+                    });
+                    return new double[]{start, ms};
+                } finally {
+                    inputs.values().forEach(OnnxTensor::close);
+                }
+            }
+        }
+    }
+
+    private static OnnxTensor input(OrtEnvironment env, Path onnx, String name, TensorInfo info, int batch, Random r) throws OrtException {
+        long[] shape = concreteShape(onnx + " input '" + name + "'", info.getShape(), info.getDimensionNames(), batch);
+        int n = Math.toIntExact(Arrays.stream(shape).reduce(1, Math::multiplyExact));
+        return switch (info.type) {
+            case FLOAT -> OnnxTensor.createTensor(env, FloatBuffer.wrap(name.toLowerCase(Locale.ROOT).contains("mask")
+                    ? Workloads.keyMask(n) : Workloads.gaussian(r, n)), shape);
+            case INT64 -> { // a timestep
+                long[] v = new long[n];
+                Arrays.fill(v, 500);
+                yield OnnxTensor.createTensor(env, LongBuffer.wrap(v), shape);
+            }
+            default -> throw new IllegalArgumentException(onnx + ": input '" + name + "' has type " + info.type + "; the exports must be fp32 (timesteps int64)");
+        };
+    }
+
+    /**
+     * Sizes the dynamic dimensions of an NCHW export's input to our benchmark shapes: batch first,
+     * latent height and width {@link Workloads#LATENT}, context tokens {@link Workloads#TOKENS} of
+     * width {@link Workloads#CONTEXT_WIDTH}, using the export's dimension names where it has them.
+     */
+    static long[] concreteShape(String what, long[] declared, String[] names, int batch) {
+        long[] shape = declared.clone();
+        int rank = shape.length;
+        for (int i = 0; i < rank; i++) {
+            if (shape[i] > 0) continue;
+            String dim = names != null && i < names.length && names[i] != null ? names[i].toLowerCase(Locale.ROOT) : "";
+            if (dim.contains("batch") || i == 0) shape[i] = batch;
+            else if (dim.contains("height") || dim.contains("width") || (rank == 4 && i >= 2)) shape[i] = Workloads.LATENT;
+            else if (dim.contains("seq") || dim.contains("token") || (rank >= 2 && i == 1 && rank != 4)) shape[i] = Workloads.TOKENS;
+            else if (rank == 3 && i == 2) shape[i] = Workloads.CONTEXT_WIDTH;
+            else if (rank == 4 && i == 1) shape[i] = 4;
+            else throw new IllegalArgumentException(what + ": cannot size dynamic dimension " + i + " ('" + dim + "') of "
+                        + Arrays.toString(declared) + "; export it with a fixed size");
+        }
+        return shape;
+    }
+
+    interface Run {
+        Object once() throws Exception;
+    }
+
+    /** Median wall time in ms of {@code runs} calls after one warm-up call. */
+    private static double median(int runs, Run run) throws Exception {
+        run.once();
+        double[] ms = new double[runs];
+        for (int i = 0; i < runs; i++) {
+            long t0 = System.nanoTime();
+            run.once();
+            ms[i] = (System.nanoTime() - t0) / 1e6;
+        }
+        Arrays.sort(ms);
+        return runs % 2 == 1 ? ms[runs / 2] : (ms[runs / 2 - 1] + ms[runs / 2]) / 2;
+    }
+
+    private static void report(List<Row> rows, int threads, int runs) throws IOException {
+        StringBuilder json = new StringBuilder("{\"date\":\"" + Instant.now() + "\",\"threads\":" + threads + ",\"runs\":" + runs
+                + ",\"jvm\":\"" + System.getProperty("java.vm.version") + "\",\"rows\":[");
+        System.out.printf("%n%-12s %10s %10s %8s %14s %14s%n", "work", "ours ms", "ORT ms", "ratio", "ours build s", "ORT start s");
+        String sep = "";
+        for (Row r : rows) {
+            System.out.printf("%-12s %10.1f %10.1f %8.2f %14.1f %14.1f%n", r.work(), r.oursMs(), r.ortMs(), r.ortMs() / r.oursMs(), r.oursBuildSeconds(), r.ortStartSeconds());
+            json.append(sep).append(String.format(Locale.ROOT, "{\"work\":\"%s\",\"ours_ms\":%.1f,\"ort_ms\":%.1f,\"ours_build_s\":%.2f,\"ort_start_s\":%.2f}",
+                    r.work(), r.oursMs(), r.ortMs(), r.oursBuildSeconds(), r.ortStartSeconds()));
+            sep = ",";
+        }
+        json.append("]}\n");
+        System.out.println("ratio = ORT time / our time (> 1: we are faster)");
+        Path out = Path.of("bench/results", "ort-" + Instant.now().toString().replace(":", "") + ".json");
+        Files.createDirectories(out.getParent());
+        Files.writeString(out, json);
+        System.out.println("written " + out);
+    }
+}
