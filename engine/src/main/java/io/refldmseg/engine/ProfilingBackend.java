@@ -8,7 +8,7 @@ import java.util.concurrent.atomic.LongAdder;
 import java.util.function.Supplier;
 
 /**
- * Wraps a backend and adds up wall time and calls per op (conv2d is split by kernel size), to
+ * Wraps a backend and adds up wall time and calls per op (conv2d is split by kernel size and shape), to
  * see where a forward spends its time; linear layers are split by their GEMM shape (M x N x K). Timing a synchronous backend's ops is exact; for an
  * asynchronous one it would need a device sync per op.
  */
@@ -82,7 +82,8 @@ public final class ProfilingBackend implements Backend {
 
     @Override
     public Tensor conv2d(Tensor x, ConvWeights w, int stride, Padding padding) {
-        return time("conv" + w.kernelHeight() + "x" + w.kernelWidth() + (stride > 1 ? " s" + stride : ""), () -> inner.conv2d(x, w, stride, padding));
+        String shape = " " + x.dim(1) + "x" + x.dim(2) + "x" + x.dim(3) + "->" + w.outChannels();
+        return time("conv" + w.kernelHeight() + "x" + w.kernelWidth() + (stride > 1 ? " s" + stride : "") + shape, () -> inner.conv2d(x, w, stride, padding));
     }
 
     @Override
