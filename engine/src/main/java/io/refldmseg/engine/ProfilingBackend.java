@@ -190,4 +190,14 @@ public final class ProfilingBackend implements Backend {
     public void close() {
         inner.close();
     }
+
+    @Override
+    public long mark() {
+        return inner.mark();
+    }
+
+    @Override
+    public void release(long mark) {
+        inner.release(mark);
+    }
 }

@@ -3,6 +3,7 @@ package io.refldmseg.cli;
 import io.refldmseg.engine.Backend;
 import io.refldmseg.engine.cpu.CpuBackend;
 import io.refldmseg.engine.cuda.Cuda;
+import io.refldmseg.engine.cuda.CudaBackend;
 import io.refldmseg.pipeline.Lora;
 import io.refldmseg.pipeline.RefLdmSeg;
 import picocli.CommandLine.Option;
@@ -30,6 +31,10 @@ final class ModelOptions {
 
     @Option(names = "--device", paramLabel = "cpu|cuda|auto", defaultValue = "auto", description = "compute device (default: ${DEFAULT-VALUE})")
     String device;
+
+    @Option(names = "--gpu-memory-gib", paramLabel = "GIB", defaultValue = "16",
+            description = "device memory for activations with --device cuda (default: ${DEFAULT-VALUE})")
+    int gpuMemoryGib;
 
     @Option(names = "--lora", paramLabel = "FILE[:STRENGTH]", description = "LoRA for the UNet attention projections (repeatable)")
     List<String> loras = new ArrayList<>();
@@ -86,15 +91,17 @@ final class ModelOptions {
                 Cuda.Probe probe = Cuda.probe();
                 CpuBackend cpu = new CpuBackend();
                 Progress.line("device: " + cpu.name() + (probe.device().isPresent()
-                        ? " (found " + probe.device().get().name() + ", but the CUDA backend's model kernels are not written yet)"
+                        ? " (found " + probe.device().get().name() + "; the CUDA backend has not been verified on a GPU yet, so auto"
+                        + " stays on the CPU: --device cuda tries it)"
                         : " (CUDA unavailable: " + probe.reason() + ")"));
                 yield cpu;
             }
             case "cuda" -> {
                 Cuda.Probe probe = Cuda.probe();
-                throw new Main.UserError("--device cuda: " + (probe.device().isPresent()
-                        ? "found " + probe.device().get().name() + ", but the CUDA backend's model kernels are not written yet; use --device cpu"
-                        : probe.reason()));
+                if (probe.device().isEmpty()) throw new Main.UserError("--device cuda: " + probe.reason());
+                CudaBackend gpu = new CudaBackend(probe.device().get(), (long) gpuMemoryGib << 30);
+                Progress.line("device: " + gpu.name() + ", " + gpuMemoryGib + " GiB activation arena");
+                yield gpu;
             }
             default -> throw new Main.UserError("--device must be cpu, cuda or auto, got '" + device + "'");
         };

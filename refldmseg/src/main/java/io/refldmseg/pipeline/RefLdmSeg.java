@@ -202,8 +202,10 @@ public final class RefLdmSeg implements AutoCloseable {
      * floats: the latent a pseudo-mask target is trained towards.
      */
     public synchronized float[] encodeLatent(float[] imageHwc, int width, int height) {
-        Tensor z = be.scale(vae.encode(be.tensor(imageHwc, 1, height, width, 3)).mean(), latentScale);
-        return Layouts.nhwcToNchw(be.toHost(z), 1, z.dim(1), z.dim(2), z.dim(3));
+        return scoped(() -> {
+            Tensor z = be.scale(vae.encode(be.tensor(imageHwc, 1, height, width, 3)).mean(), latentScale);
+            return Layouts.nhwcToNchw(be.toHost(z), 1, z.dim(1), z.dim(2), z.dim(3));
+        });
     }
 
     // ---- segmentation ----
@@ -213,14 +215,26 @@ public final class RefLdmSeg implements AutoCloseable {
     }
 
     public synchronized Result segment(RgbImage query, List<Support> supports, Options o) {
-        long t0 = System.nanoTime();
-        Map<String, HostTensor> keep = o.keepTensors() ? new LinkedHashMap<>() : null;
-        Prompt p = prompt(supports, o.ignoreLabel(), keep);
-        return run(encode(query), p, o, keep, System.nanoTime() - t0);
+        return scoped(() -> {
+            long t0 = System.nanoTime();
+            Map<String, HostTensor> keep = o.keepTensors() ? new LinkedHashMap<>() : null;
+            Prompt p = prompt(supports, o.ignoreLabel(), keep);
+            return run(encode(query), p, o, keep, System.nanoTime() - t0);
+        });
     }
 
     public synchronized Result segment(RgbImage query, Prompt prompt, Options o) {
-        return run(encode(query), prompt, o, o.keepTensors() ? new LinkedHashMap<>() : null, 0);
+        return scoped(() -> run(encode(query), prompt, o, o.keepTensors() ? new LinkedHashMap<>() : null, 0));
+    }
+
+    /** Runs {@code body} and then frees the backend memory it made (results are host data by then). */
+    private <T> T scoped(java.util.function.Supplier<T> body) {
+        long mark = be.mark();
+        try {
+            return body.get();
+        } finally {
+            be.release(mark);
+        }
     }
 
     /** Video: the first frame and its mask are the prompt for every later frame (tokens computed once). */
@@ -230,7 +244,8 @@ public final class RefLdmSeg implements AutoCloseable {
         List<Result> out = new ArrayList<>();
         for (int i = 1; i < frames.size(); i++) {
             progress.accept("frame " + (i + 1) + "/" + frames.size());
-            out.add(run(encode(frames.get(i)), p, o, null, 0));
+            RgbImage frame = frames.get(i);
+            out.add(scoped(() -> run(encode(frame), p, o, null, 0)));
         }
         return out;
     }
@@ -241,12 +256,16 @@ public final class RefLdmSeg implements AutoCloseable {
 
     public synchronized CategoryResult segmentCategories(RgbImage query, List<List<Support>> categories, Options o) {
         if (categories.isEmpty()) throw new IllegalArgumentException("no categories given");
-        EncodedQuery encoded = encode(query); // one VAE encode serves every category
-        List<Result> results = new ArrayList<>();
-        for (int c = 0; c < categories.size(); c++) {
-            progress.accept("category " + (c + 1) + "/" + categories.size());
-            results.add(run(encoded, prompt(categories.get(c), o.ignoreLabel(), null), o, null, 0));
-        }
+        List<Result> results = scoped(() -> {
+            EncodedQuery encoded = encode(query); // one VAE encode serves every category
+            List<Result> each = new ArrayList<>();
+            for (int c = 0; c < categories.size(); c++) {
+                progress.accept("category " + (c + 1) + "/" + categories.size());
+                List<Support> supports = categories.get(c);
+                each.add(scoped(() -> run(encoded, prompt(supports, o.ignoreLabel(), null), o, null, 0)));
+            }
+            return each;
+        });
         int pixels = query.width() * query.height();
         float[][] margins = new float[results.size()][pixels];
         for (int c = 0; c < results.size(); c++) {
@@ -316,6 +335,15 @@ public final class RefLdmSeg implements AutoCloseable {
         return pred;
     }
 
+    /** One -n UNet call, on the host latent; its activations are freed once the prediction is on the host. */
+    private float[] unetStep(float[] lat, int[] shape, boolean guided, Tensor imageCond, int t, Tensor context, Tensor mask) {
+        return scoped(() -> {
+            Tensor latT = be.tensor(lat, shape);
+            Tensor in = be.concatChannels(guided ? be.concatBatch(List.of(latT, latT, latT)) : latT, imageCond);
+            return be.toHost(unet.forward(in, new float[]{t}, context, mask));
+        });
+    }
+
     /** -n: denoise from Gaussian noise, conditioned on the unscaled query latent, with 3-branch guidance. */
     private Tensor denoiseN(AutoencoderKL.Posterior post, Prompt p, Options o, RandomGenerator rng, Map<String, HostTensor> keep) {
         NoiseSchedule schedule = NoiseSchedule.stableDiffusion();
@@ -343,9 +371,7 @@ public final class RefLdmSeg implements AutoCloseable {
         }
         for (int i = 0; i < ts.length; i++) {
             progress.accept(String.format("step %d/%d (t = %d)", i + 1, ts.length, ts[i]));
-            Tensor latT = be.tensor(lat, shape);
-            Tensor in = be.concatChannels(guided ? be.concatBatch(List.of(latT, latT, latT)) : latT, imageCond);
-            float[] raw = be.toHost(unet.forward(in, new float[]{ts[i]}, context, mask));
+            float[] raw = unetStep(lat, shape, guided, imageCond, ts[i], context, mask);
             float[] eps = guided ? guide(raw, n, o.guidance(), o.imageGuidance()) : raw;
             float[] stepNoise = null;
             if (sched.needsNoise()) {

@@ -3,7 +3,7 @@ package io.refldmseg.model;
 import io.refldmseg.engine.Backend;
 import io.refldmseg.engine.Golden;
 import io.refldmseg.engine.Tensor;
-import io.refldmseg.engine.cpu.CpuBackend;
+import io.refldmseg.engine.TestBackend;
 import io.refldmseg.loader.Fixtures;
 import io.refldmseg.loader.Models;
 import io.refldmseg.loader.TensorData;
@@ -27,7 +27,7 @@ import static org.junit.jupiter.api.Assertions.*;
  * intermediate within 10x the fp32-vs-fp64 error recorded for that case.
  */
 class NetworksTest {
-    static final Backend be = new CpuBackend();
+    static final Backend be = TestBackend.create();
     static Models.Loaded<UNetConfig> unetW, unet8W;
     static Models.Loaded<VaeConfig> vaeW;
     static Models.Loaded<ClipConfig> clipW;

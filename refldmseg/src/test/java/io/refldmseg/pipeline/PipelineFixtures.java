@@ -1,6 +1,6 @@
 package io.refldmseg.pipeline;
 
-import io.refldmseg.engine.cpu.CpuBackend;
+import io.refldmseg.engine.TestBackend;
 import io.refldmseg.loader.Fixtures;
 import io.refldmseg.loader.TensorData;
 import io.refldmseg.loader.TensorFile;
@@ -27,7 +27,7 @@ final class PipelineFixtures {
     }
 
     static RefLdmSeg open(RefLdmSeg.Checkpoints c) {
-        return RefLdmSeg.load(c, new CpuBackend(), s -> {
+        return RefLdmSeg.load(c, TestBackend.create(), s -> {
         });
     }
 

@@ -6,6 +6,7 @@ import io.refldmseg.engine.LinearWeights;
 import io.refldmseg.engine.LoraAdapter;
 import io.refldmseg.engine.Padding;
 import io.refldmseg.engine.Tensor;
+import io.refldmseg.engine.TimestepEmbedding;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
 
@@ -588,18 +589,7 @@ public final class CpuBackend implements Backend {
 
     @Override
     public Tensor timestepEmbedding(float[] timesteps, int dim, boolean flipSinToCos, float shift) {
-        int half = dim / 2;
-        float[] y = new float[timesteps.length * dim];
-        float logMax = (float) -Math.log(10000);
-        for (int t = 0; t < timesteps.length; t++) {
-            for (int i = 0; i < half; i++) {
-                float exponent = logMax * i / (half - shift);
-                float arg = timesteps[t] * (float) Math.exp(exponent);
-                float sin = (float) Math.sin(arg), cos = (float) Math.cos(arg);
-                y[t * dim + i] = flipSinToCos ? cos : sin;
-                y[t * dim + half + i] = flipSinToCos ? sin : cos;
-            }
-        }
+        float[] y = TimestepEmbedding.sinusoidal(timesteps, dim, flipSinToCos, shift);
         return new CpuTensor(y, timesteps.length, dim);
     }
 }

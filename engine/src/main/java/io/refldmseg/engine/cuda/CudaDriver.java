@@ -201,6 +201,11 @@ public final class CudaDriver {
      * Long for pointers and 64-bit integers, Integer, Float.
      */
     public void launch(MemorySegment fn, int gridX, int blockX, int sharedBytes, Object... args) {
+        launchGrid(fn, gridX, 1, blockX, sharedBytes, args);
+    }
+
+    /** Launches {@code fn} on a (gridX, gridY) grid of 1-D blocks on the default stream; arguments as above. */
+    public void launchGrid(MemorySegment fn, int gridX, int gridY, int blockX, int sharedBytes, Object... args) {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment params = a.allocate(ADDRESS, args.length);
             for (int i = 0; i < args.length; i++) {
@@ -208,11 +213,12 @@ public final class CudaDriver {
                     case Long l -> a.allocateFrom(JAVA_LONG, l);
                     case Integer n -> a.allocateFrom(JAVA_INT, n);
                     case Float f -> a.allocateFrom(ValueLayout.JAVA_FLOAT, f);
+                    case Double dd -> a.allocateFrom(ValueLayout.JAVA_DOUBLE, dd);
                     default -> throw new IllegalArgumentException("unsupported kernel argument " + args[i]);
                 };
                 params.setAtIndex(ADDRESS, i, slot);
             }
-            check("cuLaunchKernel", cuLaunchKernel.invokeExact(fn, gridX, 1, 1, blockX, 1, 1, sharedBytes, MemorySegment.NULL, params,
+            check("cuLaunchKernel", cuLaunchKernel.invokeExact(fn, gridX, gridY, 1, blockX, 1, 1, sharedBytes, MemorySegment.NULL, params,
                     MemorySegment.NULL));
         } catch (Throwable t) {
             throw wrap(t);
