@@ -5,6 +5,7 @@ import io.refldmseg.engine.ConvWeights;
 import io.refldmseg.engine.LinearWeights;
 import io.refldmseg.engine.LoraAdapter;
 import io.refldmseg.engine.Padding;
+import io.refldmseg.engine.Shapes;
 import io.refldmseg.engine.Tensor;
 import io.refldmseg.engine.TimestepEmbedding;
 import jdk.incubator.vector.FloatVector;
@@ -175,11 +176,8 @@ public final class CpuBackend implements Backend {
     public Tensor conv2d(Tensor x, ConvWeights weights, int stride, Padding pad) {
         Conv w = (Conv) weights;
         CpuTensor in = cpu(x);
-        if (x.rank() != 4 || x.dim(3) != w.inChannels)
-            throw new IllegalArgumentException("conv2d expects [N, H, W, " + w.inChannels + "], got " + x);
-        int n = x.dim(0), h = x.dim(1), wd = x.dim(2), c = x.dim(3), kh = w.kernelHeight, kw = w.kernelWidth;
-        int oh = (h + pad.top() + pad.bottom() - kh) / stride + 1, ow = (wd + pad.left() + pad.right() - kw) / stride + 1;
-        if (oh <= 0 || ow <= 0) throw new IllegalArgumentException("conv2d input " + x + " smaller than its kernel");
+        int[] outShape = Shapes.conv2d(x, w, stride, pad);
+        int n = x.dim(0), h = x.dim(1), wd = x.dim(2), c = x.dim(3), kh = w.kernelHeight, kw = w.kernelWidth, oh = outShape[1], ow = outShape[2];
         int m = n * oh * ow, k = kh * kw * c;
         if (kh == 3 && kw == 3 && stride == 1 && pad.equals(Padding.same(1)) && h * wd >= winogradMinPixels)
             return new CpuTensor(Winograd.conv(in.data, n, h, wd, c, w.winograd(), w.outChannels, w.packed.bias == null ? null
@@ -315,11 +313,8 @@ public final class CpuBackend implements Backend {
 
     @Override
     public Tensor attention(Tensor q, Tensor k, Tensor v, int heads, Tensor keyMask) {
+        Shapes.attention(q, k, v, heads, keyMask);
         int b = q.dim(0), lq = q.dim(1), c = q.dim(2), lk = k.dim(1);
-        if (k.dim(0) != b || v.dim(0) != b || k.dim(2) != c || v.dim(2) != c || v.dim(1) != lk || c % heads != 0)
-            throw new IllegalArgumentException("attention shapes q " + q + " k " + k + " v " + v + " heads " + heads);
-        if (keyMask != null && (keyMask.dim(0) != b || keyMask.dim(1) != lk))
-            throw new IllegalArgumentException("key mask " + keyMask + " does not match keys " + k);
         float[] out = CpuAttention.run(cpu(q).data, cpu(k).data, cpu(v).data, b, lq, lk, c, heads,
                 keyMask == null ? null : cpu(keyMask).data);
         return new CpuTensor(out, b, lq, c);
@@ -483,46 +478,29 @@ public final class CpuBackend implements Backend {
 
     @Override
     public Tensor concatDim1(List<Tensor> parts) {
-        Tensor first = parts.getFirst();
-        int n = first.dim(0);
-        long inner = first.numel() / ((long) n * first.dim(1));
-        int total = 0;
-        for (Tensor t : parts) {
-            if (t.dim(0) != n || t.numel() / ((long) n * t.dim(1)) != inner) throw new IllegalArgumentException("cannot concat " + parts);
-            total += t.dim(1);
-        }
-        float[] y = new float[Math.toIntExact(n * total * inner)];
+        int[] shape = Shapes.concatDim1(parts);
+        int n = shape[0];
+        float[] y = new float[Math.toIntExact(Tensor.numel(shape))];
         int at = 0;
         for (int b = 0; b < n; b++) {
             for (Tensor t : parts) {
-                int len = Math.toIntExact(t.dim(1) * inner);
+                int len = Math.toIntExact(t.numel() / n);
                 System.arraycopy(cpu(t).data, b * len, y, at, len);
                 at += len;
             }
         }
-        int[] shape = first.shape();
-        shape[1] = total;
         return new CpuTensor(y, shape);
     }
 
     @Override
     public Tensor concatBatch(List<Tensor> parts) {
-        int[] shape = parts.getFirst().shape();
-        int total = 0;
-        for (Tensor t : parts) {
-            int[] s = t.shape();
-            s[0] = shape[0];
-            if (!Arrays.equals(s, shape)) throw new IllegalArgumentException("cannot stack " + parts);
-            total += t.dim(0);
-        }
-        long per = parts.getFirst().numel() / shape[0];
-        float[] y = new float[Math.toIntExact(total * per)];
+        int[] shape = Shapes.concatBatch(parts);
+        float[] y = new float[Math.toIntExact(Tensor.numel(shape))];
         int at = 0;
         for (Tensor t : parts) {
             System.arraycopy(cpu(t).data, 0, y, at, (int) t.numel());
             at += (int) t.numel();
         }
-        shape[0] = total;
         return new CpuTensor(y, shape);
     }
 

@@ -5,6 +5,7 @@ import io.refldmseg.engine.ConvWeights;
 import io.refldmseg.engine.LinearWeights;
 import io.refldmseg.engine.LoraAdapter;
 import io.refldmseg.engine.Padding;
+import io.refldmseg.engine.Shapes;
 import io.refldmseg.engine.Tensor;
 import io.refldmseg.engine.TimestepEmbedding;
 
@@ -209,11 +210,8 @@ public final class CudaBackend implements Backend, AutoCloseable {
     @Override
     public Tensor conv2d(Tensor x, ConvWeights weights, int stride, Padding pad) {
         Conv w = (Conv) weights;
-        if (x.rank() != 4 || x.dim(3) != w.inChannels()) throw new IllegalArgumentException("conv2d expects [N, H, W, " + w.inChannels() + "], got " + x);
-        int n = x.dim(0), h = x.dim(1), wd = x.dim(2), kh = w.kernelHeight(), kw = w.kernelWidth();
-        int oh = (h + pad.top() + pad.bottom() - kh) / stride + 1, ow = (wd + pad.left() + pad.right() - kw) / stride + 1;
-        if (oh <= 0 || ow <= 0) throw new IllegalArgumentException("conv2d input " + x + " smaller than its kernel");
-        CudaTensor y = empty(n, oh, ow, w.outChannels());
+        CudaTensor y = empty(Shapes.conv2d(x, w, stride, pad));
+        int n = x.dim(0), h = x.dim(1), wd = x.dim(2), kh = w.kernelHeight(), kw = w.kernelWidth(), oh = y.dim(1), ow = y.dim(2);
         int m = n * oh * ow;
         cu.launchGrid(fn("conv2d_f32"), (w.outChannels() + 63) / 64, (m + 63) / 64, THREADS, 0, dev(x).ptr, w.weight(), w.bias(), y.ptr,
                 n, h, wd, w.inChannels(), oh, ow, w.outChannels(), kh, kw, stride, pad.top(), pad.left());
@@ -240,12 +238,8 @@ public final class CudaBackend implements Backend, AutoCloseable {
 
     @Override
     public Tensor attention(Tensor q, Tensor k, Tensor v, int heads, Tensor keyMask) {
-        int b = q.dim(0), lq = q.dim(1), c = q.dim(2), lk = k.dim(1);
-        if (k.dim(0) != b || v.dim(0) != b || k.dim(2) != c || v.dim(2) != c || v.dim(1) != lk || c % heads != 0)
-            throw new IllegalArgumentException("attention shapes q " + q + " k " + k + " v " + v + " heads " + heads);
-        if (keyMask != null && (keyMask.dim(0) != b || keyMask.dim(1) != lk))
-            throw new IllegalArgumentException("key mask " + keyMask + " does not match keys " + k);
-        int d = c / heads;
+        Shapes.attention(q, k, v, heads, keyMask);
+        int b = q.dim(0), lq = q.dim(1), c = q.dim(2), lk = k.dim(1), d = c / heads;
         if (d > 512) throw new IllegalArgumentException("attention head dim " + d + " is over the CUDA kernel's 512");
         CudaTensor out = empty(b, lq, c);
         long warps = (long) b * heads * lq;
@@ -357,21 +351,12 @@ public final class CudaBackend implements Backend, AutoCloseable {
 
     @Override
     public Tensor concatDim1(List<Tensor> parts) {
-        Tensor first = parts.getFirst();
-        int n = first.dim(0);
-        long inner = first.numel() / ((long) n * first.dim(1));
-        int total = 0;
+        CudaTensor y = empty(Shapes.concatDim1(parts));
+        int n = y.dim(0);
+        long row = y.numel() / n, at = 0;
         for (Tensor t : parts) {
-            if (t.dim(0) != n || t.numel() / ((long) n * t.dim(1)) != inner) throw new IllegalArgumentException("cannot concat " + parts);
-            total += t.dim(1);
-        }
-        int[] shape = first.shape();
-        shape[1] = total;
-        CudaTensor y = empty(shape);
-        long at = 0;
-        for (Tensor t : parts) {
-            long len = t.dim(1) * inner;
-            copyRows(dev(t), len, 0, y, total * inner, at, n, len);
+            long len = t.numel() / n;
+            copyRows(dev(t), len, 0, y, row, at, n, len);
             at += len;
         }
         return y;
@@ -379,16 +364,7 @@ public final class CudaBackend implements Backend, AutoCloseable {
 
     @Override
     public Tensor concatBatch(List<Tensor> parts) {
-        int[] shape = parts.getFirst().shape();
-        int total = 0;
-        for (Tensor t : parts) {
-            int[] s = t.shape();
-            s[0] = shape[0];
-            if (!Arrays.equals(s, shape)) throw new IllegalArgumentException("cannot stack " + parts);
-            total += t.dim(0);
-        }
-        shape[0] = total;
-        CudaTensor y = empty(shape);
+        CudaTensor y = empty(Shapes.concatBatch(parts));
         long at = 0;
         for (Tensor t : parts) {
             copyRows(dev(t), 0, 0, y, 0, at, 1, t.numel());
