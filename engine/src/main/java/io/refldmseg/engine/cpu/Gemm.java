@@ -87,7 +87,7 @@ final class Gemm {
     static void multiply(int m, ARows a, Packed b, float[] c, int cOff, int ldc, boolean accumulate) {
         if (m == 0) return;
         int groups = (m + MR - 1) / MR, target = 2 * Parallel.THREADS;
-        int rowTasks = Math.max(1, Math.min(target, groups / 4));
+        int rowTasks = Math.max(1, Math.min(target, groups / 16));
         int panelTasks = Math.min(b.panels, (target + rowTasks - 1) / rowTasks);
         Parallel.forEach(rowTasks * panelTasks, t -> {
             int rt = t / panelTasks, pt = t % panelTasks;
@@ -127,25 +127,23 @@ final class Gemm {
 
     /** One A slice (mc rows x kc) times the K slice at k0 of panels [p0, p1). */
     private static void block(Block blk, int mc, int kc, Packed b, int k0, int p0, int p1, float[] c, int cOff, int ldc, boolean acc) {
-        int groups = (mc + MR - 1) / MR;
-        float[] bias = acc ? null : b.bias;
+        int groups = (mc + MR - 1) / MR, tail = mc - (groups - 1) * MR;
+        float[] bias = acc ? null : b.bias, edgeA = null;
+        if (tail < MR) { // ragged last row group: the same kernel on a zero-padded copy, made once per slice
+            edgeA = EDGE_A.get();
+            Arrays.fill(edgeA, 0, MR * kc, 0f);
+            for (int r = 0; r < tail; r++) System.arraycopy(blk.data(), blk.offset() + ((groups - 1) * MR + r) * blk.lda(), edgeA, r * kc, kc);
+        }
         for (int p = p0; p < p1; p++) {
             int cols = Math.min(NR, b.n - p * NR), bOff = p * b.k * NR + k0 * NR;
             for (int g = 0; g < groups; g++) {
                 int rows = Math.min(MR, mc - g * MR), at = cOff + g * MR * ldc + p * NR;
-                float[] a = blk.data();
-                int aOff = blk.offset() + g * MR * blk.lda(), lda = blk.lda();
-                if (rows < MR) { // ragged rows: the same kernel on a zero-padded copy
-                    float[] ea = EDGE_A.get();
-                    Arrays.fill(ea, 0f);
-                    for (int r = 0; r < rows; r++) System.arraycopy(a, aOff + r * lda, ea, r * kc, kc);
-                    a = ea;
-                    aOff = 0;
-                    lda = kc;
-                }
+                boolean edge = rows < MR;
+                float[] a = edge ? edgeA : blk.data();
+                int aOff = edge ? 0 : blk.offset() + g * MR * blk.lda(), lda = edge ? kc : blk.lda();
                 if (rows == MR && cols == NR) {
                     kernel(a, aOff, lda, b.data, bOff, c, at, ldc, kc, acc, bias, p * NR);
-                } else { // ragged columns: the same kernel on a scratch tile
+                } else { // ragged columns or rows: the same kernel on a scratch tile of C
                     float[] ec = EDGE_C.get();
                     if (acc) for (int r = 0; r < rows; r++) System.arraycopy(c, at + r * ldc, ec, r * NR, cols);
                     kernel(a, aOff, lda, b.data, bOff, ec, 0, NR, kc, acc, bias, p * NR);
