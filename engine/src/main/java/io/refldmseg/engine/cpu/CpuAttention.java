@@ -5,16 +5,20 @@ import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
- * Multi-head attention on the CPU, one (batch, head, query block) per task. K and V of a head are
- * transposed once into [headDim][Lk] (keys padded to two vectors), so both products are vector
- * loops over keys; four query rows are processed together so every K and V load feeds four rows.
- * Only the current rows' scores exist at a time (no Lq x Lk matrix). Each row's arithmetic is the
- * same whichever rows it is grouped with, so results do not depend on the blocking.
+ * Multi-head attention on the CPU, one (batch, head, query block) per task. K of a head is
+ * transposed once into [headDim][Lk] (keys padded to two vectors) so scores are a vector loop over
+ * keys; V is copied into rows padded to whole three-vector chunks so P V is a vector loop over the
+ * head dim with no horizontal sums. Four query rows go together so every K and V load feeds four
+ * rows. Only the current rows' scores exist at a time (no Lq x Lk matrix); the softmax's division
+ * is applied to the output, not to every probability. Each row's arithmetic is the same whichever
+ * rows it is grouped with, so results do not depend on the blocking.
  */
 final class CpuAttention {
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
     private static final int L = S.length();
     private static final int ROWS = 4;
+    /** Vectors of the head dim per P V pass. */
+    private static final int CHUNK = 3;
     private static final int QUERY_BLOCK = 64;
     private static final float MASK_BIAS = -10000f;
     private static final ThreadLocal<float[]> SCORES = ThreadLocal.withInitial(() -> new float[0]);
@@ -24,18 +28,16 @@ final class CpuAttention {
 
     static float[] run(float[] q, float[] k, float[] v, int batch, int lq, int lk, int channels, int heads, float[] keyMask) {
         int d = channels / heads;
-        int lkPad = (lk + 2 * L - 1) / (2 * L) * (2 * L);
+        int lkPad = (lk + 2 * L - 1) / (2 * L) * (2 * L), dPad = (d + CHUNK * L - 1) / (CHUNK * L) * (CHUNK * L);
         float scale = (float) (1.0 / Math.sqrt(d));
         float[] kt = new float[batch * heads * d * lkPad];
-        float[] vt = new float[batch * heads * d * lkPad];
+        float[] vp = new float[batch * heads * lk * dPad];
         Parallel.forEach(batch * heads, bh -> {
             int b = bh / heads, h = bh % heads, base = bh * d * lkPad;
             for (int j = 0; j < lk; j++) {
                 int src = (b * lk + j) * channels + h * d;
-                for (int dd = 0; dd < d; dd++) {
-                    kt[base + dd * lkPad + j] = k[src + dd];
-                    vt[base + dd * lkPad + j] = v[src + dd];
-                }
+                for (int dd = 0; dd < d; dd++) kt[base + dd * lkPad + j] = k[src + dd];
+                System.arraycopy(v, src, vp, (bh * lk + j) * dPad, d);
             }
         });
         // additive bias per key: (1 - m) * -10000 as diffusers adds it, -inf on the padding
@@ -51,18 +53,19 @@ final class CpuAttention {
         int qBlocks = (lq + QUERY_BLOCK - 1) / QUERY_BLOCK;
         Parallel.forEach(batch * heads * qBlocks, t -> {
             int bh = t / qBlocks, qb = t % qBlocks;
-            int b = bh / heads, h = bh % heads, base = bh * d * lkPad;
+            int b = bh / heads, h = bh % heads, base = bh * d * lkPad, vBase = bh * lk * dPad;
             float[] s = SCORES.get();
             if (s.length < ROWS * lkPad) {
                 s = new float[ROWS * lkPad];
                 SCORES.set(s);
             }
             int[] rowOff = new int[ROWS];
+            float[] inverseSums = new float[ROWS];
             for (int i0 = qb * QUERY_BLOCK, iEnd = Math.min(lq, i0 + QUERY_BLOCK); i0 < iEnd; i0 += ROWS) {
                 for (int r = 0; r < ROWS; r++) rowOff[r] = (b * lq + Math.min(i0 + r, iEnd - 1)) * channels + h * d;
                 scores(q, rowOff, kt, base, d, lkPad, scale, addBias ? bias : null, b * lkPad, s);
-                for (int r = 0; r < ROWS; r++) CpuAttention.softmaxInPlace(s, r * lkPad, lkPad);
-                values(s, vt, base, d, lkPad, out, rowOff, Math.min(ROWS, iEnd - i0));
+                for (int r = 0; r < ROWS; r++) inverseSums[r] = 1f / expInPlace(s, r * lkPad, lkPad);
+                values(s, vp, vBase, lk, d, dPad, lkPad, inverseSums, out, rowOff, Math.min(ROWS, iEnd - i0));
             }
         });
         return out;
@@ -107,26 +110,53 @@ final class CpuAttention {
         hi.intoArray(s, at + L);
     }
 
-    /** out_r[dd] = sum_j p_r[j] v_j[dd] for the first {@code valid} of the four rows. */
-    private static void values(float[] p, float[] vt, int base, int d, int lkPad, float[] out, int[] rowOff, int valid) {
-        for (int dd = 0; dd < d; dd++) {
-            FloatVector a = FloatVector.zero(S), b = a, c = a, e = a;
-            for (int j = 0, vOff = base + dd * lkPad; j < lkPad; j += L, vOff += L) {
-                FloatVector vv = FloatVector.fromArray(S, vt, vOff);
-                a = FloatVector.fromArray(S, p, j).fma(vv, a);
-                b = FloatVector.fromArray(S, p, lkPad + j).fma(vv, b);
-                c = FloatVector.fromArray(S, p, 2 * lkPad + j).fma(vv, c);
-                e = FloatVector.fromArray(S, p, 3 * lkPad + j).fma(vv, e);
+    /**
+     * out_r = (sum_j p_r[j] v_j) / sum_r for the first {@code valid} of the four rows, over the
+     * head dim in chunks of three vectors (12 accumulators: three V loads feed twelve FMAs).
+     */
+    private static void values(float[] p, float[] vp, int vBase, int lk, int d, int dPad, int lkPad, float[] inv,
+                               float[] out, int[] rowOff, int valid) {
+        float[] chunk = new float[CHUNK * L];
+        for (int c0 = 0; c0 < dPad; c0 += CHUNK * L) {
+            FloatVector a0 = FloatVector.zero(S), a1 = a0, a2 = a0, b0 = a0, b1 = a0, b2 = a0, c0v = a0, c1 = a0, c2 = a0, e0 = a0, e1 = a0, e2 = a0;
+            for (int j = 0, vOff = vBase + c0; j < lk; j++, vOff += dPad) {
+                FloatVector v0 = FloatVector.fromArray(S, vp, vOff), v1 = FloatVector.fromArray(S, vp, vOff + L),
+                        v2 = FloatVector.fromArray(S, vp, vOff + 2 * L);
+                FloatVector x = FloatVector.broadcast(S, p[j]);
+                a0 = v0.fma(x, a0);
+                a1 = v1.fma(x, a1);
+                a2 = v2.fma(x, a2);
+                x = FloatVector.broadcast(S, p[lkPad + j]);
+                b0 = v0.fma(x, b0);
+                b1 = v1.fma(x, b1);
+                b2 = v2.fma(x, b2);
+                x = FloatVector.broadcast(S, p[2 * lkPad + j]);
+                c0v = v0.fma(x, c0v);
+                c1 = v1.fma(x, c1);
+                c2 = v2.fma(x, c2);
+                x = FloatVector.broadcast(S, p[3 * lkPad + j]);
+                e0 = v0.fma(x, e0);
+                e1 = v1.fma(x, e1);
+                e2 = v2.fma(x, e2);
             }
-            out[rowOff[0] + dd] = VectorMath.sum(a);
-            if (valid > 1) out[rowOff[1] + dd] = VectorMath.sum(b);
-            if (valid > 2) out[rowOff[2] + dd] = VectorMath.sum(c);
-            if (valid > 3) out[rowOff[3] + dd] = VectorMath.sum(e);
+            int len = Math.min(CHUNK * L, d - c0);
+            storeRow(a0, a1, a2, inv[0], chunk, out, rowOff[0] + c0, len);
+            if (valid > 1) storeRow(b0, b1, b2, inv[1], chunk, out, rowOff[1] + c0, len);
+            if (valid > 2) storeRow(c0v, c1, c2, inv[2], chunk, out, rowOff[2] + c0, len);
+            if (valid > 3) storeRow(e0, e1, e2, inv[3], chunk, out, rowOff[3] + c0, len);
         }
     }
 
-    /** Softmax over s[off, off + n) (n a multiple of the vector length), max-subtracted like PyTorch. */
-    static void softmaxInPlace(float[] s, int off, int n) {
+    /** Scales a chunk of one output row and writes its first {@code len} values (the rest is head-dim padding). */
+    private static void storeRow(FloatVector x0, FloatVector x1, FloatVector x2, float inv, float[] chunk, float[] out, int at, int len) {
+        x0.mul(inv).intoArray(chunk, 0);
+        x1.mul(inv).intoArray(chunk, L);
+        x2.mul(inv).intoArray(chunk, 2 * L);
+        System.arraycopy(chunk, 0, out, at, len);
+    }
+
+    /** exp(s - max) over s[off, off + n) in place (n a multiple of the vector length); returns the sum. */
+    static float expInPlace(float[] s, int off, int n) {
         FloatVector mx = FloatVector.broadcast(S, Float.NEGATIVE_INFINITY);
         for (int j = 0; j < n; j += L) mx = mx.max(FloatVector.fromArray(S, s, off + j));
         float max = mx.reduceLanes(VectorOperators.MAX);
@@ -136,7 +166,12 @@ final class CpuAttention {
             e.intoArray(s, off + j);
             sum = sum.add(e);
         }
-        float inv = 1f / VectorMath.sum(sum);
+        return VectorMath.sum(sum);
+    }
+
+    /** Softmax over s[off, off + n) (n a multiple of the vector length), max-subtracted like PyTorch. */
+    static void softmaxInPlace(float[] s, int off, int n) {
+        float inv = 1f / expInPlace(s, off, n);
         for (int j = 0; j < n; j += L) FloatVector.fromArray(S, s, off + j).mul(inv).intoArray(s, off + j);
     }
 }
