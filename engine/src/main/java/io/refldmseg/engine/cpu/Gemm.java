@@ -20,7 +20,8 @@ final class Gemm {
     static final int L = S.length();
     static final int NR = 2 * L;
     static final int MR = 6;
-    static final int KC = 384;
+    /** The deepest K slice: its B micro-panel (KC x NR floats, 32 KiB with AVX-512) stays in a 48 KiB L1 (384 measured 10-15% slower). */
+    static final int KC = 256;
     static final int MC = 16 * MR;
 
     private Gemm() {
