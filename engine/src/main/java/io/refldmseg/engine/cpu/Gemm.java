@@ -27,10 +27,18 @@ final class Gemm {
     private Gemm() {
     }
 
-    /** B^T packed as [panel][k][NR] (zero padded past N), and the bias padded likewise. */
+    /**
+     * B^T packed as [panel][k][NR] (zero padded past N), and the bias padded likewise. A weight
+     * whose every value is exactly an fp16 number (an fp16 checkpoint) is kept in fp16, half the
+     * memory, and widened one K slice at a time inside the GEMM; any other weight stays fp32, so
+     * packing never rounds.
+     */
     static final class Packed {
         final int n, k, panels;
+        /** fp32 panels, or null when {@link #half} holds them. */
         final float[] data;
+        /** fp16 panels (IEEE binary16 bits), or null when {@link #data} holds them. */
+        final short[] half;
         final float[] bias;
 
         /** {@code b} is [n, k] row-major (a PyTorch linear weight). */
@@ -40,12 +48,16 @@ final class Gemm {
             this.n = n;
             this.k = k;
             this.panels = (n + NR - 1) / NR;
-            this.data = new float[Math.multiplyExact(panels * NR, k)];
+            int size = Math.multiplyExact(panels * NR, k);
+            boolean fp16 = exactInHalf(b);
+            this.data = fp16 ? null : new float[size];
+            this.half = fp16 ? new short[size] : null;
             Parallel.forEach(panels, p -> {
                 int base = p * k * NR;
                 for (int j = 0; j < NR && p * NR + j < n; j++) {
                     int row = (p * NR + j) * k;
-                    for (int kk = 0; kk < k; kk++) data[base + kk * NR + j] = b[row + kk];
+                    if (fp16) for (int kk = 0; kk < k; kk++) half[base + kk * NR + j] = Float.floatToFloat16(b[row + kk]);
+                    else for (int kk = 0; kk < k; kk++) data[base + kk * NR + j] = b[row + kk];
                 }
             });
             if (bias == null) {
@@ -54,6 +66,26 @@ final class Gemm {
                 this.bias = new float[panels * NR];
                 System.arraycopy(bias, 0, this.bias, 0, n);
             }
+        }
+
+        /** Packed element {@code i} as fp32. */
+        float at(int i) {
+            return half != null ? Float.float16ToFloat(half[i]) : data[i];
+        }
+
+        private static boolean exactInHalf(float[] b) {
+            int chunks = Math.max(1, Math.min(Parallel.THREADS * 4, b.length / 65536));
+            boolean[] inexact = new boolean[chunks];
+            Parallel.forEach(chunks, c -> {
+                for (int i = (int) ((long) b.length * c / chunks), end = (int) ((long) b.length * (c + 1) / chunks); i < end; i++) {
+                    if (Float.floatToRawIntBits(Float.float16ToFloat(Float.floatToFloat16(b[i]))) != Float.floatToRawIntBits(b[i])) {
+                        inexact[c] = true;
+                        return;
+                    }
+                }
+            });
+            for (boolean x : inexact) if (x) return false;
+            return true;
         }
     }
 
@@ -118,16 +150,42 @@ final class Gemm {
             for (int k0 = 0; k0 < b.k; k0 += step) {
                 int kc = Math.min(step, b.k - k0);
                 boolean acc = accumulate || k0 > 0;
+                float[] bData = b.data;
+                int bBase = q0 * b.k * NR + k0 * NR, bStride = b.k * NR;
+                if (b.half != null) { // widen this K slice of the run's panels once; every row block reuses it
+                    bData = widened(b, q0, q1, k0, kc);
+                    bBase = 0;
+                    bStride = kc * NR;
+                }
                 for (int mb = m0; mb < m1; mb += MC) {
                     int mc = Math.min(MC, m1 - mb);
-                    block(a.slice(mb, mc, k0, kc), mc, kc, b, k0, q0, q1, c, cOff + mb * ldc, ldc, acc);
+                    block(a.slice(mb, mc, k0, kc), mc, kc, bData, bBase, bStride, b, q0, q1, c, cOff + mb * ldc, ldc, acc);
                 }
             }
         }
     }
 
-    /** One A slice (mc rows x kc) times the K slice at k0 of panels [p0, p1). */
-    private static void block(Block blk, int mc, int kc, Packed b, int k0, int p0, int p1, float[] c, int cOff, int ldc, boolean acc) {
+    private static final ThreadLocal<float[]> WIDE_B = ThreadLocal.withInitial(() -> new float[0]);
+
+    /** The fp16 slice [k0, k0 + kc) of panels [q0, q1) as fp32, laid out [panel - q0][kc][NR]. */
+    private static float[] widened(Packed b, int q0, int q1, int k0, int kc) {
+        int len = kc * NR;
+        float[] w = WIDE_B.get();
+        if (w.length < (q1 - q0) * len) {
+            w = new float[(q1 - q0) * len];
+            WIDE_B.set(w);
+        }
+        short[] h = b.half;
+        for (int p = q0; p < q1; p++) {
+            int src = p * b.k * NR + k0 * NR, dst = (p - q0) * len;
+            for (int i = 0; i < len; i++) w[dst + i] = Float.float16ToFloat(h[src + i]);
+        }
+        return w;
+    }
+
+    /** One A slice (mc rows x kc) times a K slice of panels [p0, p1), panel p's at bData[bBase + (p - p0) * bStride]. */
+    private static void block(Block blk, int mc, int kc, float[] bData, int bBase, int bStride, Packed b, int p0, int p1,
+                              float[] c, int cOff, int ldc, boolean acc) {
         int groups = (mc + MR - 1) / MR, tail = mc - (groups - 1) * MR;
         float[] bias = acc ? null : b.bias, edgeA = null;
         if (tail < MR) { // ragged last row group: the same kernel on a zero-padded copy, made once per slice
@@ -136,18 +194,18 @@ final class Gemm {
             for (int r = 0; r < tail; r++) System.arraycopy(blk.data(), blk.offset() + ((groups - 1) * MR + r) * blk.lda(), edgeA, r * kc, kc);
         }
         for (int p = p0; p < p1; p++) {
-            int cols = Math.min(NR, b.n - p * NR), bOff = p * b.k * NR + k0 * NR;
+            int cols = Math.min(NR, b.n - p * NR), bOff = bBase + (p - p0) * bStride;
             for (int g = 0; g < groups; g++) {
                 int rows = Math.min(MR, mc - g * MR), at = cOff + g * MR * ldc + p * NR;
                 boolean edge = rows < MR;
                 float[] a = edge ? edgeA : blk.data();
                 int aOff = edge ? 0 : blk.offset() + g * MR * blk.lda(), lda = edge ? kc : blk.lda();
                 if (rows == MR && cols == NR) {
-                    kernel(a, aOff, lda, b.data, bOff, c, at, ldc, kc, acc, bias, p * NR);
+                    kernel(a, aOff, lda, bData, bOff, c, at, ldc, kc, acc, bias, p * NR);
                 } else { // ragged columns or rows: the same kernel on a scratch tile of C
                     float[] ec = EDGE_C.get();
                     if (acc) for (int r = 0; r < rows; r++) System.arraycopy(c, at + r * ldc, ec, r * NR, cols);
-                    kernel(a, aOff, lda, b.data, bOff, ec, 0, NR, kc, acc, bias, p * NR);
+                    kernel(a, aOff, lda, bData, bOff, ec, 0, NR, kc, acc, bias, p * NR);
                     for (int r = 0; r < rows; r++) System.arraycopy(ec, r * NR, c, at + r * ldc, cols);
                 }
             }

@@ -24,7 +24,7 @@ final class Winograd {
         for (int co = 0; co < cout; co++) {
             int p = co / Gemm.NR, j = co % Gemm.NR, base = p * direct.k * Gemm.NR;
             for (int ci = 0; ci < cin; ci++) {
-                for (int t = 0; t < 9; t++) g[t] = direct.data[base + (t * cin + ci) * Gemm.NR + j];
+                for (int t = 0; t < 9; t++) g[t] = direct.at(base + (t * cin + ci) * Gemm.NR + j);
                 float[] gg = new float[12]; // G g: 4 x 3
                 for (int c = 0; c < 3; c++) {
                     float g0 = g[c], g1 = g[3 + c], g2 = g[6 + c];
