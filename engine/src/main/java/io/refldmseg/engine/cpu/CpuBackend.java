@@ -8,7 +8,9 @@ import io.refldmseg.engine.Padding;
 import io.refldmseg.engine.Shapes;
 import io.refldmseg.engine.Tensor;
 import io.refldmseg.engine.TimestepEmbedding;
+import jdk.incubator.vector.DoubleVector;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 import java.util.Arrays;
@@ -18,6 +20,8 @@ import java.util.List;
 public final class CpuBackend implements Backend {
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
     private static final int L = S.length();
+    /** Doubles of the same vector width (half as many lanes), for double-precision statistics. */
+    private static final VectorSpecies<Double> D = VectorSpecies.of(double.class, S.vectorShape());
 
     @Override
     public String name() {
@@ -223,13 +227,16 @@ public final class CpuBackend implements Backend {
         double count = (double) pixels * cpg;
         for (int b = 0; b < n; b++) {
             int base = b * pixels * c;
-            double[] sum = channelSums(xd, base, pixels, c, null);
-            double[] mean = new double[groups];
-            for (int ch = 0; ch < c; ch++) mean[ch / cpg] += sum[ch];
-            for (int gi = 0; gi < groups; gi++) mean[gi] /= count;
-            double[] sq = channelSums(xd, base, pixels, c, mean);
-            double[] var = new double[groups];
-            for (int ch = 0; ch < c; ch++) var[ch / cpg] += sq[ch];
+            double[][] moments = channelMoments(xd, base, pixels, c);
+            double[] mean = new double[groups], var = new double[groups];
+            for (int ch = 0; ch < c; ch++) {
+                mean[ch / cpg] += moments[0][ch];
+                var[ch / cpg] += moments[1][ch];
+            }
+            for (int gi = 0; gi < groups; gi++) {
+                mean[gi] /= count;
+                var[gi] = Math.max(0, var[gi] - mean[gi] * mean[gi] * count); // sum of squared deviations
+            }
             float[] scale = new float[c], shift = new float[c];
             for (int ch = 0; ch < c; ch++) {
                 int gi = ch / cpg;
@@ -242,28 +249,42 @@ public final class CpuBackend implements Backend {
         return new CpuTensor(y, x.shape());
     }
 
-    /** Per-channel sums of x (or of (x - groupMean)^2 when {@code groupMean} is given), in double. */
-    private static double[] channelSums(float[] x, int base, int pixels, int c, double[] groupMean) {
-        int cpg = groupMean == null ? 1 : c / groupMean.length;
+    /**
+     * Per-channel sums of x and of x^2 in double, in one pass over x (GroupNorm is memory bound at
+     * the VAE's 256 x 256 levels: one read saved is a third of its time). Vectorised over channels,
+     * each float vector widened to double vectors; in double, E[x^2] - E[x]^2 loses nothing that
+     * matters at fp32 output precision.
+     */
+    private static double[][] channelMoments(float[] x, int base, int pixels, int c) {
         int chunks = Math.max(1, Math.min(Parallel.THREADS * 2, pixels / 256));
-        double[][] partial = new double[chunks][c];
-        int per = (pixels + chunks - 1) / chunks;
+        double[][] sums = new double[chunks][c], squares = new double[chunks][c];
+        int per = (pixels + chunks - 1) / chunks, bound = S.loopBound(c), dl = D.length();
         Parallel.forEach(chunks, ci -> {
-            double[] acc = partial[ci];
+            double[] sum = sums[ci], sq = squares[ci];
             for (int p = ci * per, end = Math.min(pixels, p + per); p < end; p++) {
-                int off = base + p * c;
-                if (groupMean == null) {
-                    for (int ch = 0; ch < c; ch++) acc[ch] += x[off + ch];
-                } else {
-                    for (int ch = 0; ch < c; ch++) {
-                        double dv = x[off + ch] - groupMean[ch / cpg];
-                        acc[ch] += dv * dv;
+                int off = base + p * c, ch = 0;
+                for (; ch < bound; ch += L) {
+                    FloatVector v = FloatVector.fromArray(S, x, off + ch);
+                    for (int part = 0; part < L / dl; part++) {
+                        DoubleVector d = (DoubleVector) v.convertShape(VectorOperators.F2D, D, part);
+                        int at = ch + part * dl;
+                        DoubleVector.fromArray(D, sum, at).add(d).intoArray(sum, at);
+                        d.fma(d, DoubleVector.fromArray(D, sq, at)).intoArray(sq, at);
                     }
+                }
+                for (; ch < c; ch++) {
+                    double dv = x[off + ch];
+                    sum[ch] += dv;
+                    sq[ch] += dv * dv;
                 }
             }
         });
-        double[] total = new double[c];
-        for (double[] p : partial) for (int ch = 0; ch < c; ch++) total[ch] += p[ch];
+        double[][] total = new double[2][c];
+        for (int ci = 0; ci < chunks; ci++)
+            for (int ch = 0; ch < c; ch++) {
+                total[0][ch] += sums[ci][ch];
+                total[1][ch] += squares[ci][ch];
+            }
         return total;
     }
 
