@@ -70,6 +70,11 @@ final class Winograd {
     private static final jdk.incubator.vector.VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
     private static final int L = S.length();
     private static final FloatVector ZERO = FloatVector.zero(S);
+    private static final ThreadLocal<float[]> TILE = ThreadLocal.withInitial(() -> new float[16 * L]);
+
+    private static FloatVector load(float[] x, int at, int ci) {
+        return at < 0 ? ZERO : FloatVector.fromArray(S, x, at + ci);
+    }
 
     /**
      * V = B^T d B of one 4x4 input tile (zero outside the image) into v[pos][slot][c], a vector of
@@ -84,18 +89,18 @@ final class Winograd {
                 at[r * 4 + c] = yy < 0 || yy >= h || xx < 0 || xx >= w ? -1 : ((b * h + yy) * w + xx) * cin;
             }
         int stride = tb * cin, base = slot * cin, ci = 0;
-        FloatVector[] d = new FloatVector[16];
+        float[] t = TILE.get(); // B^T d of one channel vector, [row][col][lane]: no arrays of vectors (they would be heap objects)
         for (int bound = S.loopBound(cin); ci < bound; ci += L) {
-            for (int i = 0; i < 16; i++) d[i] = at[i] < 0 ? ZERO : FloatVector.fromArray(S, x, at[i] + ci);
-            for (int c = 0; c < 4; c++) { // B^T d
-                FloatVector d0 = d[c], d1 = d[4 + c], d2 = d[8 + c], d3 = d[12 + c];
-                d[c] = d0.sub(d2);
-                d[4 + c] = d1.add(d2);
-                d[8 + c] = d2.sub(d1);
-                d[12 + c] = d1.sub(d3);
+            for (int c = 0; c < 4; c++) { // B^T d, one column at a time
+                FloatVector d0 = load(x, at[c], ci), d1 = load(x, at[4 + c], ci), d2 = load(x, at[8 + c], ci), d3 = load(x, at[12 + c], ci);
+                d0.sub(d2).intoArray(t, c * L);
+                d1.add(d2).intoArray(t, (4 + c) * L);
+                d2.sub(d1).intoArray(t, (8 + c) * L);
+                d1.sub(d3).intoArray(t, (12 + c) * L);
             }
             for (int r = 0; r < 4; r++) { // (B^T d) B
-                FloatVector e0 = d[r * 4], e1 = d[r * 4 + 1], e2 = d[r * 4 + 2], e3 = d[r * 4 + 3];
+                FloatVector e0 = FloatVector.fromArray(S, t, r * 4 * L), e1 = FloatVector.fromArray(S, t, (r * 4 + 1) * L),
+                        e2 = FloatVector.fromArray(S, t, (r * 4 + 2) * L), e3 = FloatVector.fromArray(S, t, (r * 4 + 3) * L);
                 e0.sub(e2).intoArray(v, (r * 4) * stride + base + ci);
                 e1.add(e2).intoArray(v, (r * 4 + 1) * stride + base + ci);
                 e2.sub(e1).intoArray(v, (r * 4 + 2) * stride + base + ci);
@@ -128,19 +133,21 @@ final class Winograd {
         int stride = tb * cout, base = slot * cout, co = 0;
         boolean right = ox + 1 < w, below = oy + 1 < h;
         int p00 = ((b * h + oy) * w + ox) * cout, p01 = p00 + cout, p10 = p00 + w * cout, p11 = p10 + cout;
-        FloatVector[] mm = new FloatVector[16], r0 = new FloatVector[4], r1 = new FloatVector[4];
+        float[] t = TILE.get(); // A^T M of one channel vector: rows 0 and 1, [row][col][lane]
         for (int bound = S.loopBound(cout); co < bound; co += L) {
-            for (int i = 0; i < 16; i++) mm[i] = FloatVector.fromArray(S, m, i * stride + base + co);
-            FloatVector bv = bias == null ? ZERO : FloatVector.fromArray(S, bias, co);
-            for (int j = 0; j < 4; j++) {
-                r0[j] = mm[j].add(mm[4 + j]).add(mm[8 + j]);
-                r1[j] = mm[4 + j].sub(mm[8 + j]).sub(mm[12 + j]);
+            for (int j = 0; j < 4; j++) { // A^T M, one column at a time
+                FloatVector m0 = FloatVector.fromArray(S, m, j * stride + base + co), m1 = FloatVector.fromArray(S, m, (4 + j) * stride + base + co),
+                        m2 = FloatVector.fromArray(S, m, (8 + j) * stride + base + co), m3 = FloatVector.fromArray(S, m, (12 + j) * stride + base + co);
+                m0.add(m1).add(m2).intoArray(t, j * L);
+                m1.sub(m2).sub(m3).intoArray(t, (4 + j) * L);
             }
-            r0[0].add(r0[1]).add(r0[2]).add(bv).intoArray(y, p00 + co);
-            if (right) r0[1].sub(r0[2]).sub(r0[3]).add(bv).intoArray(y, p01 + co);
-            if (below) {
-                r1[0].add(r1[1]).add(r1[2]).add(bv).intoArray(y, p10 + co);
-                if (right) r1[1].sub(r1[2]).sub(r1[3]).add(bv).intoArray(y, p11 + co);
+            FloatVector bv = bias == null ? ZERO : FloatVector.fromArray(S, bias, co);
+            for (int r = 0; r < 2 && (r == 0 || below); r++) { // (A^T M) A, output rows oy and oy + 1
+                FloatVector a0 = FloatVector.fromArray(S, t, r * 4 * L), a1 = FloatVector.fromArray(S, t, (r * 4 + 1) * L),
+                        a2 = FloatVector.fromArray(S, t, (r * 4 + 2) * L), a3 = FloatVector.fromArray(S, t, (r * 4 + 3) * L);
+                int left = r == 0 ? p00 : p10;
+                a0.add(a1).add(a2).add(bv).intoArray(y, left + co);
+                if (right) a1.sub(a2).sub(a3).add(bv).intoArray(y, left + cout + co);
             }
         }
         float[] sm = new float[16], s0 = new float[4], s1 = new float[4];
