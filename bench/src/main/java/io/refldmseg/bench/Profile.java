@@ -23,7 +23,7 @@ public final class Profile {
     public static void main(String[] args) {
         String what = args.length > 0 ? args[0] : "unet_b1";
         int runs = args.length > 1 ? Integer.parseInt(args[1]) : 3;
-        int winograd = args.length > 2 ? Integer.parseInt(args[2]) : 4096;
+        int winograd = args.length > 2 ? Integer.parseInt(args[2]) : CpuBackend.DEFAULT_WINOGRAD_MIN_PIXELS;
         ProfilingBackend be = new ProfilingBackend(new CpuBackend(winograd));
         Random r = new Random(1);
         Supplier<Tensor> forward = switch (what) {

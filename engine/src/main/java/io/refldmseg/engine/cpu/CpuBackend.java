@@ -111,14 +111,15 @@ public final class CpuBackend implements Backend {
 
     /**
      * Stride-1 3x3 convs on at least this many output pixels use Winograd F(2x2, 3x3). Measured on
-     * 2 Zen 4 cores: it wins on the VAE decoder's 64x64..256x256 levels (decode 3.27 s -> 2.90 s)
-     * and loses on the UNet's 32x32 and smaller levels, where the 16 transformed weight matrices
-     * (16/9 of the weights) are re-streamed for few tiles.
+     * the 2-vCPU AVX-512 dev VM (Profile, per-op): at 32 x 32 it wins for the VAE's 512 channels
+     * (8 convs 204 -> 154 ms) and breaks even for the UNet's 320; at 16 x 16 and below it loses
+     * (the 16 transformed weight matrices, 16/9 of the weights, are streamed for few tiles).
      */
     private final int winogradMinPixels;
+    public static final int DEFAULT_WINOGRAD_MIN_PIXELS = 1024;
 
     public CpuBackend() {
-        this(4096);
+        this(DEFAULT_WINOGRAD_MIN_PIXELS);
     }
 
     /** @param winogradMinPixels smallest image (H x W) for Winograd convolutions; Integer.MAX_VALUE turns it off */
