@@ -311,21 +311,33 @@ public final class CpuBackend implements Backend {
     @Override
     public Tensor layerNorm(Tensor x, Tensor gamma, Tensor beta, float eps) {
         float[] xd = cpu(x).data, g = cpu(gamma).data, b = cpu(beta).data;
-        int c = x.dim(-1), rows = Math.toIntExact(x.numel() / c);
+        int c = x.dim(-1), rows = Math.toIntExact(x.numel() / c), bound = S.loopBound(c), dl = D.length();
         float[] y = new float[xd.length];
         Parallel.forRange(rows, 16, (from, to) -> {
             for (int r = from; r < to; r++) {
-                int off = r * c;
-                double mean = 0;
-                for (int i = 0; i < c; i++) mean += xd[off + i];
-                mean /= c;
-                double var = 0;
-                for (int i = 0; i < c; i++) {
-                    double dv = xd[off + i] - mean;
-                    var += dv * dv;
+                int off = r * c, i = 0;
+                // row mean and variance in double, one vectorised pass (sum and sum of squares)
+                DoubleVector sum = DoubleVector.zero(D), sq = DoubleVector.zero(D);
+                for (; i < bound; i += L) {
+                    FloatVector v = FloatVector.fromArray(S, xd, off + i);
+                    for (int part = 0; part < L / dl; part++) {
+                        DoubleVector d = (DoubleVector) v.convertShape(VectorOperators.F2D, D, part);
+                        sum = sum.add(d);
+                        sq = d.fma(d, sq);
+                    }
                 }
-                double rstd = 1.0 / Math.sqrt(var / c + eps);
-                for (int i = 0; i < c; i++) y[off + i] = (float) ((xd[off + i] - mean) * rstd * g[i] + b[i]);
+                double s1 = sum.reduceLanes(VectorOperators.ADD), s2 = sq.reduceLanes(VectorOperators.ADD);
+                for (; i < c; i++) {
+                    s1 += xd[off + i];
+                    s2 += (double) xd[off + i] * xd[off + i];
+                }
+                double mean = s1 / c, rstd = 1.0 / Math.sqrt(Math.max(0, s2 / c - mean * mean) + eps);
+                float m = (float) mean, rs = (float) rstd;
+                i = 0;
+                for (; i < bound; i += L)
+                    FloatVector.fromArray(S, xd, off + i).sub(m).mul(rs)
+                            .fma(FloatVector.fromArray(S, g, i), FloatVector.fromArray(S, b, i)).intoArray(y, off + i);
+                for (; i < c; i++) y[off + i] = (xd[off + i] - m) * rs * g[i] + b[i];
             }
         });
         return new CpuTensor(y, x.shape());
