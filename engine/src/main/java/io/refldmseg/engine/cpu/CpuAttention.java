@@ -60,12 +60,12 @@ final class CpuAttention {
                 SCORES.set(s);
             }
             int[] rowOff = new int[ROWS];
-            float[] inverseSums = new float[ROWS];
+            float[] inverseSums = new float[ROWS], chunk = new float[CHUNK * L];
             for (int i0 = qb * QUERY_BLOCK, iEnd = Math.min(lq, i0 + QUERY_BLOCK); i0 < iEnd; i0 += ROWS) {
                 for (int r = 0; r < ROWS; r++) rowOff[r] = (b * lq + Math.min(i0 + r, iEnd - 1)) * channels + h * d;
                 scores(q, rowOff, kt, base, d, lkPad, scale, addBias ? bias : null, b * lkPad, s);
                 for (int r = 0; r < ROWS; r++) inverseSums[r] = 1f / expInPlace(s, r * lkPad, lkPad);
-                values(s, vp, vBase, lk, d, dPad, lkPad, inverseSums, out, rowOff, Math.min(ROWS, iEnd - i0));
+                values(s, vp, vBase, lk, d, dPad, lkPad, inverseSums, chunk, out, rowOff, Math.min(ROWS, iEnd - i0));
             }
         });
         return out;
@@ -112,11 +112,11 @@ final class CpuAttention {
 
     /**
      * out_r = (sum_j p_r[j] v_j) / sum_r for the first {@code valid} of the four rows, over the
-     * head dim in chunks of three vectors (12 accumulators: three V loads feed twelve FMAs).
+     * head dim in chunks of three vectors (12 accumulators: three V loads feed twelve FMAs);
+     * {@code chunk} is the task's scratch for one scaled chunk of a row.
      */
-    private static void values(float[] p, float[] vp, int vBase, int lk, int d, int dPad, int lkPad, float[] inv,
+    private static void values(float[] p, float[] vp, int vBase, int lk, int d, int dPad, int lkPad, float[] inv, float[] chunk,
                                float[] out, int[] rowOff, int valid) {
-        float[] chunk = new float[CHUNK * L];
         for (int c0 = 0; c0 < dPad; c0 += CHUNK * L) {
             FloatVector a0 = FloatVector.zero(S), a1 = a0, a2 = a0, b0 = a0, b1 = a0, b2 = a0, c0v = a0, c1 = a0, c2 = a0, e0 = a0, e1 = a0, e2 = a0;
             for (int j = 0, vOff = vBase + c0; j < lk; j++, vOff += dPad) {

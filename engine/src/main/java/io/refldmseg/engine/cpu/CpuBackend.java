@@ -183,7 +183,7 @@ public final class CpuBackend implements Backend {
         CpuTensor in = cpu(x);
         int[] outShape = Shapes.conv2d(x, w, stride, pad);
         int n = x.dim(0), h = x.dim(1), wd = x.dim(2), c = x.dim(3), kh = w.kernelHeight, kw = w.kernelWidth, oh = outShape[1], ow = outShape[2];
-        int m = n * oh * ow, k = kh * kw * c;
+        int m = n * oh * ow;
         if (kh == 3 && kw == 3 && stride == 1 && pad.equals(Padding.same(1)) && h * wd >= winogradMinPixels)
             return new CpuTensor(Winograd.conv(in.data, n, h, wd, c, w.winograd(), w.outChannels, w.packed.bias == null ? null
                     : java.util.Arrays.copyOf(w.packed.bias, w.outChannels)), n, oh, ow, w.outChannels);
