@@ -6,17 +6,21 @@ import jdk.incubator.vector.VectorSpecies;
 
 /**
  * Multi-head attention on the CPU, one (batch, head, query block) per task. K of a head is
- * transposed once into [headDim][Lk] (keys padded to two vectors) so scores are a vector loop over
- * keys; V is copied into rows padded to whole three-vector chunks so P V is a vector loop over the
- * head dim with no horizontal sums. Four query rows go together so every K and V load feeds four
- * rows. Only the current rows' scores exist at a time (no Lq x Lk matrix); the softmax's division
- * is applied to the output, not to every probability. Each row's arithmetic is the same whichever
- * rows it is grouped with, so results do not depend on the blocking.
+ * transposed once into contiguous panels of two vectors of keys, each [headDim][keys] (a single
+ * [headDim][Lk] matrix put all rows of a score pass in one L1 set at Lk = 1024), so scores are a
+ * vector loop over keys; V is copied into rows padded to whole three-vector chunks so P V is a
+ * vector loop over the head dim with no horizontal sums. Four query rows go together so every K
+ * and V load feeds four rows. Only the current rows' scores exist at a time (no Lq x Lk matrix);
+ * the softmax's division is applied to the output, not to every probability. Each row's
+ * arithmetic is the same whichever rows it is grouped with, so results do not depend on the
+ * blocking.
  */
 final class CpuAttention {
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
     private static final int L = S.length();
     private static final int ROWS = 4;
+    /** Keys per score pass (two vectors); K^T of a head is stored in panels of this many keys, [panel][headDim][KEYS]. */
+    private static final int KEYS = 2 * L;
     /** Vectors of the head dim per P V pass. */
     private static final int CHUNK = 3;
     private static final int QUERY_BLOCK = 64;
@@ -28,15 +32,15 @@ final class CpuAttention {
 
     static float[] run(float[] q, float[] k, float[] v, int batch, int lq, int lk, int channels, int heads, float[] keyMask) {
         int d = channels / heads;
-        int lkPad = (lk + 2 * L - 1) / (2 * L) * (2 * L), dPad = (d + CHUNK * L - 1) / (CHUNK * L) * (CHUNK * L);
+        int lkPad = (lk + KEYS - 1) / KEYS * KEYS, dPad = (d + CHUNK * L - 1) / (CHUNK * L) * (CHUNK * L);
         float scale = (float) (1.0 / Math.sqrt(d));
         float[] kt = new float[batch * heads * d * lkPad];
         float[] vp = new float[batch * heads * lk * dPad];
         Parallel.forEach(batch * heads, bh -> {
             int b = bh / heads, h = bh % heads, base = bh * d * lkPad;
             for (int j = 0; j < lk; j++) {
-                int src = (b * lk + j) * channels + h * d;
-                for (int dd = 0; dd < d; dd++) kt[base + dd * lkPad + j] = k[src + dd];
+                int src = (b * lk + j) * channels + h * d, dst = base + j / KEYS * d * KEYS + j % KEYS;
+                for (int dd = 0; dd < d; dd++) kt[dst + dd * KEYS] = k[src + dd];
                 System.arraycopy(v, src, vp, (bh * lk + j) * dPad, d);
             }
         });
@@ -75,9 +79,9 @@ final class CpuAttention {
     private static void scores(float[] q, int[] rowOff, float[] kt, int base, int d, int lkPad, float scale,
                                float[] bias, int biasOff, float[] s) {
         int q0 = rowOff[0], q1 = rowOff[1], q2 = rowOff[2], q3 = rowOff[3];
-        for (int j = 0; j < lkPad; j += 2 * L) {
+        for (int j = 0; j < lkPad; j += KEYS) {
             FloatVector a0 = FloatVector.zero(S), a1 = a0, b0 = a0, b1 = a0, c0 = a0, c1 = a0, e0 = a0, e1 = a0;
-            for (int dd = 0, kOff = base + j; dd < d; dd++, kOff += lkPad) {
+            for (int dd = 0, kOff = base + j * d; dd < d; dd++, kOff += KEYS) {
                 FloatVector k0 = FloatVector.fromArray(S, kt, kOff), k1 = FloatVector.fromArray(S, kt, kOff + L);
                 FloatVector x = FloatVector.broadcast(S, q[q0 + dd]);
                 a0 = k0.fma(x, a0);

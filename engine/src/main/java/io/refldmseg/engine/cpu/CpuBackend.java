@@ -111,12 +111,13 @@ public final class CpuBackend implements Backend {
 
     /**
      * Stride-1 3x3 convs on at least this many output pixels use Winograd F(2x2, 3x3). Measured on
-     * the 2-vCPU AVX-512 dev VM (Profile, per-op): at 32 x 32 it wins for the VAE's 512 channels
-     * (8 convs 204 -> 154 ms) and breaks even for the UNet's 320; at 16 x 16 and below it loses
-     * (the 16 transformed weight matrices, 16/9 of the weights, are streamed for few tiles).
+     * the 2-vCPU AVX-512 dev VM (Profile, per-op, UNet b1): at 16 x 16 it wins (the six 16 x 16
+     * convs 160 -> 132 ms, once the tiles were split evenly over the cores: 64 tiles had made one
+     * block, one core), at 8 x 8 it loses (74 -> 112 ms for the 1280-channel convs: the 16
+     * transformed fp32 weight matrices are streamed for 16 tiles).
      */
     private final int winogradMinPixels;
-    public static final int DEFAULT_WINOGRAD_MIN_PIXELS = 1024;
+    public static final int DEFAULT_WINOGRAD_MIN_PIXELS = 256;
 
     public CpuBackend() {
         this(DEFAULT_WINOGRAD_MIN_PIXELS);
