@@ -22,6 +22,11 @@ final class Gemm {
     static final int MR = 6;
     /** The deepest K slice: its B micro-panel (KC x NR floats, 32 KiB with AVX-512) stays in a 48 KiB L1 (384 measured 10-15% slower). */
     static final int KC = 256;
+    /**
+     * A K up to this is one slice: at K = 320 (the UNet's 320-channel linears) two slices of 160
+     * wrote every C tile twice (1024x2560x320: 172 -> 189 GFLOP/s), deeper K stays at KC.
+     */
+    static final int MAX_SINGLE_SLICE = KC + KC / 4;
     static final int MC = 16 * MR;
 
     private Gemm() {
@@ -109,7 +114,7 @@ final class Gemm {
     private static final int B_SLICE_BYTES = 1 << 20;
 
     private static final ThreadLocal<float[]> EDGE_C = ThreadLocal.withInitial(() -> new float[MR * NR]);
-    private static final ThreadLocal<float[]> EDGE_A = ThreadLocal.withInitial(() -> new float[MR * KC]);
+    private static final ThreadLocal<float[]> EDGE_A = ThreadLocal.withInitial(() -> new float[MR * MAX_SINGLE_SLICE]);
 
     /**
      * C (rows m, row stride ldc, starting at cOff) = A B^T + bias, or += A B^T when
@@ -138,11 +143,11 @@ final class Gemm {
 
     /**
      * Rows [m0, m1) times panels [p0, p1). Panels go in runs whose K slice fits {@link
-     * #B_SLICE_BYTES}; K is cut into even slices of at most KC; rows go in blocks of MC so a
+     * #B_SLICE_BYTES}; K is cut into even slices of at most KC (one slice up to MAX_SINGLE_SLICE); rows go in blocks of MC so a
      * block's A slice stays in L2 while each B micro-panel (L1) passes over the block's row groups.
      */
     private static void run(ARows a, int m0, int m1, Packed b, int p0, int p1, float[] c, int cOff, int ldc, boolean accumulate) {
-        int slices = (b.k + KC - 1) / KC, step = (b.k + slices - 1) / slices; // even slices: no thin tail
+        int slices = b.k <= MAX_SINGLE_SLICE ? 1 : (b.k + KC - 1) / KC, step = (b.k + slices - 1) / slices; // even slices: no thin tail
         int runPanels = Math.max(1, B_SLICE_BYTES / (step * NR * Float.BYTES));
         int runs = (p1 - p0 + runPanels - 1) / runPanels;
         for (int r = 0; r < runs; r++) {
