@@ -1,0 +1,63 @@
+package io.refldmseg.bench;
+
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * The machine's fp32 FMA roof as the Vector API reaches it: twelve independent FMA chains per
+ * thread (enough to cover the FMA latency on two ports), on 1 .. cores threads at once. This is the
+ * "peak" that GEMM and network GFLOP/s figures should be read against on the machine at hand:
+ * {@code java --add-modules jdk.incubator.vector -cp ... io.refldmseg.bench.Peak}.
+ */
+public final class Peak {
+    private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+    private static final int CHAINS = 12;
+    private static final long ITERATIONS = 100_000_000L;
+
+    public static void main(String[] args) throws InterruptedException {
+        int cores = Runtime.getRuntime().availableProcessors();
+        chains(2_000_000L); // compile the loop before timing it
+        for (int threads = 1; threads <= cores; threads++) {
+            double best = 0;
+            for (int rep = 0; rep < 3; rep++) best = Math.max(best, gflops(threads));
+            System.out.printf("%d thread%s: %.1f GFLOP/s fp32 FMA (%d-bit vectors, best of 3)%n", threads, threads == 1 ? "" : "s", best,
+                    S.vectorBitSize());
+        }
+    }
+
+    private static double gflops(int threads) throws InterruptedException {
+        Thread[] workers = new Thread[threads];
+        float[] sink = new float[threads];
+        long t0 = System.nanoTime();
+        for (int t = 0; t < threads; t++) {
+            int id = t;
+            workers[t] = new Thread(() -> sink[id] = chains(ITERATIONS));
+            workers[t].start();
+        }
+        for (Thread w : workers) w.join();
+        double seconds = (System.nanoTime() - t0) / 1e9;
+        return threads * ITERATIONS * CHAINS * S.length() * 2.0 / seconds / 1e9;
+    }
+
+    /** CHAINS independent a = a * m + b chains; the result is returned so the loop is not dead code. */
+    private static float chains(long iterations) {
+        FloatVector m = FloatVector.broadcast(S, 0.999f), b = FloatVector.broadcast(S, 0.001f);
+        FloatVector a0 = FloatVector.broadcast(S, 1f), a1 = a0.add(1), a2 = a0.add(2), a3 = a0.add(3), a4 = a0.add(4), a5 = a0.add(5),
+                a6 = a0.add(6), a7 = a0.add(7), a8 = a0.add(8), a9 = a0.add(9), a10 = a0.add(10), a11 = a0.add(11);
+        for (long i = 0; i < iterations; i++) {
+            a0 = a0.fma(m, b);
+            a1 = a1.fma(m, b);
+            a2 = a2.fma(m, b);
+            a3 = a3.fma(m, b);
+            a4 = a4.fma(m, b);
+            a5 = a5.fma(m, b);
+            a6 = a6.fma(m, b);
+            a7 = a7.fma(m, b);
+            a8 = a8.fma(m, b);
+            a9 = a9.fma(m, b);
+            a10 = a10.fma(m, b);
+            a11 = a11.fma(m, b);
+        }
+        return a0.add(a1).add(a2).add(a3).add(a4).add(a5).add(a6).add(a7).add(a8).add(a9).add(a10).add(a11).lane(0);
+    }
+}
