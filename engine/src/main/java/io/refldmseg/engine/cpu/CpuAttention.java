@@ -166,7 +166,7 @@ final class CpuAttention {
         float max = mx.reduceLanes(VectorOperators.MAX);
         FloatVector sum = FloatVector.zero(S);
         for (int j = 0; j < n; j += L) {
-            FloatVector e = VectorMath.exp(FloatVector.fromArray(S, s, off + j).sub(max));
+            FloatVector e = VectorMath.expAtMost88(FloatVector.fromArray(S, s, off + j).sub(max));
             e.intoArray(s, off + j);
             sum = sum.add(e);
         }
