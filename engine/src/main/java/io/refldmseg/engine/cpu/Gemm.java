@@ -24,7 +24,7 @@ final class Gemm {
     static final int KC = 256;
     /**
      * A K up to this is one slice: at K = 320 (the UNet's 320-channel linears) two slices of 160
-     * wrote every C tile twice (1024x2560x320: 172 -> 189 GFLOP/s), deeper K stays at KC.
+     * wrote every C tile twice (1024x2560x320: 172 -> 203-209 GFLOP/s), deeper K stays at KC.
      */
     static final int MAX_SINGLE_SLICE = KC + KC / 4;
     static final int MC = 16 * MR;
@@ -143,8 +143,9 @@ final class Gemm {
 
     /**
      * Rows [m0, m1) times panels [p0, p1). Panels go in runs whose K slice fits {@link
-     * #B_SLICE_BYTES}; K is cut into even slices of at most KC (one slice up to MAX_SINGLE_SLICE); rows go in blocks of MC so a
-     * block's A slice stays in L2 while each B micro-panel (L1) passes over the block's row groups.
+     * #B_SLICE_BYTES}; K is one slice up to {@link #MAX_SINGLE_SLICE}, else even slices of at most
+     * KC; rows go in blocks of MC so a block's A slice stays in L2 while each B micro-panel (L1)
+     * passes over the block's row groups.
      */
     private static void run(ARows a, int m0, int m1, Packed b, int p0, int p1, float[] c, int cOff, int ldc, boolean accumulate) {
         int slices = b.k <= MAX_SINGLE_SLICE ? 1 : (b.k + KC - 1) / KC, step = (b.k + slices - 1) / slices; // even slices: no thin tail

@@ -52,12 +52,11 @@ final class Winograd {
     static float[] conv(float[] x, int n, int h, int w, int cin, Gemm.Packed[] u, int cout, float[] bias) {
         int th = (h + 1) / 2, tw = (w + 1) / 2, tiles = n * th * tw;
         float[] y = new float[n * h * w * cout];
-        // blocks of at most TILE_BLOCK tiles, as many as a multiple of the core count so no core idles at the end
-        int blocks = (tiles + TILE_BLOCK - 1) / TILE_BLOCK;
-        blocks = Math.min(tiles, (blocks + Parallel.THREADS - 1) / Parallel.THREADS * Parallel.THREADS);
-        int perBlock = (tiles + blocks - 1) / blocks, used = (tiles + perBlock - 1) / perBlock;
-        Parallel.forEach(used, blk -> {
-            int t0 = blk * perBlock, tb = Math.min(perBlock, tiles - t0);
+        // even blocks of at most TILE_BLOCK tiles, a multiple of the core count of them so no core idles at the end
+        int least = (tiles + TILE_BLOCK - 1) / TILE_BLOCK;
+        int blocks = Math.min(tiles, (least + Parallel.THREADS - 1) / Parallel.THREADS * Parallel.THREADS);
+        Parallel.forEach(blocks, blk -> {
+            int t0 = (int) ((long) tiles * blk / blocks), tb = (int) ((long) tiles * (blk + 1) / blocks) - t0;
             float[][] scratch = SCRATCH.get();
             if (scratch[0].length < POSITIONS * TILE_BLOCK * cin) scratch[0] = new float[POSITIONS * TILE_BLOCK * cin];
             if (scratch[1].length < POSITIONS * TILE_BLOCK * cout) scratch[1] = new float[POSITIONS * TILE_BLOCK * cout];
