@@ -3,23 +3,26 @@ package io.refldmseg.engine.cpu;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
 
-import java.util.Arrays;
-
 /**
  * C[M, N] (+)= A[M, K] B[N, K]^T (+ bias), fp32, with B packed once into panels of NR columns
- * ({@link Packed}) and a 6 x NR register-blocked Vector API micro-kernel (NR = two vectors: 32
+ * ({@link Packed}) and an MR x NR register-blocked Vector API micro-kernel (NR = two vectors: 32
  * floats on AVX-512, 16 on AVX2). Blocking: a K slice of a run of B panels stays in L2 while the
  * task's rows pass over it, each B micro-panel stays in L1 while a block of rows passes over it.
  * A comes from an {@link ARows} source, either the activation itself (linear, 1x1 conv) or an
  * im2col tile of one block and K slice built on the fly (3x3 and patch convs), so no full im2col
- * matrix exists.
- * Ragged edges run the same kernel on zero-padded scratch tiles (no masked vector ops).
+ * matrix exists; each block of A is packed into MR-row panels before the kernel reads it.
+ * Ragged edges run the same kernel on zero-padded A panels and scratch tiles of C (no masked vector ops).
  */
 final class Gemm {
     static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
     static final int L = S.length();
     static final int NR = 2 * L;
-    static final int MR = 6;
+    /**
+     * Rows per micro-kernel: 12 where vectors are 512 bits (AVX-512 has 32 vector registers: 24
+     * accumulators + 2 of B + 1 of A), 6 otherwise (AVX2's 16 registers: 12 + 2 + 1; 12 rows there
+     * spill, 85 -> 55 GFLOP/s). With 32 registers 12 rows beat 6 by 16% (fewer B loads per FMA).
+     */
+    static final int MR = S.vectorBitSize() >= 512 ? 12 : 6;
     /** The deepest K slice: its B micro-panel (KC x NR floats, 32 KiB with AVX-512) stays in a 48 KiB L1 (384 measured 10-15% slower). */
     static final int KC = 256;
     /**
@@ -27,7 +30,10 @@ final class Gemm {
      * wrote every C tile twice (1024x2560x320: 172 -> 203-209 GFLOP/s), deeper K stays at KC.
      */
     static final int MAX_SINGLE_SLICE = KC + KC / 4;
-    static final int MC = 16 * MR;
+    /** Rows of A packed at a time (their K slice stays in L2 while every panel of the run passes over it). */
+    static final int MC = 192;
+    /** Fewest rows a row task gets; fewer rows are split by panels instead. */
+    private static final int MIN_TASK_ROWS = 96;
 
     private Gemm() {
     }
@@ -110,11 +116,38 @@ final class Gemm {
         return (m0, mc, k0, kc) -> new Block(a, offset + m0 * lda + k0, lda);
     }
 
+    /**
+     * Copies a block of mc rows x kc into panels of MR rows, element (r, k) at
+     * {@code (r / MR) * kc * MR + k * MR + r % MR}, the last panel's rows past mc zero, so the
+     * micro-kernel reads a panel with one moving index. Whole panels move L columns at a time with
+     * gathers (index map {@code gather}, made for this block's stride), 2.8x a scalar copy.
+     */
+    private static void pack(Block blk, int mc, int kc, float[] dst, int[] gather) {
+        float[] a = blk.data();
+        int lda = blk.lda(), full = mc / MR, vectorK = kc - kc % L;
+        for (int i = 0; i < MR * L; i++) gather[i] = (i % MR) * lda + i / MR;
+        for (int g = 0; g < full; g++) {
+            int src = blk.offset() + g * MR * lda, at = g * MR * kc;
+            for (int k = 0; k < vectorK; k += L)
+                for (int j = 0; j < MR; j++) FloatVector.fromArray(S, a, src + k, gather, j * L).intoArray(dst, at + k * MR + j * L);
+            for (int r = 0; r < MR; r++)
+                for (int k = vectorK; k < kc; k++) dst[at + k * MR + r] = a[src + r * lda + k];
+        }
+        if (full * MR < mc) {
+            int at = full * MR * kc;
+            for (int r = 0; r < MR; r++) {
+                int row = full * MR + r, src = blk.offset() + row * lda;
+                for (int k = 0; k < kc; k++) dst[at + k * MR + r] = row < mc ? a[src + k] : 0f;
+            }
+        }
+    }
+
     /** Bytes of B (one K slice of a run of panels) that a task keeps in L2 while its rows pass over it. */
     private static final int B_SLICE_BYTES = 1 << 20;
 
     private static final ThreadLocal<float[]> EDGE_C = ThreadLocal.withInitial(() -> new float[MR * NR]);
-    private static final ThreadLocal<float[]> EDGE_A = ThreadLocal.withInitial(() -> new float[MR * MAX_SINGLE_SLICE]);
+    private static final ThreadLocal<float[]> PACKED_A = ThreadLocal.withInitial(() -> new float[MC * MAX_SINGLE_SLICE]);
+    private static final ThreadLocal<int[]> GATHER = ThreadLocal.withInitial(() -> new int[MR * L]);
 
     /**
      * C (rows m, row stride ldc, starting at cOff) = A B^T + bias, or += A B^T when
@@ -125,7 +158,7 @@ final class Gemm {
     static void multiply(int m, ARows a, Packed b, float[] c, int cOff, int ldc, boolean accumulate) {
         if (m == 0) return;
         int groups = (m + MR - 1) / MR, target = 2 * Parallel.THREADS;
-        int rowTasks = Math.max(1, Math.min(target, groups / 16));
+        int rowTasks = Math.max(1, Math.min(target, m / MIN_TASK_ROWS));
         int panelTasks = Math.min(b.panels, (target + rowTasks - 1) / rowTasks);
         Parallel.forEach(rowTasks * panelTasks, t -> {
             int rt = t / panelTasks, pt = t % panelTasks;
@@ -163,9 +196,12 @@ final class Gemm {
                     bBase = 0;
                     bStride = kc * NR;
                 }
+                float[] packedA = PACKED_A.get();
+                int[] gather = GATHER.get();
                 for (int mb = m0; mb < m1; mb += MC) {
                     int mc = Math.min(MC, m1 - mb);
-                    block(a.slice(mb, mc, k0, kc), mc, kc, bData, bBase, bStride, b, q0, q1, c, cOff + mb * ldc, ldc, acc);
+                    pack(a.slice(mb, mc, k0, kc), mc, kc, packedA, gather);
+                    block(packedA, mc, kc, bData, bBase, bStride, b, q0, q1, c, cOff + mb * ldc, ldc, acc);
                 }
             }
         }
@@ -189,38 +225,139 @@ final class Gemm {
         return w;
     }
 
-    /** One A slice (mc rows x kc) times a K slice of panels [p0, p1), panel p's at bData[bBase + (p - p0) * bStride]. */
-    private static void block(Block blk, int mc, int kc, float[] bData, int bBase, int bStride, Packed b, int p0, int p1,
+    /** One packed A slice (mc rows x kc) times a K slice of panels [p0, p1), panel p's at bData[bBase + (p - p0) * bStride]. */
+    private static void block(float[] a, int mc, int kc, float[] bData, int bBase, int bStride, Packed b, int p0, int p1,
                               float[] c, int cOff, int ldc, boolean acc) {
-        int groups = (mc + MR - 1) / MR, tail = mc - (groups - 1) * MR;
-        float[] bias = acc ? null : b.bias, edgeA = null;
-        if (tail < MR) { // ragged last row group: the same kernel on a zero-padded copy, made once per slice
-            edgeA = EDGE_A.get();
-            Arrays.fill(edgeA, 0, MR * kc, 0f);
-            for (int r = 0; r < tail; r++) System.arraycopy(blk.data(), blk.offset() + ((groups - 1) * MR + r) * blk.lda(), edgeA, r * kc, kc);
-        }
+        int groups = (mc + MR - 1) / MR;
+        float[] bias = acc ? null : b.bias;
         for (int p = p0; p < p1; p++) {
             int cols = Math.min(NR, b.n - p * NR), bOff = bBase + (p - p0) * bStride;
             for (int g = 0; g < groups; g++) {
-                int rows = Math.min(MR, mc - g * MR), at = cOff + g * MR * ldc + p * NR;
-                boolean edge = rows < MR;
-                float[] a = edge ? edgeA : blk.data();
-                int aOff = edge ? 0 : blk.offset() + g * MR * blk.lda(), lda = edge ? kc : blk.lda();
+                int rows = Math.min(MR, mc - g * MR), at = cOff + g * MR * ldc + p * NR, aOff = g * MR * kc;
                 if (rows == MR && cols == NR) {
-                    kernel(a, aOff, lda, bData, bOff, c, at, ldc, kc, acc, bias, p * NR);
-                } else { // ragged columns or rows: the same kernel on a scratch tile of C
+                    kernel(a, aOff, bData, bOff, c, at, ldc, kc, acc, bias, p * NR);
+                } else { // ragged columns or rows: the same kernel on a scratch tile of C (A's padding rows are zero)
                     float[] ec = EDGE_C.get();
                     if (acc) for (int r = 0; r < rows; r++) System.arraycopy(c, at + r * ldc, ec, r * NR, cols);
-                    kernel(a, aOff, lda, bData, bOff, ec, 0, NR, kc, acc, bias, p * NR);
+                    kernel(a, aOff, bData, bOff, ec, 0, NR, kc, acc, bias, p * NR);
                     for (int r = 0; r < rows; r++) System.arraycopy(ec, r * NR, c, at + r * ldc, cols);
                 }
             }
         }
     }
 
-    /** The 6 x NR micro-kernel: 12 vector accumulators, one broadcast of A per row (stride lda) and k. */
-    private static void kernel(float[] a, int aOff, int lda, float[] bp, int bOff, float[] c, int cOff, int ldc,
+    /** The micro-kernel for this machine's MR (a constant, so the JIT keeps only one branch). */
+    private static void kernel(float[] a, int aOff, float[] bp, int bOff, float[] c, int cOff, int ldc,
                                int kc, boolean acc, float[] bias, int biasOff) {
+        if (MR == 12) kernel12(a, aOff, bp, bOff, c, cOff, ldc, kc, acc, bias, biasOff);
+        else kernel6(a, aOff, bp, bOff, c, cOff, ldc, kc, acc, bias, biasOff);
+    }
+
+    /** The 12 x NR micro-kernel: 24 vector accumulators, one broadcast of A per row and k from a packed panel. */
+    private static void kernel12(float[] a, int aOff, float[] bp, int bOff, float[] c, int cOff, int ldc,
+                                int kc, boolean acc, float[] bias, int biasOff) {
+        FloatVector c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51, c60, c61, c70, c71, c80, c81, c90, c91, c10_0, c10_1, c11_0, c11_1;
+        if (acc) {
+            c00 = FloatVector.fromArray(S, c, cOff);
+            c01 = FloatVector.fromArray(S, c, cOff + L);
+            c10 = FloatVector.fromArray(S, c, cOff + ldc);
+            c11 = FloatVector.fromArray(S, c, cOff + ldc + L);
+            c20 = FloatVector.fromArray(S, c, cOff + 2 * ldc);
+            c21 = FloatVector.fromArray(S, c, cOff + 2 * ldc + L);
+            c30 = FloatVector.fromArray(S, c, cOff + 3 * ldc);
+            c31 = FloatVector.fromArray(S, c, cOff + 3 * ldc + L);
+            c40 = FloatVector.fromArray(S, c, cOff + 4 * ldc);
+            c41 = FloatVector.fromArray(S, c, cOff + 4 * ldc + L);
+            c50 = FloatVector.fromArray(S, c, cOff + 5 * ldc);
+            c51 = FloatVector.fromArray(S, c, cOff + 5 * ldc + L);
+            c60 = FloatVector.fromArray(S, c, cOff + 6 * ldc);
+            c61 = FloatVector.fromArray(S, c, cOff + 6 * ldc + L);
+            c70 = FloatVector.fromArray(S, c, cOff + 7 * ldc);
+            c71 = FloatVector.fromArray(S, c, cOff + 7 * ldc + L);
+            c80 = FloatVector.fromArray(S, c, cOff + 8 * ldc);
+            c81 = FloatVector.fromArray(S, c, cOff + 8 * ldc + L);
+            c90 = FloatVector.fromArray(S, c, cOff + 9 * ldc);
+            c91 = FloatVector.fromArray(S, c, cOff + 9 * ldc + L);
+            c10_0 = FloatVector.fromArray(S, c, cOff + 10 * ldc);
+            c10_1 = FloatVector.fromArray(S, c, cOff + 10 * ldc + L);
+            c11_0 = FloatVector.fromArray(S, c, cOff + 11 * ldc);
+            c11_1 = FloatVector.fromArray(S, c, cOff + 11 * ldc + L);
+        } else {
+            FloatVector b0 = bias == null ? FloatVector.zero(S) : FloatVector.fromArray(S, bias, biasOff);
+            FloatVector b1 = bias == null ? FloatVector.zero(S) : FloatVector.fromArray(S, bias, biasOff + L);
+            c00 = c10 = c20 = c30 = c40 = c50 = c60 = c70 = c80 = c90 = c10_0 = c11_0 = b0;
+            c01 = c11 = c21 = c31 = c41 = c51 = c61 = c71 = c81 = c91 = c10_1 = c11_1 = b1;
+        }
+        for (int k = 0; k < kc; k++) {
+            int ak = aOff + k * 12, bk = bOff + k * NR;
+            FloatVector b0 = FloatVector.fromArray(S, bp, bk);
+            FloatVector b1 = FloatVector.fromArray(S, bp, bk + L);
+            FloatVector x0 = FloatVector.broadcast(S, a[ak]);
+            c00 = b0.fma(x0, c00);
+            c01 = b1.fma(x0, c01);
+            FloatVector x1 = FloatVector.broadcast(S, a[ak + 1]);
+            c10 = b0.fma(x1, c10);
+            c11 = b1.fma(x1, c11);
+            FloatVector x2 = FloatVector.broadcast(S, a[ak + 2]);
+            c20 = b0.fma(x2, c20);
+            c21 = b1.fma(x2, c21);
+            FloatVector x3 = FloatVector.broadcast(S, a[ak + 3]);
+            c30 = b0.fma(x3, c30);
+            c31 = b1.fma(x3, c31);
+            FloatVector x4 = FloatVector.broadcast(S, a[ak + 4]);
+            c40 = b0.fma(x4, c40);
+            c41 = b1.fma(x4, c41);
+            FloatVector x5 = FloatVector.broadcast(S, a[ak + 5]);
+            c50 = b0.fma(x5, c50);
+            c51 = b1.fma(x5, c51);
+            FloatVector x6 = FloatVector.broadcast(S, a[ak + 6]);
+            c60 = b0.fma(x6, c60);
+            c61 = b1.fma(x6, c61);
+            FloatVector x7 = FloatVector.broadcast(S, a[ak + 7]);
+            c70 = b0.fma(x7, c70);
+            c71 = b1.fma(x7, c71);
+            FloatVector x8 = FloatVector.broadcast(S, a[ak + 8]);
+            c80 = b0.fma(x8, c80);
+            c81 = b1.fma(x8, c81);
+            FloatVector x9 = FloatVector.broadcast(S, a[ak + 9]);
+            c90 = b0.fma(x9, c90);
+            c91 = b1.fma(x9, c91);
+            FloatVector x10 = FloatVector.broadcast(S, a[ak + 10]);
+            c10_0 = b0.fma(x10, c10_0);
+            c10_1 = b1.fma(x10, c10_1);
+            FloatVector x11 = FloatVector.broadcast(S, a[ak + 11]);
+            c11_0 = b0.fma(x11, c11_0);
+            c11_1 = b1.fma(x11, c11_1);
+        }
+        c00.intoArray(c, cOff);
+        c01.intoArray(c, cOff + L);
+        c10.intoArray(c, cOff + ldc);
+        c11.intoArray(c, cOff + ldc + L);
+        c20.intoArray(c, cOff + 2 * ldc);
+        c21.intoArray(c, cOff + 2 * ldc + L);
+        c30.intoArray(c, cOff + 3 * ldc);
+        c31.intoArray(c, cOff + 3 * ldc + L);
+        c40.intoArray(c, cOff + 4 * ldc);
+        c41.intoArray(c, cOff + 4 * ldc + L);
+        c50.intoArray(c, cOff + 5 * ldc);
+        c51.intoArray(c, cOff + 5 * ldc + L);
+        c60.intoArray(c, cOff + 6 * ldc);
+        c61.intoArray(c, cOff + 6 * ldc + L);
+        c70.intoArray(c, cOff + 7 * ldc);
+        c71.intoArray(c, cOff + 7 * ldc + L);
+        c80.intoArray(c, cOff + 8 * ldc);
+        c81.intoArray(c, cOff + 8 * ldc + L);
+        c90.intoArray(c, cOff + 9 * ldc);
+        c91.intoArray(c, cOff + 9 * ldc + L);
+        c10_0.intoArray(c, cOff + 10 * ldc);
+        c10_1.intoArray(c, cOff + 10 * ldc + L);
+        c11_0.intoArray(c, cOff + 11 * ldc);
+        c11_1.intoArray(c, cOff + 11 * ldc + L);
+    }
+
+    /** The 6 x NR micro-kernel: 12 vector accumulators, one broadcast of A per row and k from a packed panel. */
+    private static void kernel6(float[] a, int aOff, float[] bp, int bOff, float[] c, int cOff, int ldc,
+                                int kc, boolean acc, float[] bias, int biasOff) {
         FloatVector c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
         if (acc) {
             c00 = FloatVector.fromArray(S, c, cOff);
@@ -241,28 +378,28 @@ final class Gemm {
             c00 = c10 = c20 = c30 = c40 = c50 = b0;
             c01 = c11 = c21 = c31 = c41 = c51 = b1;
         }
-        int a0 = aOff, a1 = a0 + lda, a2 = a1 + lda, a3 = a2 + lda, a4 = a3 + lda, a5 = a4 + lda;
-        for (int k = 0, bo = bOff; k < kc; k++, bo += NR) {
-            FloatVector b0 = FloatVector.fromArray(S, bp, bo);
-            FloatVector b1 = FloatVector.fromArray(S, bp, bo + L);
-            FloatVector x = FloatVector.broadcast(S, a[a0 + k]);
-            c00 = b0.fma(x, c00);
-            c01 = b1.fma(x, c01);
-            x = FloatVector.broadcast(S, a[a1 + k]);
-            c10 = b0.fma(x, c10);
-            c11 = b1.fma(x, c11);
-            x = FloatVector.broadcast(S, a[a2 + k]);
-            c20 = b0.fma(x, c20);
-            c21 = b1.fma(x, c21);
-            x = FloatVector.broadcast(S, a[a3 + k]);
-            c30 = b0.fma(x, c30);
-            c31 = b1.fma(x, c31);
-            x = FloatVector.broadcast(S, a[a4 + k]);
-            c40 = b0.fma(x, c40);
-            c41 = b1.fma(x, c41);
-            x = FloatVector.broadcast(S, a[a5 + k]);
-            c50 = b0.fma(x, c50);
-            c51 = b1.fma(x, c51);
+        for (int k = 0; k < kc; k++) {
+            int ak = aOff + k * 6, bk = bOff + k * NR;
+            FloatVector b0 = FloatVector.fromArray(S, bp, bk);
+            FloatVector b1 = FloatVector.fromArray(S, bp, bk + L);
+            FloatVector x0 = FloatVector.broadcast(S, a[ak]);
+            c00 = b0.fma(x0, c00);
+            c01 = b1.fma(x0, c01);
+            FloatVector x1 = FloatVector.broadcast(S, a[ak + 1]);
+            c10 = b0.fma(x1, c10);
+            c11 = b1.fma(x1, c11);
+            FloatVector x2 = FloatVector.broadcast(S, a[ak + 2]);
+            c20 = b0.fma(x2, c20);
+            c21 = b1.fma(x2, c21);
+            FloatVector x3 = FloatVector.broadcast(S, a[ak + 3]);
+            c30 = b0.fma(x3, c30);
+            c31 = b1.fma(x3, c31);
+            FloatVector x4 = FloatVector.broadcast(S, a[ak + 4]);
+            c40 = b0.fma(x4, c40);
+            c41 = b1.fma(x4, c41);
+            FloatVector x5 = FloatVector.broadcast(S, a[ak + 5]);
+            c50 = b0.fma(x5, c50);
+            c51 = b1.fma(x5, c51);
         }
         c00.intoArray(c, cOff);
         c01.intoArray(c, cOff + L);

@@ -8,6 +8,14 @@ import static org.junit.jupiter.api.Assertions.*;
 
 /** The packed GEMM's storage choice and both storages against a naive double reference. */
 class GemmTest {
+    /** The AVX2 test run sets the expected vector width, so a flag the JVM ignored cannot pass for a test of the 6-row kernel. */
+    @Test
+    void runsWithTheVectorWidthTheBuildAskedFor() {
+        String expected = System.getProperty("refldmseg.expectVectorBits");
+        if (expected != null) assertEquals(Integer.parseInt(expected), Gemm.S.vectorBitSize(), "vector width of this test run");
+        assertEquals(Gemm.S.vectorBitSize() >= 512 ? 12 : 6, Gemm.MR);
+    }
+
     @Test
     void fp16ExactWeightsAreStoredInHalfAndGiveTheSameProduct() {
         Random r = new Random(3);
