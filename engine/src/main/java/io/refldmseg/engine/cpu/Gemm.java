@@ -3,6 +3,8 @@ package io.refldmseg.engine.cpu;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
 
+import java.util.Arrays;
+
 /**
  * C[M, N] (+)= A[M, K] B[N, K]^T (+ bias), fp32, with B packed once into panels of NR columns
  * ({@link Packed}) and an MR x NR register-blocked Vector API micro-kernel (NR = two vectors: 32
@@ -10,8 +12,8 @@ import jdk.incubator.vector.VectorSpecies;
  * task's rows pass over it, each B micro-panel stays in L1 while a block of rows passes over it.
  * A comes from an {@link ARows} source, either the activation itself (linear, 1x1 conv) or an
  * im2col tile of one block and K slice built on the fly (3x3 and patch convs), so no full im2col
- * matrix exists; each block of A is packed into MR-row panels before the kernel reads it.
- * Ragged edges run the same kernel on zero-padded A panels and scratch tiles of C (no masked vector ops).
+ * matrix exists; with the 12-row kernel each block of A is first packed into 12-row panels.
+ * Ragged edges run the kernels on zero-padded copies of A and scratch tiles of C (no masked vector ops).
  */
 final class Gemm {
     static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
@@ -19,8 +21,9 @@ final class Gemm {
     static final int NR = 2 * L;
     /**
      * Rows per micro-kernel: 12 where vectors are 512 bits (AVX-512 has 32 vector registers: 24
-     * accumulators + 2 of B + 1 of A), 6 otherwise (AVX2's 16 registers: 12 + 2 + 1; 12 rows there
-     * spill, 85 -> 55 GFLOP/s). With 32 registers 12 rows beat 6 by 16% (fewer B loads per FMA).
+     * accumulators + 2 of B + 1 of A; from packed panels it beats the 6-row kernel by 16-33%,
+     * 170-179 vs 128-150 GFLOP/s hot on one core), 6 otherwise (AVX2's 16 registers: 12 + 2 + 1;
+     * 12 rows there spill, 85 -> 55 GFLOP/s).
      */
     static final int MR = S.vectorBitSize() >= 512 ? 12 : 6;
     /** The deepest K slice: its B micro-panel (KC x NR floats, 32 KiB with AVX-512) stays in a 48 KiB L1 (384 measured 10-15% slower). */
@@ -117,10 +120,11 @@ final class Gemm {
     }
 
     /**
-     * Copies a block of mc rows x kc into panels of MR rows, element (r, k) at
-     * {@code (r / MR) * kc * MR + k * MR + r % MR}, the last panel's rows past mc zero, so the
-     * micro-kernel reads a panel with one moving index. Whole panels move L columns at a time with
-     * gathers (index map {@code gather}, made for this block's stride), 2.8x a scalar copy.
+     * With 12-row kernels: copies the row groups of a block (mc rows x kc) that the 12-row kernel
+     * takes (all but a last group of at most 6 rows) into panels of 12 rows, element (r, k) at
+     * {@code (r / 12) * kc * 12 + k * 12 + r % 12}, rows past mc zero, so the kernel reads a panel
+     * with one moving index. Whole panels move L columns at a time with gathers (index map
+     * {@code gather}, made for this block's stride), 2.8x a scalar copy.
      */
     private static void pack(Block blk, int mc, int kc, float[] dst, int[] gather) {
         float[] a = blk.data();
@@ -133,7 +137,7 @@ final class Gemm {
             for (int r = 0; r < MR; r++)
                 for (int k = vectorK; k < kc; k++) dst[at + k * MR + r] = a[src + r * lda + k];
         }
-        if (full * MR < mc) {
+        if (mc - full * MR > 6) {
             int at = full * MR * kc;
             for (int r = 0; r < MR; r++) {
                 int row = full * MR + r, src = blk.offset() + row * lda;
@@ -146,6 +150,7 @@ final class Gemm {
     private static final int B_SLICE_BYTES = 1 << 20;
 
     private static final ThreadLocal<float[]> EDGE_C = ThreadLocal.withInitial(() -> new float[MR * NR]);
+    private static final ThreadLocal<float[]> EDGE_A = ThreadLocal.withInitial(() -> new float[6 * MAX_SINGLE_SLICE]);
     private static final ThreadLocal<float[]> PACKED_A = ThreadLocal.withInitial(() -> new float[MC * MAX_SINGLE_SLICE]);
     private static final ThreadLocal<int[]> GATHER = ThreadLocal.withInitial(() -> new int[MR * L]);
 
@@ -196,12 +201,12 @@ final class Gemm {
                     bBase = 0;
                     bStride = kc * NR;
                 }
-                float[] packedA = PACKED_A.get();
-                int[] gather = GATHER.get();
                 for (int mb = m0; mb < m1; mb += MC) {
                     int mc = Math.min(MC, m1 - mb);
-                    pack(a.slice(mb, mc, k0, kc), mc, kc, packedA, gather);
-                    block(packedA, mc, kc, bData, bBase, bStride, b, q0, q1, c, cOff + mb * ldc, ldc, acc);
+                    Block blk = a.slice(mb, mc, k0, kc);
+                    float[] packed = null;
+                    if (MR == 12) pack(blk, mc, kc, packed = PACKED_A.get(), GATHER.get());
+                    block(blk, packed, mc, kc, bData, bBase, bStride, b, q0, q1, c, cOff + mb * ldc, ldc, acc);
                 }
             }
         }
@@ -225,32 +230,41 @@ final class Gemm {
         return w;
     }
 
-    /** One packed A slice (mc rows x kc) times a K slice of panels [p0, p1), panel p's at bData[bBase + (p - p0) * bStride]. */
-    private static void block(float[] a, int mc, int kc, float[] bData, int bBase, int bStride, Packed b, int p0, int p1,
-                              float[] c, int cOff, int ldc, boolean acc) {
-        int groups = (mc + MR - 1) / MR;
-        float[] bias = acc ? null : b.bias;
+    /**
+     * One A slice (mc rows x kc; {@code packed} holds its 12-row panels, or is null with 6-row
+     * kernels) times a K slice of panels [p0, p1), panel p's at bData[bBase + (p - p0) * bStride].
+     * A row group of at most 6 rows takes the 6-row kernel even where MR is 12 (a 4x4 latent's 16
+     * pixels then cost 18 rows of work, not 24).
+     */
+    private static void block(Block blk, float[] packed, int mc, int kc, float[] bData, int bBase, int bStride, Packed b,
+                              int p0, int p1, float[] c, int cOff, int ldc, boolean acc) {
+        int groups = (mc + MR - 1) / MR, tail = mc - (groups - 1) * MR;
+        float[] bias = acc ? null : b.bias, edgeA = null;
+        if (tail < 6) { // a last group of fewer than 6 rows: the 6-row kernel on a zero-padded copy, made once per slice
+            edgeA = EDGE_A.get();
+            Arrays.fill(edgeA, 0, 6 * kc, 0f);
+            for (int r = 0; r < tail; r++) System.arraycopy(blk.data(), blk.offset() + ((groups - 1) * MR + r) * blk.lda(), edgeA, r * kc, kc);
+        }
         for (int p = p0; p < p1; p++) {
             int cols = Math.min(NR, b.n - p * NR), bOff = bBase + (p - p0) * bStride;
             for (int g = 0; g < groups; g++) {
-                int rows = Math.min(MR, mc - g * MR), at = cOff + g * MR * ldc + p * NR, aOff = g * MR * kc;
-                if (rows == MR && cols == NR) {
-                    kernel(a, aOff, bData, bOff, c, at, ldc, kc, acc, bias, p * NR);
-                } else { // ragged columns or rows: the same kernel on a scratch tile of C (A's padding rows are zero)
-                    float[] ec = EDGE_C.get();
-                    if (acc) for (int r = 0; r < rows; r++) System.arraycopy(c, at + r * ldc, ec, r * NR, cols);
-                    kernel(a, aOff, bData, bOff, ec, 0, NR, kc, acc, bias, p * NR);
-                    for (int r = 0; r < rows; r++) System.arraycopy(ec, r * NR, c, at + r * ldc, cols);
+                int rows = Math.min(MR, mc - g * MR), at = cOff + g * MR * ldc + p * NR;
+                boolean twelve = rows > 6, edge = rows < 6;
+                float[] a = edge ? edgeA : blk.data();
+                int aOff = edge ? 0 : blk.offset() + g * MR * blk.lda(), lda = edge ? kc : blk.lda();
+                float[] dst = c;
+                int dstOff = at, ldd = ldc;
+                if (rows != (twelve ? 12 : 6) || cols != NR) { // ragged columns or rows: the kernel writes a scratch tile of C
+                    dst = EDGE_C.get();
+                    dstOff = 0;
+                    ldd = NR;
+                    if (acc) for (int r = 0; r < rows; r++) System.arraycopy(c, at + r * ldc, dst, r * NR, cols);
                 }
+                if (twelve) kernel12(packed, g * MR * kc, bData, bOff, dst, dstOff, ldd, kc, acc, bias, p * NR);
+                else kernel6(a, aOff, lda, bData, bOff, dst, dstOff, ldd, kc, acc, bias, p * NR);
+                if (dst != c) for (int r = 0; r < rows; r++) System.arraycopy(dst, r * NR, c, at + r * ldc, cols);
             }
         }
-    }
-
-    /** The micro-kernel for this machine's MR (a constant, so the JIT keeps only one branch). */
-    private static void kernel(float[] a, int aOff, float[] bp, int bOff, float[] c, int cOff, int ldc,
-                               int kc, boolean acc, float[] bias, int biasOff) {
-        if (MR == 12) kernel12(a, aOff, bp, bOff, c, cOff, ldc, kc, acc, bias, biasOff);
-        else kernel6(a, aOff, bp, bOff, c, cOff, ldc, kc, acc, bias, biasOff);
     }
 
     /** The 12 x NR micro-kernel: 24 vector accumulators, one broadcast of A per row and k from a packed panel. */
@@ -355,8 +369,12 @@ final class Gemm {
         c11_1.intoArray(c, cOff + 11 * ldc + L);
     }
 
-    /** The 6 x NR micro-kernel: 12 vector accumulators, one broadcast of A per row and k from a packed panel. */
-    private static void kernel6(float[] a, int aOff, float[] bp, int bOff, float[] c, int cOff, int ldc,
+    /**
+     * The 6 x NR micro-kernel: 12 vector accumulators, one broadcast of A per row (stride lda) and
+     * k. It reads A rows in place: on AVX2 the JIT spills two accumulators when the 6 rows come
+     * from a packed panel (67 vs 96 GFLOP/s).
+     */
+    private static void kernel6(float[] a, int aOff, int lda, float[] bp, int bOff, float[] c, int cOff, int ldc,
                                 int kc, boolean acc, float[] bias, int biasOff) {
         FloatVector c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
         if (acc) {
@@ -378,28 +396,28 @@ final class Gemm {
             c00 = c10 = c20 = c30 = c40 = c50 = b0;
             c01 = c11 = c21 = c31 = c41 = c51 = b1;
         }
-        for (int k = 0; k < kc; k++) {
-            int ak = aOff + k * 6, bk = bOff + k * NR;
-            FloatVector b0 = FloatVector.fromArray(S, bp, bk);
-            FloatVector b1 = FloatVector.fromArray(S, bp, bk + L);
-            FloatVector x0 = FloatVector.broadcast(S, a[ak]);
-            c00 = b0.fma(x0, c00);
-            c01 = b1.fma(x0, c01);
-            FloatVector x1 = FloatVector.broadcast(S, a[ak + 1]);
-            c10 = b0.fma(x1, c10);
-            c11 = b1.fma(x1, c11);
-            FloatVector x2 = FloatVector.broadcast(S, a[ak + 2]);
-            c20 = b0.fma(x2, c20);
-            c21 = b1.fma(x2, c21);
-            FloatVector x3 = FloatVector.broadcast(S, a[ak + 3]);
-            c30 = b0.fma(x3, c30);
-            c31 = b1.fma(x3, c31);
-            FloatVector x4 = FloatVector.broadcast(S, a[ak + 4]);
-            c40 = b0.fma(x4, c40);
-            c41 = b1.fma(x4, c41);
-            FloatVector x5 = FloatVector.broadcast(S, a[ak + 5]);
-            c50 = b0.fma(x5, c50);
-            c51 = b1.fma(x5, c51);
+        int a0 = aOff, a1 = a0 + lda, a2 = a1 + lda, a3 = a2 + lda, a4 = a3 + lda, a5 = a4 + lda;
+        for (int k = 0, bo = bOff; k < kc; k++, bo += NR) {
+            FloatVector b0 = FloatVector.fromArray(S, bp, bo);
+            FloatVector b1 = FloatVector.fromArray(S, bp, bo + L);
+            FloatVector x = FloatVector.broadcast(S, a[a0 + k]);
+            c00 = b0.fma(x, c00);
+            c01 = b1.fma(x, c01);
+            x = FloatVector.broadcast(S, a[a1 + k]);
+            c10 = b0.fma(x, c10);
+            c11 = b1.fma(x, c11);
+            x = FloatVector.broadcast(S, a[a2 + k]);
+            c20 = b0.fma(x, c20);
+            c21 = b1.fma(x, c21);
+            x = FloatVector.broadcast(S, a[a3 + k]);
+            c30 = b0.fma(x, c30);
+            c31 = b1.fma(x, c31);
+            x = FloatVector.broadcast(S, a[a4 + k]);
+            c40 = b0.fma(x, c40);
+            c41 = b1.fma(x, c41);
+            x = FloatVector.broadcast(S, a[a5 + k]);
+            c50 = b0.fma(x, c50);
+            c51 = b1.fma(x, c51);
         }
         c00.intoArray(c, cOff);
         c01.intoArray(c, cOff + L);

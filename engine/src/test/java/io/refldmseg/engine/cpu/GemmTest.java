@@ -19,7 +19,7 @@ class GemmTest {
     @Test
     void fp16ExactWeightsAreStoredInHalfAndGiveTheSameProduct() {
         Random r = new Random(3);
-        int[][] shapes = {{7, 33, 5}, {13, 70, 600}, {100, 31, 1100}, {257, 64, 64}, {64, 1280, 1000}, {11, 40, 317}}; // K 317: one deep slice
+        int[][] shapes = {{7, 33, 5}, {13, 70, 600}, {100, 31, 1100}, {257, 64, 64}, {64, 1280, 1000}, {11, 40, 317}, {18, 64, 700}}; // K 317: one deep slice; M 18: 12 + 6 rows
         for (int[] s : shapes) {
             int m = s[0], n = s[1], k = s[2];
             float[] x = new float[m * k], w = new float[n * k], half = new float[n * k];
