@@ -71,11 +71,11 @@ final class Winograd {
 
     private static final jdk.incubator.vector.VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
     private static final int L = S.length();
-    private static final FloatVector ZERO = FloatVector.zero(S);
     private static final ThreadLocal<float[]> TILE = ThreadLocal.withInitial(() -> new float[16 * L]);
 
+    /** Zero vectors are made here, not kept in a static: a branch that joins a static vector with a loaded one made the JIT box every load (0.4 GB per UNet step). */
     private static FloatVector load(float[] x, int at, int ci) {
-        return at < 0 ? ZERO : FloatVector.fromArray(S, x, at + ci);
+        return at < 0 ? FloatVector.zero(S) : FloatVector.fromArray(S, x, at + ci);
     }
 
     /**
@@ -143,7 +143,7 @@ final class Winograd {
                 m0.add(m1).add(m2).intoArray(t, j * L);
                 m1.sub(m2).sub(m3).intoArray(t, (4 + j) * L);
             }
-            FloatVector bv = bias == null ? ZERO : FloatVector.fromArray(S, bias, co);
+            FloatVector bv = bias == null ? FloatVector.zero(S) : FloatVector.fromArray(S, bias, co);
             for (int r = 0; r < 2 && (r == 0 || below); r++) { // (A^T M) A, output rows oy and oy + 1
                 FloatVector a0 = FloatVector.fromArray(S, t, r * 4 * L), a1 = FloatVector.fromArray(S, t, (r * 4 + 1) * L),
                         a2 = FloatVector.fromArray(S, t, (r * 4 + 2) * L), a3 = FloatVector.fromArray(S, t, (r * 4 + 3) * L);
