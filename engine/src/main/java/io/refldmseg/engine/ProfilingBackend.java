@@ -56,6 +56,11 @@ public final class ProfilingBackend implements Backend {
     }
 
     @Override
+    public Scope scope() {
+        return inner.scope();
+    }
+
+    @Override
     public Tensor reshape(Tensor t, int... shape) {
         return inner.reshape(t, shape);
     }

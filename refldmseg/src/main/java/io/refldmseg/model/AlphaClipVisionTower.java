@@ -89,9 +89,11 @@ public final class AlphaClipVisionTower {
         probe.record("ln_pre", x);
         for (int i = 0; i < blocks.size(); i++) {
             Block blk = blocks.get(i);
-            Tensor h = blk.ln1.apply(be, x);
-            x = be.add(x, be.linear(be.attention(be.linear(h, blk.q), be.linear(h, blk.k), be.linear(h, blk.v), config.heads(), null), blk.out));
-            x = be.add(x, be.linear(be.quickGelu(be.linear(blk.ln2.apply(be, x), blk.fc)), blk.proj));
+            try (Backend.Scope scope = be.scope()) { // the block's intermediates are reused by the next block
+                Tensor h = blk.ln1.apply(be, x);
+                x = be.add(x, be.linear(be.attention(be.linear(h, blk.q), be.linear(h, blk.k), be.linear(h, blk.v), config.heads(), null), blk.out));
+                x = scope.keep(be.add(x, be.linear(be.quickGelu(be.linear(blk.ln2.apply(be, x), blk.fc)), blk.proj)));
+            }
             probe.record("block" + i, x);
         }
         return x;

@@ -26,10 +26,12 @@ final class ResnetBlock {
 
     /** x [N, H, W, C]; tembSilu = silu(time embedding) [N, T], or null for the VAE. */
     Tensor forward(Backend be, Tensor x, Tensor tembSilu) {
-        Tensor h = be.conv2d(norm1.apply(be, x, true), conv1, 1, Padding.same(1));
-        if (timeEmbProj != null) h = be.addPerSample(h, be.linear(tembSilu, timeEmbProj));
-        h = be.conv2d(norm2.apply(be, h, true), conv2, 1, Padding.same(1));
-        Tensor skip = shortcut == null ? x : be.conv2d(x, shortcut, 1, Padding.NONE);
-        return be.add(skip, h);
+        try (Backend.Scope scope = be.scope()) { // the block's intermediates are reused once it returns
+            Tensor h = be.conv2d(norm1.apply(be, x, true), conv1, 1, Padding.same(1));
+            if (timeEmbProj != null) h = be.addPerSample(h, be.linear(tembSilu, timeEmbProj));
+            h = be.conv2d(norm2.apply(be, h, true), conv2, 1, Padding.same(1));
+            Tensor skip = shortcut == null ? x : be.conv2d(x, shortcut, 1, Padding.NONE);
+            return scope.keep(be.add(skip, h));
+        }
     }
 }

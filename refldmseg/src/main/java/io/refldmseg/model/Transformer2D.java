@@ -49,14 +49,16 @@ final class Transformer2D {
     /** x [N, H, W, C]; context [N, L, Cc]; keyMask [N, L] or null. */
     Tensor forward(Backend be, Tensor x, Tensor context, Tensor keyMask) {
         int n = x.dim(0), h = x.dim(1), w = x.dim(2), c = x.dim(3);
-        Tensor t = be.reshape(norm.apply(be, x, false), n, h * w, c);
-        t = be.linear(t, projIn);
-        for (Block b : blocks) {
-            t = be.add(t, b.attn1.forward(be, b.norm1.apply(be, t), null, null));
-            t = be.add(t, b.attn2.forward(be, b.norm2.apply(be, t), context, keyMask));
-            t = be.add(t, be.linear(be.geglu(be.linear(b.norm3.apply(be, t), b.ffIn)), b.ffOut));
+        try (Backend.Scope scope = be.scope()) { // the intermediates are reused once it returns
+            Tensor t = be.reshape(norm.apply(be, x, false), n, h * w, c);
+            t = be.linear(t, projIn);
+            for (Block b : blocks) {
+                t = be.add(t, b.attn1.forward(be, b.norm1.apply(be, t), null, null));
+                t = be.add(t, b.attn2.forward(be, b.norm2.apply(be, t), context, keyMask));
+                t = be.add(t, be.linear(be.geglu(be.linear(b.norm3.apply(be, t), b.ffIn)), b.ffOut));
+            }
+            t = be.linear(t, projOut);
+            return scope.keep(be.add(be.reshape(t, n, h, w, t.dim(2)), x));
         }
-        t = be.linear(t, projOut);
-        return be.add(be.reshape(t, n, h, w, t.dim(2)), x);
     }
 }

@@ -108,6 +108,18 @@ class NetworksTest {
         }
     }
 
+    /** The second forward runs on arrays recycled from the first (stale values in them): the same bits. */
+    @Test
+    void recycledBuffersGiveTheSameBits() {
+        try (TensorFile io = TensorFile.open(Fixtures.file("unet_io.safetensors"))) {
+            Tensor sample = image(io.tensor("sample")), ehs = plain(io.tensor("encoder_hidden_states")), mask = plain(io.tensor("mask"));
+            float[] t = timesteps(io.tensor("t500_mask.timestep"));
+            float[] first = be.toHost(unet.forward(sample, t, ehs, mask));
+            float[] second = be.toHost(unet.forward(sample, t, ehs, mask));
+            assertArrayEquals(first, second);
+        }
+    }
+
     @Test
     void vaeEncodeDecodeSquareAndNonSquare() {
         try (TensorFile io = TensorFile.open(Fixtures.file("vae_io.safetensors"))) {

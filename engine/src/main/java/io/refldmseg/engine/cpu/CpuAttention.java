@@ -30,7 +30,8 @@ final class CpuAttention {
     private CpuAttention() {
     }
 
-    static float[] run(float[] q, float[] k, float[] v, int batch, int lq, int lk, int channels, int heads, float[] keyMask) {
+    /** out [batch, lq, channels] (every element written) = softmax(q k^T / sqrt(d) + mask bias) v per head. */
+    static void run(float[] q, float[] k, float[] v, int batch, int lq, int lk, int channels, int heads, float[] keyMask, float[] out) {
         int d = channels / heads;
         int lkPad = (lk + KEYS - 1) / KEYS * KEYS, dPad = (d + CHUNK * L - 1) / (CHUNK * L) * (CHUNK * L);
         float scale = (float) (1.0 / Math.sqrt(d));
@@ -53,7 +54,6 @@ final class CpuAttention {
             }
         }
         boolean addBias = keyMask != null || lk != lkPad;
-        float[] out = new float[batch * lq * channels];
         int qBlocks = (lq + QUERY_BLOCK - 1) / QUERY_BLOCK;
         Parallel.forEach(batch * heads * qBlocks, t -> {
             int bh = t / qBlocks, qb = t % qBlocks;
@@ -72,7 +72,6 @@ final class CpuAttention {
                 values(s, vp, vBase, lk, d, dPad, lkPad, inverseSums, chunk, out, rowOff, Math.min(ROWS, iEnd - i0));
             }
         });
-        return out;
     }
 
     /** s[r][j] = scale * q_r . k_j (+ bias_j) for four query rows, two key vectors at a time. */

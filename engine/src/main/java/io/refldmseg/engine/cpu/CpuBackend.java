@@ -19,6 +19,8 @@ import java.util.List;
 /** fp32 backend on the CPU: Vector API kernels, all cores through the fork-join pool. */
 public final class CpuBackend implements Backend {
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+    /** Where the outputs of ops that write every element come from (see {@link BufferPool}). */
+    private final BufferPool pool = new BufferPool();
     private static final int L = S.length();
     /** Doubles of the same vector width (half as many lanes), for double-precision statistics. */
     private static final VectorSpecies<Double> D = VectorSpecies.of(double.class, S.vectorShape());
@@ -29,6 +31,11 @@ public final class CpuBackend implements Backend {
     }
 
     // ---- data ----
+
+    @Override
+    public Scope scope() {
+        return pool.scope();
+    }
 
     @Override
     public Tensor tensor(float[] data, int... shape) {
@@ -162,7 +169,7 @@ public final class CpuBackend implements Backend {
         int m = Math.toIntExact(x.numel() / p.k);
         int[] shape = x.shape();
         shape[shape.length - 1] = p.n;
-        float[] y = new float[m * p.n];
+        float[] y = pool.take(m * p.n);
         Gemm.multiply(m, Gemm.dense(in.data, 0, p.k), p, y, 0, p.n, false);
         for (LoraAdapter a : adapters) {
             Gemm.Packed down = ((Linear) a.down()).packed, up = ((Linear) a.up()).packed;
@@ -185,10 +192,12 @@ public final class CpuBackend implements Backend {
         int[] outShape = Shapes.conv2d(x, w, stride, pad);
         int n = x.dim(0), h = x.dim(1), wd = x.dim(2), c = x.dim(3), kh = w.kernelHeight, kw = w.kernelWidth, oh = outShape[1], ow = outShape[2];
         int m = n * oh * ow;
-        if (kh == 3 && kw == 3 && stride == 1 && pad.equals(Padding.same(1)) && h * wd >= winogradMinPixels)
-            return new CpuTensor(Winograd.conv(in.data, n, h, wd, c, w.winograd(), w.outChannels, w.packed.bias == null ? null
-                    : java.util.Arrays.copyOf(w.packed.bias, w.outChannels)), n, oh, ow, w.outChannels);
-        float[] y = new float[m * w.outChannels];
+        float[] y = pool.take(m * w.outChannels);
+        if (kh == 3 && kw == 3 && stride == 1 && pad.equals(Padding.same(1)) && h * wd >= winogradMinPixels) {
+            Winograd.conv(in.data, n, h, wd, c, w.winograd(), w.outChannels, w.packed.bias == null ? null
+                    : java.util.Arrays.copyOf(w.packed.bias, w.outChannels), y);
+            return new CpuTensor(y, n, oh, ow, w.outChannels);
+        }
         Gemm.ARows rows;
         if (kh == 1 && kw == 1 && stride == 1 && pad.equals(Padding.NONE)) {
             rows = Gemm.dense(in.data, 0, c);
@@ -225,7 +234,7 @@ public final class CpuBackend implements Backend {
         int n = x.dim(0), c = x.dim(-1);
         if (c % groups != 0) throw new IllegalArgumentException(c + " channels do not split into " + groups + " groups");
         int pixels = Math.toIntExact(x.numel() / ((long) n * c)), cpg = c / groups;
-        float[] y = new float[xd.length];
+        float[] y = pool.take(xd.length);
         double count = (double) pixels * cpg;
         for (int b = 0; b < n; b++) {
             int base = b * pixels * c;
@@ -313,7 +322,7 @@ public final class CpuBackend implements Backend {
     public Tensor layerNorm(Tensor x, Tensor gamma, Tensor beta, float eps) {
         float[] xd = cpu(x).data, g = cpu(gamma).data, b = cpu(beta).data;
         int c = x.dim(-1), rows = Math.toIntExact(x.numel() / c), bound = S.loopBound(c), dl = D.length();
-        float[] y = new float[xd.length];
+        float[] y = pool.take(xd.length);
         Parallel.forRange(rows, 16, (from, to) -> {
             for (int r = from; r < to; r++) {
                 int off = r * c, i = 0;
@@ -350,8 +359,8 @@ public final class CpuBackend implements Backend {
     public Tensor attention(Tensor q, Tensor k, Tensor v, int heads, Tensor keyMask) {
         Shapes.attention(q, k, v, heads, keyMask);
         int b = q.dim(0), lq = q.dim(1), c = q.dim(2), lk = k.dim(1);
-        float[] out = CpuAttention.run(cpu(q).data, cpu(k).data, cpu(v).data, b, lq, lk, c, heads,
-                keyMask == null ? null : cpu(keyMask).data);
+        float[] out = pool.take(b * lq * c);
+        CpuAttention.run(cpu(q).data, cpu(k).data, cpu(v).data, b, lq, lk, c, heads, keyMask == null ? null : cpu(keyMask).data, out);
         return new CpuTensor(out, b, lq, c);
     }
 
@@ -378,9 +387,9 @@ public final class CpuBackend implements Backend {
      * Applies a vector function to every element; the ragged tail goes through the same function
      * on a padded vector, so every element sees exactly the same arithmetic.
      */
-    private static Tensor mapVector(Tensor x, Activation op, float arg) {
+    private Tensor mapVector(Tensor x, Activation op, float arg) {
         float[] xd = cpu(x).data;
-        float[] y = new float[xd.length];
+        float[] y = pool.take(xd.length);
         Parallel.forRange(xd.length, 4096, (from, to) -> applyVector(xd, from, y, from, to - from, op, arg));
         return new CpuTensor(y, x.shape());
     }
@@ -449,7 +458,7 @@ public final class CpuBackend implements Backend {
         float[] xd = cpu(x).data;
         int c2 = x.dim(-1), h = c2 / 2, rows = Math.toIntExact(x.numel() / c2);
         if (c2 % 2 != 0) throw new IllegalArgumentException("geglu needs an even last dimension, got " + x);
-        float[] y = new float[rows * h];
+        float[] y = pool.take(rows * h);
         Parallel.forRange(rows, 16, (from, to) -> {
             for (int r = from; r < to; r++) {
                 applyVector(xd, r * c2 + h, y, r * h, h, Activation.GELU, 0f); // gelu(gate)
@@ -473,7 +482,7 @@ public final class CpuBackend implements Backend {
     public Tensor axpby(float alpha, Tensor a, float beta, Tensor b) {
         if (!Arrays.equals(a.shape(), b.shape())) throw new IllegalArgumentException("shapes differ: " + a + " and " + b);
         float[] ad = cpu(a).data, bd = cpu(b).data;
-        float[] y = new float[ad.length];
+        float[] y = pool.take(ad.length);
         Parallel.forRange(ad.length, 8192, (from, to) -> {
             if (alpha == 1f && beta == 1f) for (int i = from; i < to; i++) y[i] = ad[i] + bd[i];
             else for (int i = from; i < to; i++) y[i] = alpha * ad[i] + beta * bd[i];
@@ -487,7 +496,7 @@ public final class CpuBackend implements Backend {
         if (v.rank() != 2 || v.dim(0) != n || v.dim(1) != c) throw new IllegalArgumentException("cannot add " + v + " to " + x);
         float[] xd = cpu(x).data, vd = cpu(v).data;
         int pixels = Math.toIntExact(x.numel() / ((long) n * c));
-        float[] y = new float[xd.length];
+        float[] y = pool.take(xd.length);
         Parallel.forRange(n * pixels, 256, (from, to) -> {
             for (int p = from; p < to; p++) {
                 int off = p * c, voff = (p / pixels) * c;
@@ -507,7 +516,7 @@ public final class CpuBackend implements Backend {
         int ca = a.dim(-1), cb = b.dim(-1);
         if (a.numel() / ca != b.numel() / cb) throw new IllegalArgumentException("cannot concat channels of " + a + " and " + b);
         int rows = Math.toIntExact(a.numel() / ca), c = ca + cb;
-        float[] ad = cpu(a).data, bd = cpu(b).data, y = new float[rows * c];
+        float[] ad = cpu(a).data, bd = cpu(b).data, y = pool.take(rows * c);
         for (int r = 0; r < rows; r++) {
             System.arraycopy(ad, r * ca, y, r * c, ca);
             System.arraycopy(bd, r * cb, y, r * c + ca, cb);
@@ -561,7 +570,7 @@ public final class CpuBackend implements Backend {
     @Override
     public Tensor upsampleNearest2x(Tensor x) {
         int n = x.dim(0), h = x.dim(1), w = x.dim(2), c = x.dim(3);
-        float[] xd = cpu(x).data, y = new float[n * 4 * h * w * c];
+        float[] xd = cpu(x).data, y = pool.take(n * 4 * h * w * c);
         Parallel.forRange(n * 2 * h, 8, (from, to) -> {
             for (int row = from; row < to; row++) {
                 int b = row / (2 * h), oy = row % (2 * h);

@@ -48,10 +48,9 @@ final class Winograd {
         return out;
     }
 
-    /** y [n, h, w, cout] = conv3x3(x [n, h, w, cin], padding 1) + bias. */
-    static float[] conv(float[] x, int n, int h, int w, int cin, Gemm.Packed[] u, int cout, float[] bias) {
+    /** y [n, h, w, cout] = conv3x3(x [n, h, w, cin], padding 1) + bias; every element of y is written. */
+    static void conv(float[] x, int n, int h, int w, int cin, Gemm.Packed[] u, int cout, float[] bias, float[] y) {
         int th = (h + 1) / 2, tw = (w + 1) / 2, tiles = n * th * tw;
-        float[] y = new float[n * h * w * cout];
         // even blocks of at most TILE_BLOCK tiles, a multiple of the core count of them so no core idles at the end
         int least = (tiles + TILE_BLOCK - 1) / TILE_BLOCK;
         int blocks = Math.min(tiles, (least + Parallel.THREADS - 1) / Parallel.THREADS * Parallel.THREADS);
@@ -66,7 +65,6 @@ final class Winograd {
                 Gemm.multiplySerial(tb, Gemm.dense(v, pos * tb * cin, cin), u[pos], m, pos * tb * cout, cout, false);
             for (int i = 0; i < tb; i++) outputTile(m, i, tb, cout, bias, y, h, w, th, tw, t0 + i);
         });
-        return y;
     }
 
     private static final jdk.incubator.vector.VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
