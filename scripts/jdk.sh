@@ -28,9 +28,4 @@ export JAVA_HOME
 # Maven 3.8 uses sun.misc.Unsafe; keep JDK 25 quiet about it.
 export MAVEN_OPTS="${MAVEN_OPTS:-} --sun-misc-unsafe-memory-access=allow"
 export PATH="$JAVA_HOME/bin:$PATH"
-# The JVM flags every launch of the engine takes. The CompileCommands make the JIT inline the
-# small Vector API helpers that take or return vectors wherever they are called: once one of them
-# has been compiled on its own into a big method the JIT stops inlining it, its vectors become
-# heap objects, and an element-wise op runs 20-30x slower (seen: gelu 0.9 -> 25 ms after silu).
-export REFLDMSEG_JVM_FLAGS="--add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -XX:CompileCommand=quiet \
--XX:CompileCommand=inline,io.refldmseg.engine.cpu.VectorMath::* -XX:CompileCommand=inline,io.refldmseg.engine.cpu.CpuAttention::store*"
+. "$(dirname "${BASH_SOURCE[0]}")/jvm-flags.sh"
