@@ -194,8 +194,7 @@ public final class CpuBackend implements Backend {
         int m = n * oh * ow;
         float[] y = pool.take(m * w.outChannels);
         if (kh == 3 && kw == 3 && stride == 1 && pad.equals(Padding.same(1)) && h * wd >= winogradMinPixels) {
-            Winograd.conv(in.data, n, h, wd, c, w.winograd(), w.outChannels, w.packed.bias == null ? null
-                    : java.util.Arrays.copyOf(w.packed.bias, w.outChannels), y);
+            Winograd.conv(in.data, n, h, wd, c, w.winograd(), w.outChannels, w.packed.bias, y); // bias padded past cout: only [0, cout) is read
             return new CpuTensor(y, n, oh, ow, w.outChannels);
         }
         Gemm.ARows rows;

@@ -26,6 +26,8 @@ final class Gemm {
      * 12 rows there spill, 85 -> 55 GFLOP/s).
      */
     static final int MR = S.vectorBitSize() >= 512 ? 12 : 6;
+    /** Rows of the small kernel ({@link #kernel6}): MR on AVX2, the last short row group on AVX-512. */
+    private static final int SMALL_MR = 6;
     /** The deepest K slice: its B micro-panel (KC x NR floats, 32 KiB with AVX-512) stays in a 48 KiB L1 (384 measured 10-15% slower). */
     static final int KC = 256;
     /**
@@ -137,7 +139,7 @@ final class Gemm {
             for (int r = 0; r < MR; r++)
                 for (int k = vectorK; k < kc; k++) dst[at + k * MR + r] = a[src + r * lda + k];
         }
-        if (mc - full * MR > 6) {
+        if (mc - full * MR > SMALL_MR) {
             int at = full * MR * kc;
             for (int r = 0; r < MR; r++) {
                 int row = full * MR + r, src = blk.offset() + row * lda;
@@ -150,7 +152,7 @@ final class Gemm {
     private static final int B_SLICE_BYTES = 1 << 20;
 
     private static final ThreadLocal<float[]> EDGE_C = ThreadLocal.withInitial(() -> new float[MR * NR]);
-    private static final ThreadLocal<float[]> EDGE_A = ThreadLocal.withInitial(() -> new float[6 * MAX_SINGLE_SLICE]);
+    private static final ThreadLocal<float[]> EDGE_A = ThreadLocal.withInitial(() -> new float[SMALL_MR * MAX_SINGLE_SLICE]);
     private static final ThreadLocal<float[]> PACKED_A = ThreadLocal.withInitial(() -> new float[MC * MAX_SINGLE_SLICE]);
     private static final ThreadLocal<int[]> GATHER = ThreadLocal.withInitial(() -> new int[MR * L]);
 
@@ -243,21 +245,21 @@ final class Gemm {
                               int p0, int p1, float[] c, int cOff, int ldc, boolean acc) {
         int groups = (mc + MR - 1) / MR, tail = mc - (groups - 1) * MR;
         float[] bias = acc ? null : b.bias, edgeA = null;
-        if (tail < 6) { // a last group of fewer than 6 rows: the 6-row kernel on a zero-padded copy, made once per slice
+        if (tail < SMALL_MR) { // a last group of fewer than 6 rows: the 6-row kernel on a zero-padded copy, made once per slice
             edgeA = EDGE_A.get();
-            Arrays.fill(edgeA, 0, 6 * kc, 0f);
+            Arrays.fill(edgeA, 0, SMALL_MR * kc, 0f);
             for (int r = 0; r < tail; r++) System.arraycopy(blk.data(), blk.offset() + ((groups - 1) * MR + r) * blk.lda(), edgeA, r * kc, kc);
         }
         for (int p = p0; p < p1; p++) {
             int cols = Math.min(NR, b.n - p * NR), bOff = bBase + (p - p0) * bStride;
             for (int g = 0; g < groups; g++) {
                 int rows = Math.min(MR, mc - g * MR), at = cOff + g * MR * ldc + p * NR;
-                boolean twelve = rows > 6, edge = rows < 6;
+                boolean twelve = rows > SMALL_MR, edge = rows < SMALL_MR;
                 float[] a = edge ? edgeA : blk.data();
                 int aOff = edge ? 0 : blk.offset() + g * MR * blk.lda(), lda = edge ? kc : blk.lda();
                 float[] dst = c;
                 int dstOff = at, ldd = ldc;
-                if (rows != (twelve ? 12 : 6) || cols != NR) { // ragged columns or rows: the kernel writes a scratch tile of C
+                if (rows != (twelve ? MR : SMALL_MR) || cols != NR) { // ragged columns or rows: the kernel writes a scratch tile of C
                     dst = EDGE_C.get();
                     dstOff = 0;
                     ldd = NR;
