@@ -5,27 +5,28 @@ import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
- * Multi-head attention on the CPU, one (batch, head, query block) per task. K of a head is
- * transposed once into contiguous panels of two vectors of keys, each [headDim][keys] (a single
- * [headDim][Lk] matrix put all rows of a score pass in one L1 set at Lk = 1024), so scores are a
- * vector loop over keys; V is copied into rows padded to whole three-vector chunks so P V is a
- * vector loop over the head dim with no horizontal sums. Four query rows go together so every K
- * and V load feeds four rows. Only the current rows' scores exist at a time (no Lq x Lk matrix);
- * the softmax's division is applied to the output, not to every probability. Each row's
- * arithmetic is the same whichever rows it is grouped with, so results do not depend on the
- * blocking.
+ * Multi-head attention on the CPU as two products per (batch, head, panel of NR queries), both on
+ * the GEMM micro-kernels: scores are computed transposed, S^T [keys][queries] = K (Q scale)^T, so
+ * the softmax over keys runs down columns with every vector lane a different query, and out^T
+ * [head dim][queries] = V^T P^T reads P^T as the B panel it already is. K and V^T of a head are
+ * packed once for all its query panels. Only one panel's scores exist at a time (no Lq x Lk
+ * matrix); the softmax's division is applied to the output. Every lane's arithmetic is its own
+ * query's alone, in key order, so results do not depend on which queries share a panel (a batch
+ * of three gives each sample the bits a batch of one gives it).
  */
 final class CpuAttention {
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
     private static final int L = S.length();
-    private static final int ROWS = 4;
-    /** Keys per score pass (two vectors); K^T of a head is stored in panels of this many keys, [panel][headDim][KEYS]. */
-    private static final int KEYS = 2 * L;
-    /** Vectors of the head dim per P V pass. */
-    private static final int CHUNK = 3;
-    private static final int QUERY_BLOCK = 64;
+    /** Queries per task: one B panel of the micro-kernel (two vectors). */
+    private static final int QUERIES = Gemm.NR;
     private static final float MASK_BIAS = -10000f;
-    private static final ThreadLocal<float[]> SCORES = ThreadLocal.withInitial(() -> new float[0]);
+
+    /** One task's scratch: Q^T of its panel, the panel's S^T (then P^T), out^T, 1 / softmax sum per query. */
+    private static final class Scratch {
+        float[] queries = new float[0], scores = new float[0], out = new float[0], inverseSums = new float[QUERIES];
+    }
+
+    private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
 
     private CpuAttention() {
     }
@@ -33,129 +34,82 @@ final class CpuAttention {
     /** out [batch, lq, channels] (every element written) = softmax(q k^T / sqrt(d) + mask bias) v per head. */
     static void run(float[] q, float[] k, float[] v, int batch, int lq, int lk, int channels, int heads, float[] keyMask, float[] out) {
         int d = channels / heads;
-        int lkPad = (lk + KEYS - 1) / KEYS * KEYS, dPad = (d + CHUNK * L - 1) / (CHUNK * L) * (CHUNK * L);
         float scale = (float) (1.0 / Math.sqrt(d));
-        float[] kt = new float[batch * heads * d * lkPad];
-        float[] vp = new float[batch * heads * lk * dPad];
+        Gemm.PackedRows[] keys = new Gemm.PackedRows[batch * heads], valuesT = new Gemm.PackedRows[batch * heads];
         Parallel.forEach(batch * heads, bh -> {
-            int b = bh / heads, h = bh % heads, base = bh * d * lkPad;
-            for (int j = 0; j < lk; j++) {
-                int src = (b * lk + j) * channels + h * d, dst = base + j / KEYS * d * KEYS + j % KEYS;
-                for (int dd = 0; dd < d; dd++) kt[dst + dd * KEYS] = k[src + dd];
-                System.arraycopy(v, src, vp, (bh * lk + j) * dPad, d);
+            int at = bh / heads * lk * channels + bh % heads * d;
+            keys[bh] = Gemm.packRows(k, at, channels, 1, lk, d, null);
+            valuesT[bh] = Gemm.packRows(v, at, 1, channels, d, lk, null);
+        });
+        // additive bias per key: (1 - m) * -10000 as diffusers adds it
+        float[] bias = null;
+        if (keyMask != null) {
+            bias = new float[batch * lk];
+            for (int i = 0; i < bias.length; i++) bias[i] = (1f - keyMask[i]) * MASK_BIAS;
+        }
+        float[] keyBias = bias;
+        int panels = (lq + QUERIES - 1) / QUERIES;
+        Parallel.forEach(batch * heads * panels, t -> {
+            int bh = t / panels, b = bh / heads, h = bh % heads, q0 = t % panels * QUERIES, n = Math.min(QUERIES, lq - q0);
+            Scratch s = SCRATCH.get();
+            int qOff = (b * lq + q0) * channels + h * d;
+            float[] qt = s.queries = grown(s.queries, d * QUERIES);
+            for (int i = 0; i < QUERIES; i++)
+                for (int dd = 0; dd < d; dd++) qt[dd * QUERIES + i] = i < n ? q[qOff + i * channels + dd] * scale : 0f;
+            float[] st = s.scores = grown(s.scores, Gemm.groupedRows(lk) * QUERIES);
+            Gemm.multiplyPanel(keys[bh], 0, d, qt, 0, st, 0, QUERIES, false);
+            softmaxColumns(st, lk, keyBias, b * lk, s.inverseSums);
+            float[] ot = s.out = grown(s.out, Gemm.groupedRows(d) * QUERIES);
+            for (int k0 = 0; k0 < lk; k0 += Gemm.KC)
+                Gemm.multiplyPanel(valuesT[bh], k0, Math.min(Gemm.KC, lk - k0), st, k0 * QUERIES, ot, 0, QUERIES, k0 > 0);
+            for (int i = 0; i < n; i++) {
+                float inverseSum = s.inverseSums[i];
+                for (int dd = 0; dd < d; dd++) out[qOff + i * channels + dd] = ot[dd * QUERIES + i] * inverseSum;
             }
         });
-        // additive bias per key: (1 - m) * -10000 as diffusers adds it, -inf on the padding
-        float[] bias = new float[batch * lkPad];
-        for (int b = 0; b < batch; b++) {
-            for (int j = 0; j < lkPad; j++) {
-                float m = keyMask == null || j >= lk ? 1f : keyMask[b * lk + j];
-                bias[b * lkPad + j] = j >= lk ? Float.NEGATIVE_INFINITY : (1f - m) * MASK_BIAS;
-            }
-        }
-        boolean addBias = keyMask != null || lk != lkPad;
-        int qBlocks = (lq + QUERY_BLOCK - 1) / QUERY_BLOCK;
-        Parallel.forEach(batch * heads * qBlocks, t -> {
-            int bh = t / qBlocks, qb = t % qBlocks;
-            int b = bh / heads, h = bh % heads, base = bh * d * lkPad, vBase = bh * lk * dPad;
-            float[] s = SCORES.get();
-            if (s.length < ROWS * lkPad) {
-                s = new float[ROWS * lkPad];
-                SCORES.set(s);
-            }
-            int[] rowOff = new int[ROWS];
-            float[] inverseSums = new float[ROWS], chunk = new float[CHUNK * L];
-            for (int i0 = qb * QUERY_BLOCK, iEnd = Math.min(lq, i0 + QUERY_BLOCK); i0 < iEnd; i0 += ROWS) {
-                for (int r = 0; r < ROWS; r++) rowOff[r] = (b * lq + Math.min(i0 + r, iEnd - 1)) * channels + h * d;
-                scores(q, rowOff, kt, base, d, lkPad, scale, addBias ? bias : null, b * lkPad, s);
-                for (int r = 0; r < ROWS; r++) inverseSums[r] = 1f / expInPlace(s, r * lkPad, lkPad);
-                values(s, vp, vBase, lk, d, dPad, lkPad, inverseSums, chunk, out, rowOff, Math.min(ROWS, iEnd - i0));
-            }
-        });
-    }
-
-    /** s[r][j] = scale * q_r . k_j (+ bias_j) for four query rows, two key vectors at a time. */
-    private static void scores(float[] q, int[] rowOff, float[] kt, int base, int d, int lkPad, float scale,
-                               float[] bias, int biasOff, float[] s) {
-        int q0 = rowOff[0], q1 = rowOff[1], q2 = rowOff[2], q3 = rowOff[3];
-        for (int j = 0; j < lkPad; j += KEYS) {
-            FloatVector a0 = FloatVector.zero(S), a1 = a0, b0 = a0, b1 = a0, c0 = a0, c1 = a0, e0 = a0, e1 = a0;
-            for (int dd = 0, kOff = base + j * d; dd < d; dd++, kOff += KEYS) {
-                FloatVector k0 = FloatVector.fromArray(S, kt, kOff), k1 = FloatVector.fromArray(S, kt, kOff + L);
-                FloatVector x = FloatVector.broadcast(S, q[q0 + dd]);
-                a0 = k0.fma(x, a0);
-                a1 = k1.fma(x, a1);
-                x = FloatVector.broadcast(S, q[q1 + dd]);
-                b0 = k0.fma(x, b0);
-                b1 = k1.fma(x, b1);
-                x = FloatVector.broadcast(S, q[q2 + dd]);
-                c0 = k0.fma(x, c0);
-                c1 = k1.fma(x, c1);
-                x = FloatVector.broadcast(S, q[q3 + dd]);
-                e0 = k0.fma(x, e0);
-                e1 = k1.fma(x, e1);
-            }
-            store(a0, a1, scale, bias, biasOff + j, s, j);
-            store(b0, b1, scale, bias, biasOff + j, s, lkPad + j);
-            store(c0, c1, scale, bias, biasOff + j, s, 2 * lkPad + j);
-            store(e0, e1, scale, bias, biasOff + j, s, 3 * lkPad + j);
-        }
-    }
-
-    private static void store(FloatVector lo, FloatVector hi, float scale, float[] bias, int biasOff, float[] s, int at) {
-        lo = lo.mul(scale);
-        hi = hi.mul(scale);
-        if (bias != null) {
-            lo = lo.add(FloatVector.fromArray(S, bias, biasOff));
-            hi = hi.add(FloatVector.fromArray(S, bias, biasOff + L));
-        }
-        lo.intoArray(s, at);
-        hi.intoArray(s, at + L);
     }
 
     /**
-     * out_r = (sum_j p_r[j] v_j) / sum_r for the first {@code valid} of the four rows, over the
-     * head dim in chunks of three vectors (12 accumulators: three V loads feed twelve FMAs);
-     * {@code chunk} is the task's scratch for one scaled chunk of a row.
+     * In place over the first lk rows of a [keys][NR queries] score panel: p = exp(s + bias - max)
+     * per column; writes 1 / sum of each column to {@code inverseSums}. One vector of columns at a
+     * time, so each loop holds one exp (with two, the JIT gave up inlining it and boxed every vector).
      */
-    private static void values(float[] p, float[] vp, int vBase, int lk, int d, int dPad, int lkPad, float[] inv, float[] chunk,
-                               float[] out, int[] rowOff, int valid) {
-        for (int c0 = 0; c0 < dPad; c0 += CHUNK * L) {
-            FloatVector a0 = FloatVector.zero(S), a1 = a0, a2 = a0, b0 = a0, b1 = a0, b2 = a0, c0v = a0, c1 = a0, c2 = a0, e0 = a0, e1 = a0, e2 = a0;
-            for (int j = 0, vOff = vBase + c0; j < lk; j++, vOff += dPad) {
-                FloatVector v0 = FloatVector.fromArray(S, vp, vOff), v1 = FloatVector.fromArray(S, vp, vOff + L),
-                        v2 = FloatVector.fromArray(S, vp, vOff + 2 * L);
-                FloatVector x = FloatVector.broadcast(S, p[j]);
-                a0 = v0.fma(x, a0);
-                a1 = v1.fma(x, a1);
-                a2 = v2.fma(x, a2);
-                x = FloatVector.broadcast(S, p[lkPad + j]);
-                b0 = v0.fma(x, b0);
-                b1 = v1.fma(x, b1);
-                b2 = v2.fma(x, b2);
-                x = FloatVector.broadcast(S, p[2 * lkPad + j]);
-                c0v = v0.fma(x, c0v);
-                c1 = v1.fma(x, c1);
-                c2 = v2.fma(x, c2);
-                x = FloatVector.broadcast(S, p[3 * lkPad + j]);
-                e0 = v0.fma(x, e0);
-                e1 = v1.fma(x, e1);
-                e2 = v2.fma(x, e2);
+    private static void softmaxColumns(float[] st, int lk, float[] bias, int biasOff, float[] inverseSums) {
+        for (int lane0 = 0; lane0 < QUERIES; lane0 += L) {
+            if (bias != null)
+                for (int j = 0, at = lane0; j < lk; j++, at += QUERIES)
+                    FloatVector.fromArray(S, st, at).add(bias[biasOff + j]).intoArray(st, at);
+            FloatVector max = columnMax(st, lk, lane0);
+            FloatVector sum = FloatVector.zero(S);
+            for (int j = 0, at = lane0; j < lk; j++, at += QUERIES) {
+                FloatVector e = VectorMath.expAtMost88(FloatVector.fromArray(S, st, at).sub(max));
+                e.intoArray(st, at);
+                sum = sum.add(e);
             }
-            int len = Math.min(CHUNK * L, d - c0);
-            storeRow(a0, a1, a2, inv[0], chunk, out, rowOff[0] + c0, len);
-            if (valid > 1) storeRow(b0, b1, b2, inv[1], chunk, out, rowOff[1] + c0, len);
-            if (valid > 2) storeRow(c0v, c1, c2, inv[2], chunk, out, rowOff[2] + c0, len);
-            if (valid > 3) storeRow(e0, e1, e2, inv[3], chunk, out, rowOff[3] + c0, len);
+            FloatVector.broadcast(S, 1f).div(sum).intoArray(inverseSums, lane0);
         }
     }
 
-    /** Scales a chunk of one output row and writes its first {@code len} values (the rest is head-dim padding). */
-    private static void storeRow(FloatVector x0, FloatVector x1, FloatVector x2, float inv, float[] chunk, float[] out, int at, int len) {
-        x0.mul(inv).intoArray(chunk, 0);
-        x1.mul(inv).intoArray(chunk, L);
-        x2.mul(inv).intoArray(chunk, 2 * L);
-        System.arraycopy(chunk, 0, out, at, len);
+    /**
+     * The max of each column in [lane0, lane0 + L) over the first lk rows, four rows at a time into
+     * separate maxima: Java's max (NaN and -0 rules) is a chain of several instructions, and one
+     * running max made this loop as slow as the exp.
+     */
+    private static FloatVector columnMax(float[] st, int lk, int lane0) {
+        FloatVector m0 = FloatVector.broadcast(S, Float.NEGATIVE_INFINITY), m1 = m0, m2 = m0, m3 = m0;
+        int j = 0, at = lane0;
+        for (; j + 4 <= lk; j += 4, at += 4 * QUERIES) {
+            m0 = m0.max(FloatVector.fromArray(S, st, at));
+            m1 = m1.max(FloatVector.fromArray(S, st, at + QUERIES));
+            m2 = m2.max(FloatVector.fromArray(S, st, at + 2 * QUERIES));
+            m3 = m3.max(FloatVector.fromArray(S, st, at + 3 * QUERIES));
+        }
+        for (; j < lk; j++, at += QUERIES) m0 = m0.max(FloatVector.fromArray(S, st, at));
+        return m0.max(m1).max(m2.max(m3));
+    }
+
+    private static float[] grown(float[] a, int n) {
+        return a.length >= n ? a : new float[n];
     }
 
     /** exp(s - max) over s[off, off + n) in place (n a multiple of the vector length); returns the sum. */

@@ -148,6 +148,60 @@ final class Gemm {
         }
     }
 
+    /**
+     * A whole A operand (rows x k) in the order the micro-kernels read it, for a caller that
+     * multiplies it by many single panels of B ({@link #multiplyPanel}): groups of MR rows, each a
+     * 12-row panel ([k][12]) on AVX-512 or 6 rows as they are ([6][k]); on AVX-512 a last group of
+     * at most 6 rows takes the 6-row layout. The group starting at row r begins at r x k; rows past
+     * {@code rows} are zero up to {@link #groupedRows}.
+     */
+    record PackedRows(float[] data, int rows, int k) {
+    }
+
+    /** Rows the groups of a {@link PackedRows} of {@code rows} rows cover (its product tiles have this many). */
+    static int groupedRows(int rows) {
+        int full = rows / MR * MR, tail = rows - full;
+        return full + (tail == 0 ? 0 : tail <= SMALL_MR ? SMALL_MR : MR);
+    }
+
+    /** Element (r, kk) of A is {@code src[off + r * rowStride + kk * kStride]}; {@code dst} is reused when large enough. */
+    static PackedRows packRows(float[] src, int off, int rowStride, int kStride, int rows, int k, float[] dst) {
+        int grouped = groupedRows(rows);
+        float[] data = dst != null && dst.length >= grouped * k ? dst : new float[grouped * k];
+        for (int row = 0; row < grouped; ) {
+            int groupRows = MR == 12 && grouped - row > SMALL_MR ? MR : SMALL_MR, real = Math.min(groupRows, rows - row);
+            int at = row * k, first = off + row * rowStride;
+            if (groupRows == 12) {
+                for (int kk = 0; kk < k; kk++) {
+                    int from = first + kk * kStride, to = at + kk * 12;
+                    for (int r = 0; r < real; r++) data[to + r] = src[from + r * rowStride];
+                    for (int r = real; r < 12; r++) data[to + r] = 0f;
+                }
+            } else {
+                for (int r = 0; r < real; r++)
+                    for (int kk = 0, from = first + r * rowStride; kk < k; kk++) data[at + r * k + kk] = src[from + kk * kStride];
+                Arrays.fill(data, at + real * k, at + groupRows * k, 0f);
+            }
+            row += groupRows;
+        }
+        return new PackedRows(data, rows, k);
+    }
+
+    /**
+     * C (groupedRows(a.rows) rows x NR, row stride ldc) = or += the K slice [k0, k0 + kc) of A
+     * times one B panel, element (kk, j) at {@code b[bOff + (kk - k0) * NR + j]}.
+     */
+    static void multiplyPanel(PackedRows a, int k0, int kc, float[] b, int bOff, float[] c, int cOff, int ldc, boolean accumulate) {
+        int grouped = groupedRows(a.rows());
+        for (int row = 0; row < grouped; ) {
+            boolean twelve = MR == 12 && grouped - row > SMALL_MR;
+            int at = row * a.k();
+            if (twelve) kernel12(a.data(), at + k0 * 12, b, bOff, c, cOff + row * ldc, ldc, kc, accumulate, null, 0);
+            else kernel6(a.data(), at + k0, a.k(), b, bOff, c, cOff + row * ldc, ldc, kc, accumulate, null, 0);
+            row += twelve ? MR : SMALL_MR;
+        }
+    }
+
     /** Bytes of B (one K slice of a run of panels) that a task keeps in L2 while its rows pass over it. */
     private static final int B_SLICE_BYTES = 1 << 20;
 

@@ -43,6 +43,39 @@ class GemmTest {
         }
     }
 
+    /** A whole packed operand times one B panel, for every kind of last row group, from row-major and transposed sources. */
+    @Test
+    void packedRowsTimesOnePanel() {
+        Random r = new Random(5);
+        for (int rows : new int[]{1, 5, 6, 7, 12, 13, 18, 19, 40}) {
+            for (boolean transposed : new boolean[]{false, true}) {
+                int k = 37, stride = 50, k0 = 3, kc = 30;
+                float[] src = new float[rows * stride + k * stride], b = new float[kc * Gemm.NR];
+                for (int i = 0; i < src.length; i++) src[i] = (float) r.nextGaussian();
+                for (int i = 0; i < b.length; i++) b[i] = (float) r.nextGaussian();
+                int rowStride = transposed ? 1 : stride, kStride = transposed ? stride : 1, off = 2;
+                float[] stale = new float[Gemm.groupedRows(rows) * k];
+                java.util.Arrays.fill(stale, Float.NaN); // a reused buffer's old contents must not leak into the padding
+                Gemm.PackedRows a = Gemm.packRows(src, off, rowStride, kStride, rows, k, stale);
+                int grouped = Gemm.groupedRows(rows);
+                assertTrue(grouped >= rows && grouped < rows + Gemm.MR, "grouped rows " + grouped + " for " + rows);
+                float[] c = new float[grouped * Gemm.NR];
+                Gemm.multiplyPanel(a, k0, kc, b, 0, c, 0, Gemm.NR, false);
+                Gemm.multiplyPanel(a, k0, kc, b, 0, c, 0, Gemm.NR, true); // accumulate: twice the product
+                for (int i = 0; i < grouped; i++)
+                    for (int j = 0; j < Gemm.NR; j++) {
+                        double want = 0, mag = 0;
+                        for (int kk = 0; i < rows && kk < kc; kk++) {
+                            double x = (double) src[off + i * rowStride + (k0 + kk) * kStride] * b[kk * Gemm.NR + j];
+                            want += x;
+                            mag += Math.abs(x);
+                        }
+                        assertEquals(2 * want, c[i * Gemm.NR + j], 1e-5 * Math.max(mag, 1e-6), rows + " rows, row " + i + ", column " + j + (transposed ? " (transposed source)" : ""));
+                    }
+            }
+        }
+    }
+
     private static void check(int m, int n, int k, float[] x, float[] w, Gemm.Packed packed) {
         float[] y = new float[m * n];
         Gemm.multiply(m, Gemm.dense(x, 0, k), packed, y, 0, n, false);
