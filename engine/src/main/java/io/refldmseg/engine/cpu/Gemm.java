@@ -223,7 +223,9 @@ final class Gemm {
         int groups = (m + MR - 1) / MR, target = 2 * Parallel.THREADS;
         int leastCopying = (int) Math.round(Math.sqrt((double) target * m / b.n));
         int rowTasks = Math.max(1, Math.min(leastCopying, Math.min(target, m / MIN_TASK_ROWS)));
-        int panelTasks = Math.min(b.panels, (target + rowTasks - 1) / rowTasks);
+        // with one row task every panel task packs (or im2cols) all of A: one task per core, not two
+        // (8x8 and 4x4 convs, K = 11520: 3-4% faster)
+        int panelTasks = Math.min(b.panels, rowTasks == 1 ? Parallel.THREADS : (target + rowTasks - 1) / rowTasks);
         Parallel.forEach(rowTasks * panelTasks, t -> {
             int rt = t / panelTasks, pt = t % panelTasks;
             int g0 = (int) ((long) groups * rt / rowTasks), g1 = (int) ((long) groups * (rt + 1) / rowTasks);
