@@ -72,30 +72,29 @@ final class CpuAttention {
     /**
      * In place over the first lk rows of a [keys][NR queries] score panel: p = exp(s + bias - max)
      * per column; writes 1 / sum of each column to {@code inverseSums}. One vector of columns at a
-     * time, so each loop holds one exp (with two, the JIT gave up inlining it and boxed every vector).
+     * time, each pass a small method that takes and returns no vectors: with two exps in a loop,
+     * or a vector returned from a call the JIT did not inline, vectors became heap objects (the
+     * attention of a 16x16 latent ran 1.3 or 1.9 ms depending on the JIT's choices).
      */
     private static void softmaxColumns(float[] st, int lk, float[] bias, int biasOff, float[] inverseSums) {
         for (int lane0 = 0; lane0 < QUERIES; lane0 += L) {
-            if (bias != null)
-                for (int j = 0, at = lane0; j < lk; j++, at += QUERIES)
-                    FloatVector.fromArray(S, st, at).add(bias[biasOff + j]).intoArray(st, at);
-            FloatVector max = columnMax(st, lk, lane0);
-            FloatVector sum = FloatVector.zero(S);
-            for (int j = 0, at = lane0; j < lk; j++, at += QUERIES) {
-                FloatVector e = VectorMath.expAtMost88(FloatVector.fromArray(S, st, at).sub(max));
-                e.intoArray(st, at);
-                sum = sum.add(e);
-            }
-            FloatVector.broadcast(S, 1f).div(sum).intoArray(inverseSums, lane0);
+            if (bias != null) addRowBias(st, lk, lane0, bias, biasOff);
+            columnMax(st, lk, lane0, inverseSums);
+            expAndInverseSum(st, lk, lane0, inverseSums);
         }
     }
 
+    private static void addRowBias(float[] st, int lk, int lane0, float[] bias, int biasOff) {
+        for (int j = 0, at = lane0; j < lk; j++, at += QUERIES)
+            FloatVector.fromArray(S, st, at).add(bias[biasOff + j]).intoArray(st, at);
+    }
+
     /**
-     * The max of each column in [lane0, lane0 + L) over the first lk rows, four rows at a time into
-     * separate maxima: Java's max (NaN and -0 rules) is a chain of several instructions, and one
-     * running max made this loop as slow as the exp.
+     * max[lane0, lane0 + L) = the max of each of those columns over the first lk rows, four rows
+     * at a time into separate maxima: Java's max (NaN and -0 rules) is a chain of several
+     * instructions, and one running max made this loop as slow as the exp.
      */
-    private static FloatVector columnMax(float[] st, int lk, int lane0) {
+    private static void columnMax(float[] st, int lk, int lane0, float[] max) {
         FloatVector m0 = FloatVector.broadcast(S, Float.NEGATIVE_INFINITY), m1 = m0, m2 = m0, m3 = m0;
         int j = 0, at = lane0;
         for (; j + 4 <= lk; j += 4, at += 4 * QUERIES) {
@@ -105,7 +104,18 @@ final class CpuAttention {
             m3 = m3.max(FloatVector.fromArray(S, st, at + 3 * QUERIES));
         }
         for (; j < lk; j++, at += QUERIES) m0 = m0.max(FloatVector.fromArray(S, st, at));
-        return m0.max(m1).max(m2.max(m3));
+        m0.max(m1).max(m2.max(m3)).intoArray(max, lane0);
+    }
+
+    /** p = exp(s - max) down the columns [lane0, lane0 + L), in place; the max in, 1 / sum out, both in {@code maxThenInverseSum}. */
+    private static void expAndInverseSum(float[] st, int lk, int lane0, float[] maxThenInverseSum) {
+        FloatVector max = FloatVector.fromArray(S, maxThenInverseSum, lane0), sum = FloatVector.zero(S);
+        for (int j = 0, at = lane0; j < lk; j++, at += QUERIES) {
+            FloatVector e = VectorMath.expAtMost88(FloatVector.fromArray(S, st, at).sub(max));
+            e.intoArray(st, at);
+            sum = sum.add(e);
+        }
+        FloatVector.broadcast(S, 1f).div(sum).intoArray(maxThenInverseSum, lane0);
     }
 
     private static float[] grown(float[] a, int n) {
