@@ -118,13 +118,14 @@ public final class CpuBackend implements Backend {
 
     /**
      * Stride-1 3x3 convs on at least this many output pixels use Winograd F(2x2, 3x3). Measured on
-     * the 2-vCPU AVX-512 dev VM (Profile, per-op, UNet b1): at 16 x 16 it wins (the six 16 x 16
-     * convs 160 -> 132 ms, once the tiles were split evenly over the cores: 64 tiles had made one
-     * block, one core), at 8 x 8 it loses (74 -> 112 ms for the 1280-channel convs: the 16
-     * transformed fp32 weight matrices are streamed for 16 tiles).
+     * the 2-vCPU AVX-512 dev VM: at 16 x 16 it wins (the six 16 x 16 convs 160 -> 132 ms); at 8 x 8
+     * it lost while each task streamed the 16 pre-transformed fp32 weight matrices for its few
+     * tiles (74 -> 112 ms), and wins since such small images transform the fp16 weights as they
+     * read them, once ({@link Winograd#convFewTiles}: 1280-channel 8 x 8 conv 8.4-8.7 -> 7.8 ms,
+     * batch 3 20.5 -> 15.3 ms). At 4 x 4 (4 tiles) direct stays faster (3.5 vs 5.1 ms).
      */
     private final int winogradMinPixels;
-    public static final int DEFAULT_WINOGRAD_MIN_PIXELS = 256;
+    public static final int DEFAULT_WINOGRAD_MIN_PIXELS = 64;
 
     public CpuBackend() {
         this(DEFAULT_WINOGRAD_MIN_PIXELS);
@@ -194,7 +195,10 @@ public final class CpuBackend implements Backend {
         int m = n * oh * ow;
         float[] y = pool.take(m * w.outChannels);
         if (kh == 3 && kw == 3 && stride == 1 && pad.equals(Padding.same(1)) && h * wd >= winogradMinPixels) {
-            Winograd.conv(in.data, n, h, wd, c, w.winograd(), w.outChannels, w.packed.bias, y); // bias padded past cout: only [0, cout) is read
+            // up to one tile block of tiles, weights transformed as they are read (8x8 conv 8.4-8.7 -> 7.8 ms,
+            // 16x16 5.9-7.0 -> 5.7; with more tiles the pre-transformed blocks win); bias padded past cout: only [0, cout) is read
+            if (Winograd.fewTiles(n, h, wd)) Winograd.convFewTiles(in.data, n, h, wd, c, w.packed, w.outChannels, w.packed.bias, y);
+            else Winograd.conv(in.data, n, h, wd, c, w.winograd(), w.outChannels, w.packed.bias, y);
             return new CpuTensor(y, n, oh, ow, w.outChannels);
         }
         Gemm.ARows rows;

@@ -63,8 +63,87 @@ final class Winograd {
             for (int i = 0; i < tb; i++) inputTile(x, h, w, cin, th, tw, t0 + i, v, i, tb);
             for (int pos = 0; pos < POSITIONS; pos++)
                 Gemm.multiplySerial(tb, Gemm.dense(v, pos * tb * cin, cin), u[pos], m, pos * tb * cout, cout, false);
-            for (int i = 0; i < tb; i++) outputTile(m, i, tb, cout, bias, y, h, w, th, tw, t0 + i);
+            for (int i = 0; i < tb; i++) outputTile(m, i, tb, cout, cout, bias, y, h, w, th, tw, t0 + i);
         });
+    }
+
+    /** Whether {@link #convFewTiles} is the faster way for this input: at most one tile block of tiles. */
+    static boolean fewTiles(int n, int h, int w) {
+        return (long) n * ((h + 1) / 2) * ((w + 1) / 2) <= TILE_BLOCK;
+    }
+
+    /**
+     * The same convolution for an image of few tiles (an 8x8 or 16x16 latent). There a tile-block
+     * task would read all of U, 16/9 x 2 the bytes of the fp16 3x3 weight, for a handful of tiles,
+     * and each task read it again: the step was bound by memory. Here tasks split the output
+     * channels instead, and each transforms its panels of the direct conv's packed weight (fp16 or
+     * fp32) one input-channel slice at a time as it goes: the weight is read once per call and no
+     * U is kept. U comes out bit for bit as {@link #transformWeights} makes it.
+     */
+    static void convFewTiles(float[] x, int n, int h, int w, int cin, Gemm.Packed direct, int cout, float[] bias, float[] y) {
+        int th = (h + 1) / 2, tw = (w + 1) / 2, tiles = n * th * tw, rows = Gemm.groupedRows(tiles), ldm = direct.panels * Gemm.NR;
+        float[] v = new float[POSITIONS * tiles * cin];
+        Parallel.forEach(tiles, t -> inputTile(x, h, w, cin, th, tw, t, v, t, tiles));
+        Gemm.PackedRows[] vp = new Gemm.PackedRows[POSITIONS];
+        Parallel.forEach(POSITIONS, pos -> vp[pos] = Gemm.packRows(v, pos * tiles * cin, cin, 1, tiles, cin, null));
+        float[] m = new float[POSITIONS * rows * ldm];
+        int slices = (cin + Gemm.KC - 1) / Gemm.KC, step = (cin + slices - 1) / slices, tasks = Math.min(direct.panels, 2 * Parallel.THREADS);
+        Parallel.forEach(tasks, task -> {
+            float[][] scratch = SCRATCH.get();
+            if (scratch[0].length < 9 * sliceStride(step)) scratch[0] = new float[9 * sliceStride(step)];
+            if (scratch[1].length < POSITIONS * sliceStride(step)) scratch[1] = new float[POSITIONS * sliceStride(step)];
+            float[] g = scratch[0], u = scratch[1];
+            for (int c0 = 0; c0 < cin; c0 += step) {
+                int kc = Math.min(step, cin - c0);
+                for (int p = direct.panels * task / tasks, p1 = direct.panels * (task + 1) / tasks; p < p1; p++) {
+                    transformPanelSlice(direct, cin, p, c0, kc, g, u);
+                    for (int pos = 0; pos < POSITIONS; pos++)
+                        Gemm.multiplyPanel(vp[pos], c0, kc, u, pos * sliceStride(kc), m, pos * rows * ldm + p * Gemm.NR, ldm, c0 > 0);
+                }
+            }
+        });
+        Parallel.forEach(tiles, t -> outputTile(m, t, rows, ldm, cout, bias, y, h, w, th, tw, t));
+    }
+
+    /**
+     * Floats between consecutive taps in g and positions in u: a slice plus 64, so the 9 and 16
+     * streams of the transform do not all fall into one L1 set (with a 32 KiB stride they did,
+     * and the transform took longer than the 16 products).
+     */
+    private static int sliceStride(int kc) {
+        return kc * Gemm.NR + 64;
+    }
+
+    /**
+     * U of panel p for input channels [c0, c0 + kc), position i's [kc][NR] at u[i x sliceStride]:
+     * the 9 taps' rows of the packed weight widened into g (tap t at g[t x sliceStride]), then G g
+     * G^T a vector of output channels at a time, with the same operations in the same order as
+     * {@link #transformWeights}.
+     */
+    private static void transformPanelSlice(Gemm.Packed direct, int cin, int p, int c0, int kc, float[] g, float[] u) {
+        int nr = Gemm.NR, len = kc * nr, st = sliceStride(kc);
+        for (int t = 0; t < 9; t++) {
+            int src = p * direct.k * nr + (t * cin + c0) * nr;
+            if (direct.half == null) System.arraycopy(direct.data, src, g, t * st, len);
+            else for (int i = 0; i < len; i++) g[t * st + i] = Float.float16ToFloat(direct.half[src + i]);
+        }
+        for (int at = 0; at < len; at += L) { // one vector of output channels through both stages while it is in L1
+            for (int c = 0; c < 3; c++) { // G g, column c: row r into position 4r + c for now
+                FloatVector g0 = FloatVector.fromArray(S, g, c * st + at), g1 = FloatVector.fromArray(S, g, (3 + c) * st + at),
+                        g2 = FloatVector.fromArray(S, g, (6 + c) * st + at);
+                g0.intoArray(u, c * st + at);
+                g0.add(g1).add(g2).mul(0.5f).intoArray(u, (4 + c) * st + at);
+                g0.sub(g1).add(g2).mul(0.5f).intoArray(u, (8 + c) * st + at);
+                g2.intoArray(u, (12 + c) * st + at);
+            }
+            for (int r = 0; r < 4; r++) { // (G g) G^T, row r: its three values at positions 4r .. 4r + 2, its four results there
+                FloatVector a0 = FloatVector.fromArray(S, u, (4 * r) * st + at), a1 = FloatVector.fromArray(S, u, (4 * r + 1) * st + at),
+                        a2 = FloatVector.fromArray(S, u, (4 * r + 2) * st + at);
+                a0.add(a1).add(a2).mul(0.5f).intoArray(u, (4 * r + 1) * st + at);
+                a0.sub(a1).add(a2).mul(0.5f).intoArray(u, (4 * r + 2) * st + at);
+                a2.intoArray(u, (4 * r + 3) * st + at);
+            }
+        }
     }
 
     private static final jdk.incubator.vector.VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
@@ -127,10 +206,13 @@ final class Winograd {
         }
     }
 
-    /** Y = A^T M A of one tile (+ bias), a vector of output channels at a time, written where it lies inside the image. */
-    private static void outputTile(float[] m, int slot, int tb, int cout, float[] bias, float[] y, int h, int w, int th, int tw, int tile) {
+    /**
+     * Y = A^T M A of one tile (+ bias), a vector of output channels at a time, written where it lies
+     * inside the image; M is [position][tb][ldm].
+     */
+    private static void outputTile(float[] m, int slot, int tb, int ldm, int cout, float[] bias, float[] y, int h, int w, int th, int tw, int tile) {
         int b = tile / (th * tw), rem = tile % (th * tw), oy = 2 * (rem / tw), ox = 2 * (rem % tw);
-        int stride = tb * cout, base = slot * cout, co = 0;
+        int stride = tb * ldm, base = slot * ldm, co = 0;
         boolean right = ox + 1 < w, below = oy + 1 < h;
         int p00 = ((b * h + oy) * w + ox) * cout, p01 = p00 + cout, p10 = p00 + w * cout, p11 = p10 + cout;
         float[] t = TILE.get(); // A^T M of one channel vector: rows 0 and 1, [row][col][lane]

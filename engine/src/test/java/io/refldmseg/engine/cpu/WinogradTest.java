@@ -7,6 +7,8 @@ import org.junit.jupiter.api.Test;
 
 import java.util.Random;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** Winograd F(2x2, 3x3) against a double-precision convolution, next to the direct fp32 path. */
@@ -27,6 +29,36 @@ class WinogradTest {
             for (double v : ref) maxRef = Math.max(maxRef, Math.abs(v));
             double bound = 10 * Math.max(errDirect, 1e-7 * maxRef);
             assertTrue(errWino <= bound, java.util.Arrays.toString(s) + ": winograd error " + errWino + " vs direct " + errDirect);
+        }
+    }
+
+    /**
+     * The few-tiles path (weights transformed per call, output channels split over tasks, input
+     * channels in slices) gives the pre-transformed path's bits: the same U, the same products in
+     * the same order; with fp32 and fp16 weights, ragged panels, several input slices, a batch.
+     */
+    @Test
+    void fewTilesPathGivesThePreTransformedPathsBits() {
+        Random r = new Random(9);
+        int[][] shapes = {{3, 8, 8, 300, 70}, {1, 16, 16, 40, 33}, {2, 5, 7, 19, 21}, {1, 4, 4, 600, 64}}; // n, h, w, cin, cout
+        for (int[] s : shapes) {
+            for (boolean half : new boolean[]{false, true}) {
+                int n = s[0], h = s[1], w = s[2], cin = s[3], cout = s[4];
+                float[] x = new float[n * h * w * cin], wt = new float[cout * 9 * cin], b = new float[cout];
+                for (int i = 0; i < x.length; i++) x[i] = (float) r.nextGaussian();
+                for (int i = 0; i < wt.length; i++) {
+                    float v = (float) (r.nextGaussian() / Math.sqrt(9 * cin));
+                    wt[i] = half ? Float.float16ToFloat(Float.floatToFloat16(v)) : v;
+                }
+                for (int i = 0; i < cout; i++) b[i] = (float) r.nextGaussian();
+                Gemm.Packed direct = new Gemm.Packed(wt, cout, 9 * cin, b); // [out][(ky, kx, in)]: the conv's packing
+                assertEquals(half, direct.half != null);
+                float[] pre = new float[n * h * w * cout], few = new float[n * h * w * cout];
+                java.util.Arrays.fill(few, Float.NaN); // every element must be written
+                Winograd.conv(x, n, h, w, cin, Winograd.transformWeights(direct, cout, cin), cout, direct.bias, pre);
+                Winograd.convFewTiles(x, n, h, w, cin, direct, cout, direct.bias, few);
+                assertArrayEquals(pre, few, java.util.Arrays.toString(s) + (half ? " fp16" : " fp32"));
+            }
         }
     }
 
