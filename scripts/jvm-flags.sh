@@ -5,4 +5,4 @@
 # JIT stops inlining it, its vectors become heap objects, and an element-wise op runs 20-30x
 # slower (seen: gelu 0.9 -> 25 ms after silu).
 export REFLDMSEG_JVM_FLAGS="--add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -XX:CompileCommand=quiet \
--XX:CompileCommand=inline,io.refldmseg.engine.cpu.VectorMath::* -XX:CompileCommand=inline,io.refldmseg.engine.cpu.CpuAttention::store*"
+-XX:CompileCommand=inline,io.refldmseg.engine.cpu.VectorMath::*"
