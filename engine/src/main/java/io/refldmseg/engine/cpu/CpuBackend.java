@@ -16,7 +16,7 @@ import jdk.incubator.vector.VectorSpecies;
 import java.util.Arrays;
 import java.util.List;
 
-/** fp32 backend on the CPU: Vector API kernels, all cores through the fork-join pool. */
+/** fp32 backend on the CPU: Vector API kernels, all cores through the engine's own workers ({@link Parallel}). */
 public final class CpuBackend implements Backend {
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
     /** Where the outputs of ops that write every element come from (see {@link BufferPool}). */

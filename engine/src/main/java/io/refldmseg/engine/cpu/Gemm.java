@@ -161,7 +161,12 @@ final class Gemm {
     /** Rows the groups of a {@link PackedRows} of {@code rows} rows cover (its product tiles have this many). */
     static int groupedRows(int rows) {
         int full = rows / MR * MR, tail = rows - full;
-        return full + (tail == 0 ? 0 : tail <= SMALL_MR ? SMALL_MR : MR);
+        return full + (tail == 0 ? 0 : groupSize(tail));
+    }
+
+    /** Rows of the next group of a {@link PackedRows} when {@code rowsLeft} of its grouped rows remain: 12 (a panel) or 6 (as they are). */
+    private static int groupSize(int rowsLeft) {
+        return MR == 12 && rowsLeft > SMALL_MR ? MR : SMALL_MR;
     }
 
     /** Element (r, kk) of A is {@code src[off + r * rowStride + kk * kStride]}; {@code dst} is reused when large enough. */
@@ -169,13 +174,13 @@ final class Gemm {
         int grouped = groupedRows(rows);
         float[] data = dst != null && dst.length >= grouped * k ? dst : new float[grouped * k];
         for (int row = 0; row < grouped; ) {
-            int groupRows = MR == 12 && grouped - row > SMALL_MR ? MR : SMALL_MR, real = Math.min(groupRows, rows - row);
+            int groupRows = groupSize(grouped - row), real = Math.min(groupRows, rows - row);
             int at = row * k, first = off + row * rowStride;
-            if (groupRows == 12) {
+            if (groupRows > SMALL_MR) { // a panel: [k][12]
                 for (int kk = 0; kk < k; kk++) {
-                    int from = first + kk * kStride, to = at + kk * 12;
+                    int from = first + kk * kStride, to = at + kk * groupRows;
                     for (int r = 0; r < real; r++) data[to + r] = src[from + r * rowStride];
-                    for (int r = real; r < 12; r++) data[to + r] = 0f;
+                    for (int r = real; r < groupRows; r++) data[to + r] = 0f;
                 }
             } else {
                 for (int r = 0; r < real; r++)
@@ -193,12 +198,11 @@ final class Gemm {
      */
     static void multiplyPanel(PackedRows a, int k0, int kc, float[] b, int bOff, float[] c, int cOff, int ldc, boolean accumulate) {
         int grouped = groupedRows(a.rows());
-        for (int row = 0; row < grouped; ) {
-            boolean twelve = MR == 12 && grouped - row > SMALL_MR;
+        for (int row = 0, groupRows; row < grouped; row += groupRows) {
+            groupRows = groupSize(grouped - row);
             int at = row * a.k();
-            if (twelve) kernel12(a.data(), at + k0 * 12, b, bOff, c, cOff + row * ldc, ldc, kc, accumulate, null, 0);
+            if (groupRows > SMALL_MR) kernel12(a.data(), at + k0 * groupRows, b, bOff, c, cOff + row * ldc, ldc, kc, accumulate, null, 0);
             else kernel6(a.data(), at + k0, a.k(), b, bOff, c, cOff + row * ldc, ldc, kc, accumulate, null, 0);
-            row += twelve ? MR : SMALL_MR;
         }
     }
 
