@@ -32,17 +32,17 @@ public final class Models {
 
     public static Loaded<UNetConfig> unet(Path path) {
         return load(path, "unet", "UNet", KeyLayouts::unet, "unet_config", Configs::inferUNet,
-                (json, inferred, source) -> Configs.unetFromJson(json, source));
+                (json, inferred, source) -> Configs.unetFromJson(json, source), Configs::checked);
     }
 
     public static Loaded<VaeConfig> vae(Path path) {
         return load(path, "vae", "VAE", KeyLayouts::vae, "vae_config", Configs::inferVae,
-                (json, inferred, source) -> Configs.vaeFromJson(json, source));
+                (json, inferred, source) -> Configs.vaeFromJson(json, source), Configs::checked);
     }
 
     public static Loaded<ClipConfig> clip(Path path) {
         return load(path, "image_encoder", "vision tower", KeyLayouts::clip, null, Configs::inferClip,
-                (json, inferred, source) -> Configs.clipFromJson(json, inferred));
+                (json, inferred, source) -> Configs.clipFromJson(json, inferred, source), Configs::checked);
     }
 
     private interface FromJson<C> {
@@ -52,17 +52,20 @@ public final class Models {
     /**
      * Opens the weights, maps their layout, and takes the architecture from config.json, the file's
      * "config" metadata or its {@code metadataKey} metadata (single-file SD) when present. The
-     * shape inference always runs: it also checks that the core tensors are there.
+     * shape inference always runs: it also checks that the core tensors are there. The final
+     * config is range-checked ({@code check}) so no network arithmetic divides by zero.
      */
     private static <C> Loaded<C> load(Path path, String subfolder, String what,
                                       java.util.function.Function<Map<String, TensorData>, KeyLayouts.Mapped> layout,
-                                      String metadataKey, java.util.function.Function<ModelWeights, C> infer, FromJson<C> fromJson) {
+                                      String metadataKey, java.util.function.Function<ModelWeights, C> infer, FromJson<C> fromJson,
+                                      java.util.function.BiFunction<C, String, C> check) {
         Source src = resolve(path, subfolder);
         ModelWeights w = map(src, layout, what);
         try {
             Optional<Map<String, Object>> json = metadataKey == null ? src.config() : src.config().or(() -> metadataConfig(src, metadataKey));
             C inferred = infer.apply(w);
-            return new Loaded<>(json.map(j -> fromJson.config(j, inferred, w.source())).orElse(inferred), w,
+            C config = check.apply(json.map(j -> fromJson.config(j, inferred, w.source())).orElse(inferred), w.source());
+            return new Loaded<>(config, w,
                     json.isPresent() ? "from config.json or file metadata" : "inferred from weight shapes");
         } catch (RuntimeException e) {
             w.close();

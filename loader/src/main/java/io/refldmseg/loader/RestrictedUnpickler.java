@@ -50,6 +50,11 @@ final class RestrictedUnpickler {
 
     private static final Object MARK = new Object();
 
+    /** Bounds on what a pickle may build: far above any real checkpoint, far below what exhausts a JVM. */
+    static final int MAX_STACK = 1 << 22, MAX_MEMO = 1 << 22;
+    /** Dict keys and set members are hashed: only scalars and tuples of them up to this many nodes and this depth. */
+    static final int MAX_KEY_NODES = 4096, MAX_KEY_DEPTH = 16;
+
     private final String source;
     private final ByteBuffer in;
     private final ArrayList<Object> stack = new ArrayList<>();
@@ -90,7 +95,7 @@ final class RestrictedUnpickler {
                 case ')' -> push(List.of());
                 case 0x8f -> push(new LinkedHashSet<>()); // EMPTY_SET
                 case 't' -> push(tuple(popMark()));
-                case 0x85 -> push(tuple(List.of(pop())));
+                case 0x85 -> push(tuple(Collections.singletonList(pop())));
                 case 0x86 -> {
                     Object b = pop(), a = pop();
                     push(tuple(Arrays.asList(a, b)));
@@ -99,9 +104,9 @@ final class RestrictedUnpickler {
                     Object c = pop(), b = pop(), a = pop();
                     push(tuple(Arrays.asList(a, b, c)));
                 }
-                case 'q' -> memo.put((long) (in.get() & 0xff), peek());
-                case 'r' -> memo.put(in.getInt() & 0xffffffffL, peek());
-                case 0x94 -> memo.put((long) memo.size(), peek()); // MEMOIZE
+                case 'q' -> memoPut(in.get() & 0xff);
+                case 'r' -> memoPut(in.getInt() & 0xffffffffL);
+                case 0x94 -> memoPut(memo.size()); // MEMOIZE
                 case 'h' -> push(memoGet(in.get() & 0xff));
                 case 'j' -> push(memoGet(in.getInt() & 0xffffffffL));
                 case 'c' -> push(global(readLine(), readLine()));
@@ -121,13 +126,13 @@ final class RestrictedUnpickler {
                 case 'b' -> build(pop(), peek());
                 case 's' -> {
                     Object v = pop(), k = pop();
-                    asDict(peek()).put(k, v);
+                    asDict(peek()).put(hashable(k, "dict key"), v);
                 }
                 case 'u' -> {
                     List<Object> items = popMark();
                     Map<Object, Object> d = asDict(peek());
                     if (items.size() % 2 != 0) throw fail("SETITEMS with an odd number of items");
-                    for (int i = 0; i < items.size(); i += 2) d.put(items.get(i), items.get(i + 1));
+                    for (int i = 0; i < items.size(); i += 2) d.put(hashable(items.get(i), "dict key"), items.get(i + 1));
                 }
                 case 'a' -> {
                     Object v = pop();
@@ -141,9 +146,9 @@ final class RestrictedUnpickler {
                     List<Object> items = popMark();
                     if (!(peek() instanceof Set<?>)) throw fail("ADDITEMS on a non-set");
                     @SuppressWarnings("unchecked") Set<Object> s = (Set<Object>) peek();
-                    s.addAll(items);
+                    s.addAll(hashableAll(items));
                 }
-                case 0x91 -> push(Collections.unmodifiableSet(new LinkedHashSet<>(popMark()))); // FROZENSET
+                case 0x91 -> push(Collections.unmodifiableSet(new LinkedHashSet<>(hashableAll(popMark())))); // FROZENSET
                 case 'J' -> push((long) in.getInt());
                 case 'K' -> push((long) (in.get() & 0xff));
                 case 'M' -> push((long) (in.getShort() & 0xffff));
@@ -190,8 +195,8 @@ final class RestrictedUnpickler {
         return switch (g.qualified()) {
             case "collections.OrderedDict" -> new LinkedHashMap<>();
             case "torch.Size" -> args.isEmpty() ? List.of() : tuple(new ArrayList<>(asTuple(args.getFirst())));
-            case "builtins.set", "__builtin__.set" -> args.isEmpty() ? new LinkedHashSet<>() : new LinkedHashSet<>(asCollection(args.getFirst()));
-            case "builtins.frozenset" -> args.isEmpty() ? Set.of() : Collections.unmodifiableSet(new LinkedHashSet<>(asCollection(args.getFirst())));
+            case "builtins.set", "__builtin__.set" -> args.isEmpty() ? new LinkedHashSet<>() : new LinkedHashSet<>(hashableAll(asCollection(args.getFirst())));
+            case "builtins.frozenset" -> args.isEmpty() ? Set.of() : Collections.unmodifiableSet(new LinkedHashSet<>(hashableAll(asCollection(args.getFirst()))));
             case "_codecs.encode" -> {
                 if (args.isEmpty() || !(args.getFirst() instanceof String s)) throw fail("_codecs.encode without a string");
                 yield s.getBytes(StandardCharsets.ISO_8859_1);
@@ -221,7 +226,9 @@ final class RestrictedUnpickler {
             throw fail("unsupported persistent id " + describe(pid));
         DType dtype = DType.fromTorchStorage(g.qualified())
                 .orElseThrow(() -> fail("unsupported storage type '" + g.qualified() + "'"));
-        return new StorageRef(dtype, key, asLong(t.get(4)));
+        long numel = asLong(t.get(4));
+        if (numel < 0) throw fail("storage '" + key + "' declares " + numel + " elements");
+        return new StorageRef(dtype, key, numel);
     }
 
     private void build(Object state, Object target) {
@@ -304,7 +311,43 @@ final class RestrictedUnpickler {
     }
 
     private void push(Object o) {
+        if (stack.size() >= MAX_STACK) throw fail("pickle stack deeper than " + MAX_STACK + " items");
         stack.add(o);
+    }
+
+    private void memoPut(long key) {
+        if (memo.size() >= MAX_MEMO && !memo.containsKey(key)) throw fail("pickle memo larger than " + MAX_MEMO + " entries");
+        memo.put(key, peek());
+    }
+
+    /**
+     * {@code o} if Python could hash it as a dict key or set member: a scalar, or a tuple of
+     * them within a node and depth budget (a shared sub-tuple counts every time it is reached,
+     * so a small pickle cannot make hashing exponential). Lists, dicts and sets are unhashable
+     * in Python and refused here, which also rules out a container that holds itself.
+     */
+    private Object hashable(Object o, String what) {
+        int[] budget = {MAX_KEY_NODES};
+        checkHashable(o, what, 0, budget);
+        return o;
+    }
+
+    private void checkHashable(Object o, String what, int depth, int[] budget) {
+        if (--budget[0] < 0) throw fail(what + " has more than " + MAX_KEY_NODES + " parts");
+        if (depth > MAX_KEY_DEPTH) throw fail(what + " is nested deeper than " + MAX_KEY_DEPTH);
+        if (o == null || o instanceof String || o instanceof Long || o instanceof java.math.BigInteger || o instanceof Double
+                || o instanceof Boolean || o instanceof Global || o instanceof byte[]) return;
+        if (o instanceof List<?> l && !(o instanceof ArrayList<?>)) { // a tuple
+            for (Object e : l) checkHashable(e, what, depth + 1, budget);
+            return;
+        }
+        throw fail("unhashable " + describe(o) + " used as a " + what);
+    }
+
+    private List<Object> hashableAll(java.util.Collection<?> items) {
+        List<Object> out = new ArrayList<>(items.size());
+        for (Object o : items) out.add(hashable(o, "set member"));
+        return out;
     }
 
     private Object pop() {

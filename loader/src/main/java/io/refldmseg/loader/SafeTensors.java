@@ -42,7 +42,12 @@ public final class SafeTensors {
             if (8 + headerLen > size)
                 throw fail(path, "header length " + headerLen + " runs past the end of the file (" + size
                         + " bytes; truncated?)");
-            String header = decodeUtf8(path, file.asSlice(8, headerLen).toArray(ValueLayout.JAVA_BYTE));
+            String header;
+            try {
+                header = decodeUtf8(path, file.asSlice(8, headerLen).toArray(ValueLayout.JAVA_BYTE));
+            } catch (InternalError e) {
+                throw fail(path, "reading the header failed (" + e.getMessage() + "): the file was truncated while being opened");
+            }
             MemorySegment data = file.asSlice(8 + headerLen);
             TensorFile tf = parseHeader(path, header, data, arena);
             return tf;
@@ -99,9 +104,8 @@ public final class SafeTensors {
             if (end > data.byteSize())
                 throw fail(path, "tensor '" + name + "': data_offsets [" + begin + ", " + end + "] run past the data area ("
                         + data.byteSize() + " bytes; truncated file?)");
-            long numel = 1;
-            for (long d : shape) numel = Math.multiplyExact(numel, d);
-            long expected = Math.multiplyExact(numel, dtype.size);
+            long numel = Sizes.elements(path.toString(), name, shape);
+            long expected = Sizes.multiply(path.toString(), name, "byte size of shape " + java.util.Arrays.toString(shape), numel, dtype.size);
             if (expected != end - begin)
                 throw fail(path, "tensor '" + name + "': shape " + java.util.Arrays.toString(shape) + " x " + dtype
                         + " needs " + expected + " bytes but data_offsets span " + (end - begin));

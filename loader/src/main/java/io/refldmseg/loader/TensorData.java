@@ -25,6 +25,26 @@ public record TensorData(String source, String name, DType dtype, long[] shape, 
     private static final ValueLayout.OfInt I32 = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final ValueLayout.OfLong I64 = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
+    /** Checks what a file declared: dimensions and strides >= 0, element and byte counts within 64 bits, and every element inside the storage. */
+    public TensorData {
+        if (strides.length != shape.length)
+            throw Sizes.fail(source, name, "shape " + Arrays.toString(shape) + " but strides " + Arrays.toString(strides));
+        long numel = Sizes.elements(source, name, shape);
+        if (offset < 0) throw Sizes.fail(source, name, "storage offset " + offset + " is negative");
+        long last = offset;
+        for (int i = 0; i < shape.length; i++) {
+            if (strides[i] < 0) throw Sizes.fail(source, name, "stride " + Arrays.toString(strides) + " is negative");
+            if (shape[i] > 0) last = Sizes.add(source, name, "last element index",
+                    last, Sizes.multiply(source, name, "last element index", shape[i] - 1, strides[i]));
+        }
+        if (numel > 0) {
+            long end = Sizes.multiply(source, name, "byte size", Sizes.add(source, name, "byte size", last, 1), dtype.size);
+            if (end > storage.byteSize())
+                throw Sizes.fail(source, name, "shape " + Arrays.toString(shape) + ", strides " + Arrays.toString(strides)
+                        + ", offset " + offset + " reach byte " + end + " of a storage of " + storage.byteSize() + " bytes");
+        }
+    }
+
     /** A contiguous row-major tensor over {@code bytes}. */
     public static TensorData contiguous(String source, String name, DType dtype, long[] shape, MemorySegment bytes) {
         return new TensorData(source, name, dtype, shape, bytes, 0, contiguousStrides(shape));
@@ -40,6 +60,7 @@ public record TensorData(String source, String name, DType dtype, long[] shape, 
         return s;
     }
 
+    /** The element count (checked to fit 64 bits when the tensor was made). */
     public long numel() {
         long n = 1;
         for (long d : shape) n *= d;
@@ -50,8 +71,13 @@ public record TensorData(String source, String name, DType dtype, long[] shape, 
         return shape.length;
     }
 
+    /** Dimension {@code i} (negative counts from the end); a clear error when the tensor has no such dimension or it exceeds an int. */
     public int dim(int i) {
-        return Math.toIntExact(shape[i < 0 ? shape.length + i : i]);
+        int at = i < 0 ? shape.length + i : i;
+        if (at < 0 || at >= shape.length)
+            throw Sizes.fail(source, name, "has shape " + Arrays.toString(shape) + " (rank " + shape.length + "), no dimension " + i);
+        if (shape[at] > Integer.MAX_VALUE) throw Sizes.fail(source, name, "dimension " + i + " = " + shape[at] + " is too large");
+        return (int) shape[at];
     }
 
     public boolean isContiguous() {
@@ -65,8 +91,7 @@ public record TensorData(String source, String name, DType dtype, long[] shape, 
 
     /** Same contiguous data seen with another shape of equal element count (e.g. [C,C,1,1] -> [C,C]). */
     public TensorData reshaped(long... newShape) {
-        long n = 1;
-        for (long d : newShape) n *= d;
+        long n = Sizes.elements(source, name, newShape);
         if (n != numel() || !isContiguous())
             throw new CheckpointException(source + ": tensor '" + name + "' of shape " + Arrays.toString(shape)
                     + " cannot be viewed as " + Arrays.toString(newShape));
@@ -75,7 +100,15 @@ public record TensorData(String source, String name, DType dtype, long[] shape, 
 
     /** The elements in row-major order, widened to fp32 (fp16/bf16/f64/integers all convert). */
     public float[] toFloats() {
-        int n = Math.toIntExact(numel());
+        try {
+            return readFloats();
+        } catch (InternalError e) {
+            throw mappedFault(e);
+        }
+    }
+
+    private float[] readFloats() {
+        int n = Sizes.arrayLength(source, name, numel());
         float[] out = new float[n];
         if (dtype == DType.F32 && isContiguous()) {
             MemorySegment.copy(storage, F32, offset * 4, out, 0, n);
@@ -94,17 +127,31 @@ public record TensorData(String source, String name, DType dtype, long[] shape, 
 
     /** The elements in row-major order as longs (integer and bool tensors; floats are truncated). */
     public long[] toLongs() {
-        long[] out = new long[Math.toIntExact(numel())];
-        forEachIndex((i, e) -> out[i] = readLong(e));
-        return out;
+        try {
+            long[] out = new long[Sizes.arrayLength(source, name, numel())];
+            forEachIndex((i, e) -> out[i] = readLong(e));
+            return out;
+        } catch (InternalError e) {
+            throw mappedFault(e);
+        }
     }
 
     /** The raw little-endian bytes in row-major order, dtype unchanged (for backends that keep fp16/bf16). */
     public MemorySegment contiguousBytes() {
         if (isContiguous()) return storage.asSlice(offset * dtype.size, numel() * dtype.size);
-        MemorySegment out = MemorySegment.ofArray(new byte[Math.toIntExact(numel() * dtype.size)]);
-        forEachIndex((i, e) -> MemorySegment.copy(storage, e * dtype.size, out, (long) i * dtype.size, dtype.size));
-        return out;
+        try {
+            MemorySegment out = MemorySegment.ofArray(new byte[Sizes.arrayLength(source, name, numel() * dtype.size)]);
+            forEachIndex((i, e) -> MemorySegment.copy(storage, e * dtype.size, out, (long) i * dtype.size, dtype.size));
+            return out;
+        } catch (InternalError e) {
+            throw mappedFault(e);
+        }
+    }
+
+    /** A read of mapped file bytes faulted (the JVM's SIGBUS): the file shrank or changed while open. */
+    private CheckpointException mappedFault(InternalError e) {
+        return Sizes.fail(source, name, "reading its bytes failed (" + e.getMessage()
+                + "): the file was truncated or changed while it was open");
     }
 
     private float readFloat(long element) {
@@ -136,7 +183,7 @@ public record TensorData(String source, String name, DType dtype, long[] shape, 
 
     /** Visits elements in row-major order with their storage element index (honours strides). */
     private void forEachIndex(ElementVisitor v) {
-        int n = Math.toIntExact(numel());
+        int n = Sizes.arrayLength(source, name, numel());
         if (isContiguous()) {
             for (int i = 0; i < n; i++) v.visit(i, offset + i);
             return;

@@ -52,6 +52,10 @@ final class TorchCheckpoint {
         } catch (IOException e) {
             arena.close();
             throw new CheckpointException(path + ": cannot read: " + e.getMessage(), e);
+        } catch (InternalError e) { // a fault reading the mapping: the file shrank while open
+            arena.close();
+            throw new CheckpointException(path + ": reading the archive failed (" + e.getMessage()
+                    + "): the file was truncated or changed while it was open", e);
         } catch (RuntimeException e) {
             arena.close();
             throw e;
@@ -79,7 +83,8 @@ final class TorchCheckpoint {
         if (entry == null)
             throw new CheckpointException(path + ": tensor '" + tensor + "': zip has no data entry '" + entryName + "'");
         MemorySegment bytes = zip.data(entry);
-        long needed = pt.storage().numel() * pt.storage().dtype().size;
+        long needed = Sizes.multiply(path.toString(), tensor, "storage of " + pt.storage().numel() + " elements",
+                pt.storage().numel(), pt.storage().dtype().size);
         if (bytes.byteSize() < needed)
             throw new CheckpointException(path + ": tensor '" + tensor + "': data entry '" + entryName + "' has "
                     + bytes.byteSize() + " bytes, its storage needs " + needed + " (truncated?)");
@@ -87,11 +92,14 @@ final class TorchCheckpoint {
     }
 
     private static TensorData bind(Path path, String key, PickledTensor pt, MemorySegment bytes) {
+        String src = path.toString();
+        if (pt.offset() < 0) throw Sizes.fail(src, key, "storage offset " + pt.offset() + " is negative");
         long last = pt.offset();
         boolean empty = false;
         for (int i = 0; i < pt.shape().length; i++) {
             if (pt.shape()[i] == 0) empty = true;
-            else last += (pt.shape()[i] - 1) * pt.stride()[i];
+            else last = Sizes.add(src, key, "last element index", last,
+                    Sizes.multiply(src, key, "last element index", pt.shape()[i] - 1, pt.stride()[i]));
         }
         if (!empty && last >= pt.storage().numel())
             throw new CheckpointException(path + ": tensor '" + key + "': shape " + Arrays.toString(pt.shape()) + ", stride "

@@ -19,6 +19,11 @@ final class ZipArchive {
     private static final ValueLayout.OfShort U16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final ValueLayout.OfLong U64 = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
+    /** Largest entry inflated into memory (data.pkl of a full SD checkpoint is well under 10 MB). */
+    static final long MAX_INFLATED = 256L << 20;
+    /** Deflate expands at most ~1032:1, so a declared size beyond this is a lie told before inflating. */
+    private static final long MAX_DEFLATE_RATIO = 1032;
+
     record Entry(String name, int method, long compressedSize, long size, long localHeaderOffset) {
     }
 
@@ -50,7 +55,11 @@ final class ZipArchive {
             return raw;
         }
         if (e.method != 8) throw fail("entry '" + e.name + "': unsupported compression method " + e.method);
-        if (e.size > Integer.MAX_VALUE - 16) throw fail("entry '" + e.name + "': compressed entry too large to inflate");
+        if (e.size < 0 || e.size > MAX_INFLATED)
+            throw fail("entry '" + e.name + "': declared uncompressed size " + e.size + " is beyond the " + MAX_INFLATED + "-byte limit for compressed entries");
+        if (e.size > e.compressedSize * MAX_DEFLATE_RATIO + 1024)
+            throw fail("entry '" + e.name + "': declares " + e.size + " bytes from " + e.compressedSize
+                    + " compressed, more than deflate can expand to");
         Inflater inf = new Inflater(true);
         try {
             inf.setInput(raw.asByteBuffer());
@@ -130,7 +139,7 @@ final class ZipArchive {
     }
 
     private void need(long at, long len, String what) {
-        if (at < 0 || len < 0 || at + len > file.byteSize())
+        if (at < 0 || len < 0 || at > file.byteSize() || len > file.byteSize() - at)
             throw fail(what + " lies outside the file (offset " + at + ", " + len + " bytes, file " + file.byteSize()
                     + " bytes; truncated?)");
     }

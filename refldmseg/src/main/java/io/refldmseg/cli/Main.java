@@ -37,10 +37,19 @@ public final class Main implements Runnable {
                 cmd.getErr().println("error: " + e.getMessage());
                 return 2;
             }
-            throw e;
+            // Not the user's fault: still one line, the stack trace only when asked for.
+            if (System.getenv("REFLDMSEG_DEBUG") != null) e.printStackTrace(new java.io.PrintWriter(cmd.getErr(), true));
+            cmd.getErr().println("error: internal error: " + e + " (a bug: please report it; REFLDMSEG_DEBUG=1 prints the stack trace)");
+            return 1;
         });
         cl.setExitCodeExceptionMapper(e -> e instanceof CommandLine.ParameterException ? 2 : 1);
-        return cl.execute(args);
+        try {
+            return cl.execute(args);
+        } catch (OutOfMemoryError e) {
+            err.println("error: out of memory (" + e.getMessage() + "): the JVM has " + (Runtime.getRuntime().maxMemory() >> 20)
+                    + " MiB of heap; give it more with -Xmx or use smaller inputs");
+            return 1;
+        }
     }
 
     /** A mistake in what the user asked for, reported as one line. */

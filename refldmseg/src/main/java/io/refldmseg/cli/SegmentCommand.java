@@ -57,6 +57,9 @@ final class SegmentCommand implements Callable<Integer> {
         if (supports.size() != supportMasks.size())
             throw new Main.UserError(supports.size() + " --support images but " + supportMasks.size() + " --support-mask files: give one mask per support");
         Options options = request.toOptions(saveTensors != null);
+        OutputPaths.checkFile("--out", out);
+        OutputPaths.checkFile("--overlay", overlay);
+        OutputPaths.checkFile("--save-tensors", saveTensors);
         RgbImage q = ImageFiles.readRgb(query);
         List<Support> shots = readSupports(supports, supportMasks);
         try (RefLdmSeg seg = models.open(null, null, null)) {

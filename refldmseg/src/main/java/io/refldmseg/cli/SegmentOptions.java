@@ -1,5 +1,6 @@
 package io.refldmseg.cli;
 
+import io.refldmseg.loader.CheckpointException;
 import io.refldmseg.loader.SafeTensors;
 import io.refldmseg.loader.TensorFile;
 import io.refldmseg.pipeline.NoiseInputs;
@@ -39,7 +40,10 @@ final class SegmentOptions {
     int ignoreLabel;
 
     Options toOptions(boolean keepTensors) {
-        if (steps <= 0) throw new Main.UserError("--steps must be positive, got " + steps);
+        if (steps <= 0 || steps > Options.MAX_STEPS) throw new Main.UserError("--steps must be in 1.." + Options.MAX_STEPS + ", got " + steps);
+        if (!Float.isFinite(guidance)) throw new Main.UserError("--guidance must be a finite number, got " + guidance);
+        if (!Float.isFinite(imageGuidance)) throw new Main.UserError("--image-guidance must be a finite number, got " + imageGuidance);
+        if (ignoreLabel < -1 || ignoreLabel > 255) throw new Main.UserError("--ignore-label must be -1 (none) or 0..255, got " + ignoreLabel);
         Options.SchedulerKind kind = switch (scheduler.toLowerCase()) {
             case "ddpm" -> Options.SchedulerKind.DDPM;
             case "ddim" -> Options.SchedulerKind.DDIM;
@@ -56,13 +60,23 @@ final class SegmentOptions {
 
     private NoiseInputs readNoise() {
         if (noise == null) return null;
-        try (TensorFile f = SafeTensors.open(noise)) {
+        try (TensorFile f = openNoise()) {
             float[] init = f.tensors().containsKey("init_noise") ? f.tensor("init_noise").toFloats() : null;
             float[] step = f.tensors().containsKey("step_noise") ? f.tensor("step_noise").toFloats() : null;
             float[] eps = f.tensors().containsKey("posterior_eps") ? f.tensor("posterior_eps").toFloats() : null;
             if (init == null && step == null && eps == null)
                 throw new Main.UserError(noise + ": holds none of init_noise, step_noise, posterior_eps");
             return new NoiseInputs(init, step, eps);
+        }
+    }
+
+    private static final String NOISE_FORMAT = "a safetensors file with init_noise [1,4,h,w], step_noise [steps,1,4,h,w] and/or posterior_eps [1,4,h,w]";
+
+    private TensorFile openNoise() {
+        try {
+            return SafeTensors.open(noise);
+        } catch (CheckpointException e) {
+            throw new Main.UserError("--noise " + noise + ": expected " + NOISE_FORMAT + "; " + e.getMessage());
         }
     }
 }

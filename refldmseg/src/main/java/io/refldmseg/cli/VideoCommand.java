@@ -37,6 +37,8 @@ final class VideoCommand implements Callable<Integer> {
     @Override
     public Integer call() throws IOException {
         if (!Files.isDirectory(frames)) throw new Main.UserError(frames + ": not a folder of frames");
+        var options = request.toOptions(false);
+        OutputPaths.checkDir("--out-dir", outDir);
         List<Path> files;
         try (Stream<Path> s = Files.list(frames)) {
             files = s.filter(p -> p.getFileName().toString().toLowerCase().matches(".*\\.(png|jpe?g|bmp)$")).sorted().toList();
@@ -45,7 +47,7 @@ final class VideoCommand implements Callable<Integer> {
         List<RgbImage> images = new ArrayList<>();
         for (Path f : files) images.add(ImageFiles.readRgb(f));
         try (RefLdmSeg seg = models.open(null, null, null)) {
-            List<Result> results = seg.segmentVideo(images, ImageFiles.readLabels(firstMask), request.toOptions(false));
+            List<Result> results = seg.segmentVideo(images, ImageFiles.readLabels(firstMask), options);
             for (int i = 0; i < results.size(); i++) {
                 String stem = files.get(i + 1).getFileName().toString().replaceFirst("\\.[^.]+$", "");
                 Result r = results.get(i);

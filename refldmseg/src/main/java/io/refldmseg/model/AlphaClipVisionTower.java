@@ -39,17 +39,19 @@ public final class AlphaClipVisionTower {
         int w = config.width();
         if (w % config.heads() != 0)
             throw new CheckpointException(weights.source() + ": width " + w + " does not split into " + config.heads() + " heads");
-        conv1 = p.conv("conv1");
-        conv1Alpha = p.conv("conv1_alpha");
+        int patch = config.patchSize();
+        conv1 = p.conv("conv1", w, 3, patch, patch);
+        conv1Alpha = p.conv("conv1_alpha", w, 1, patch, patch);
         classEmbedding = weights.get("class_embedding", w).toFloats();
         int tokens = config.gridSize() * config.gridSize() + 1;
         positionalEmbedding = weights.get("positional_embedding", tokens, w).toFloats();
-        lnPre = p.layerNorm("ln_pre", EPS);
+        lnPre = p.layerNorm("ln_pre", w, EPS);
         for (int i = 0; i < config.layers(); i++) {
             String b = "transformer.resblocks." + i;
-            var qkv = p.linearSplit(b + ".attn.in_proj.weight", b + ".attn.in_proj.bias", 3);
-            blocks.add(new Block(p.layerNorm(b + ".ln_1", EPS), qkv.get(0), qkv.get(1), qkv.get(2), p.linear(b + ".attn.out_proj"),
-                    p.layerNorm(b + ".ln_2", EPS), p.linear(b + ".mlp.c_fc"), p.linear(b + ".mlp.c_proj")));
+            var qkv = p.linearSplit(b + ".attn.in_proj.weight", b + ".attn.in_proj.bias", 3, w, w);
+            LinearWeights fc = p.linear(b + ".mlp.c_fc", Params.ANY, w);
+            blocks.add(new Block(p.layerNorm(b + ".ln_1", w, EPS), qkv.get(0), qkv.get(1), qkv.get(2), p.linear(b + ".attn.out_proj", w, w),
+                    p.layerNorm(b + ".ln_2", w, EPS), fc, p.linear(b + ".mlp.c_proj", w, fc.outFeatures())));
         }
     }
 

@@ -13,11 +13,16 @@ final class Attention {
     final Projection toQ, toK, toV, toOut;
     final int heads;
 
-    Attention(Params p, String prefix, int heads) {
-        this.toQ = new Projection(prefix + ".to_q", p.linear(prefix + ".to_q"));
-        this.toK = new Projection(prefix + ".to_k", p.linear(prefix + ".to_k"));
-        this.toV = new Projection(prefix + ".to_v", p.linear(prefix + ".to_v"));
-        this.toOut = new Projection(prefix + ".to_out.0", p.linear(prefix + ".to_out.0"));
+    /** {@code queryDim} channels of x, {@code contextDim} of the context (= queryDim for self-attention). */
+    Attention(Params p, String prefix, int queryDim, int contextDim, int heads) {
+        this.toQ = new Projection(prefix + ".to_q", p.linear(prefix + ".to_q", Params.ANY, queryDim));
+        int inner = toQ.outFeatures();
+        if (heads <= 0 || inner % heads != 0)
+            throw new io.refldmseg.loader.CheckpointException(p.weights.source() + ": '" + prefix + "' has " + inner
+                    + " channels, not divisible into " + heads + " heads");
+        this.toK = new Projection(prefix + ".to_k", p.linear(prefix + ".to_k", inner, contextDim));
+        this.toV = new Projection(prefix + ".to_v", p.linear(prefix + ".to_v", inner, contextDim));
+        this.toOut = new Projection(prefix + ".to_out.0", p.linear(prefix + ".to_out.0", queryDim, inner));
         this.heads = heads;
     }
 

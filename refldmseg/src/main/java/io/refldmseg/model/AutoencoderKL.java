@@ -39,14 +39,14 @@ public final class AutoencoderKL {
         final GroupNorm norm;
         final LinearWeights q, k, v, out;
 
-        MidBlock(Params p, String prefix, int groups) {
-            resnet0 = new ResnetBlock(p, prefix + ".resnets.0", groups, EPS);
-            norm = p.groupNorm(prefix + ".attentions.0.group_norm", groups, EPS);
-            q = p.linear(prefix + ".attentions.0.to_q");
-            k = p.linear(prefix + ".attentions.0.to_k");
-            v = p.linear(prefix + ".attentions.0.to_v");
-            out = p.linear(prefix + ".attentions.0.to_out.0");
-            resnet1 = new ResnetBlock(p, prefix + ".resnets.1", groups, EPS);
+        MidBlock(Params p, String prefix, int channels, int groups) {
+            resnet0 = new ResnetBlock(p, prefix + ".resnets.0", channels, channels, 0, groups, EPS);
+            norm = p.groupNorm(prefix + ".attentions.0.group_norm", channels, groups, EPS);
+            q = p.linear(prefix + ".attentions.0.to_q", channels, channels);
+            k = p.linear(prefix + ".attentions.0.to_k", channels, channels);
+            v = p.linear(prefix + ".attentions.0.to_v", channels, channels);
+            out = p.linear(prefix + ".attentions.0.to_out.0", channels, channels);
+            resnet1 = new ResnetBlock(p, prefix + ".resnets.1", channels, channels, 0, groups, EPS);
         }
 
         Tensor forward(Backend be, Tensor x) {
@@ -64,26 +64,36 @@ public final class AutoencoderKL {
         this.config = config;
         Params p = new Params(weights, backend);
         int groups = config.normNumGroups(), levels = config.blockOutChannels().size();
-        encConvIn = p.conv("encoder.conv_in");
+        List<Integer> width = config.blockOutChannels();
+        int lat = config.latentChannels(), ch = width.getFirst();
+        encConvIn = p.conv("encoder.conv_in", ch, config.inChannels(), 3);
         for (int i = 0; i < levels; i++) {
             List<ResnetBlock> r = new ArrayList<>();
-            for (int j = 0; j < config.layersPerBlock(); j++) r.add(new ResnetBlock(p, "encoder.down_blocks." + i + ".resnets." + j, groups, EPS));
-            encoder.add(new Level(r, i < levels - 1 ? p.conv("encoder.down_blocks." + i + ".downsamplers.0.conv") : null));
+            for (int j = 0; j < config.layersPerBlock(); j++) {
+                r.add(new ResnetBlock(p, "encoder.down_blocks." + i + ".resnets." + j, ch, width.get(i), 0, groups, EPS));
+                ch = width.get(i);
+            }
+            encoder.add(new Level(r, i < levels - 1 ? p.conv("encoder.down_blocks." + i + ".downsamplers.0.conv", ch, ch, 3) : null));
         }
-        encMid = new MidBlock(p, "encoder.mid_block", groups);
-        encNormOut = p.groupNorm("encoder.conv_norm_out", groups, EPS);
-        encConvOut = p.conv("encoder.conv_out");
-        quantConv = p.conv("quant_conv");
-        postQuantConv = p.conv("post_quant_conv");
-        decConvIn = p.conv("decoder.conv_in");
-        decMid = new MidBlock(p, "decoder.mid_block", groups);
+        encMid = new MidBlock(p, "encoder.mid_block", ch, groups);
+        encNormOut = p.groupNorm("encoder.conv_norm_out", ch, groups, EPS);
+        encConvOut = p.conv("encoder.conv_out", 2 * lat, ch, 3);
+        quantConv = p.conv("quant_conv", 2 * lat, 2 * lat, 1);
+        postQuantConv = p.conv("post_quant_conv", lat, lat, 1);
+        ch = width.getLast();
+        decConvIn = p.conv("decoder.conv_in", ch, lat, 3);
+        decMid = new MidBlock(p, "decoder.mid_block", ch, groups);
         for (int i = 0; i < levels; i++) {
             List<ResnetBlock> r = new ArrayList<>();
-            for (int j = 0; j <= config.layersPerBlock(); j++) r.add(new ResnetBlock(p, "decoder.up_blocks." + i + ".resnets." + j, groups, EPS));
-            decoder.add(new Level(r, i < levels - 1 ? p.conv("decoder.up_blocks." + i + ".upsamplers.0.conv") : null));
+            int out = width.get(levels - 1 - i);
+            for (int j = 0; j <= config.layersPerBlock(); j++) {
+                r.add(new ResnetBlock(p, "decoder.up_blocks." + i + ".resnets." + j, ch, out, 0, groups, EPS));
+                ch = out;
+            }
+            decoder.add(new Level(r, i < levels - 1 ? p.conv("decoder.up_blocks." + i + ".upsamplers.0.conv", ch, ch, 3) : null));
         }
-        decNormOut = p.groupNorm("decoder.conv_norm_out", groups, EPS);
-        decConvOut = p.conv("decoder.conv_out");
+        decNormOut = p.groupNorm("decoder.conv_norm_out", ch, groups, EPS);
+        decConvOut = p.conv("decoder.conv_out", config.outChannels(), ch, 3);
     }
 
     public VaeConfig config() {

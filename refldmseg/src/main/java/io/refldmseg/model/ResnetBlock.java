@@ -5,6 +5,7 @@ import io.refldmseg.engine.ConvWeights;
 import io.refldmseg.engine.LinearWeights;
 import io.refldmseg.engine.Padding;
 import io.refldmseg.engine.Tensor;
+import io.refldmseg.loader.CheckpointException;
 
 /**
  * diffusers ResnetBlock2D: GN-SiLU-conv3x3 (+ time embedding projection), GN-SiLU-conv3x3, plus
@@ -14,14 +15,20 @@ final class ResnetBlock {
     private final GroupNorm norm1, norm2;
     private final ConvWeights conv1, conv2, shortcut;
     private final LinearWeights timeEmbProj;
+    final int outChannels;
 
-    ResnetBlock(Params p, String prefix, int groups, float eps) {
-        norm1 = p.groupNorm(prefix + ".norm1", groups, eps);
-        conv1 = p.conv(prefix + ".conv1");
-        norm2 = p.groupNorm(prefix + ".norm2", groups, eps);
-        conv2 = p.conv(prefix + ".conv2");
-        shortcut = p.has(prefix + ".conv_shortcut.weight") ? p.conv(prefix + ".conv_shortcut") : null;
-        timeEmbProj = p.has(prefix + ".time_emb_proj.weight") ? p.linear(prefix + ".time_emb_proj") : null;
+    /** {@code in} input channels, {@code out} output channels; {@code tembDim} the time embedding width, or 0 for the VAE. */
+    ResnetBlock(Params p, String prefix, int in, int out, int tembDim, int groups, float eps) {
+        norm1 = p.groupNorm(prefix + ".norm1", in, groups, eps);
+        conv1 = p.conv(prefix + ".conv1", out, in, 3);
+        norm2 = p.groupNorm(prefix + ".norm2", out, groups, eps);
+        conv2 = p.conv(prefix + ".conv2", out, out, 3);
+        outChannels = out;
+        if (in != out && !p.has(prefix + ".conv_shortcut.weight"))
+            throw new CheckpointException(p.weights.source() + ": '" + prefix + "' maps " + in + " to " + out
+                    + " channels but has no conv_shortcut");
+        shortcut = p.has(prefix + ".conv_shortcut.weight") ? p.conv(prefix + ".conv_shortcut", out, in, 1) : null;
+        timeEmbProj = tembDim > 0 && p.has(prefix + ".time_emb_proj.weight") ? p.linear(prefix + ".time_emb_proj", out, tembDim) : null;
     }
 
     /** x [N, H, W, C]; tembSilu = silu(time embedding) [N, T], or null for the VAE. */

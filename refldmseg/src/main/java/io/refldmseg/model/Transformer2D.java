@@ -24,16 +24,22 @@ final class Transformer2D {
                          LinearWeights ffIn, LinearWeights ffOut) {
     }
 
-    Transformer2D(Params p, String prefix, int groups, int heads) {
-        norm = p.groupNorm(prefix + ".norm", groups, NORM_EPS);
-        projIn = p.linear(prefix + ".proj_in");
-        projOut = p.linear(prefix + ".proj_out");
+    /** {@code channels} of the feature map, {@code contextDim} of the encoder hidden states. */
+    Transformer2D(Params p, String prefix, int channels, int contextDim, int groups, int heads) {
+        norm = p.groupNorm(prefix + ".norm", channels, groups, NORM_EPS);
+        projIn = p.linear(prefix + ".proj_in", Params.ANY, channels);
+        int inner = projIn.outFeatures();
+        projOut = p.linear(prefix + ".proj_out", channels, inner);
         int n = p.weights.count(prefix + ".transformer_blocks.", ".norm1.weight");
         for (int i = 0; i < n; i++) {
             String b = prefix + ".transformer_blocks." + i;
-            blocks.add(new Block(p.layerNorm(b + ".norm1", LN_EPS), new Attention(p, b + ".attn1", heads),
-                    p.layerNorm(b + ".norm2", LN_EPS), new Attention(p, b + ".attn2", heads),
-                    p.layerNorm(b + ".norm3", LN_EPS), p.linear(b + ".ff.net.0.proj"), p.linear(b + ".ff.net.2")));
+            LinearWeights ffIn = p.linear(b + ".ff.net.0.proj", Params.ANY, inner);
+            if (ffIn.outFeatures() % 2 != 0)
+                throw new io.refldmseg.loader.CheckpointException(p.weights.source() + ": '" + b + ".ff.net.0.proj' has "
+                        + ffIn.outFeatures() + " outputs, not the even count GEGLU splits in two");
+            blocks.add(new Block(p.layerNorm(b + ".norm1", inner, LN_EPS), new Attention(p, b + ".attn1", inner, inner, heads),
+                    p.layerNorm(b + ".norm2", inner, LN_EPS), new Attention(p, b + ".attn2", inner, contextDim, heads),
+                    p.layerNorm(b + ".norm3", inner, LN_EPS), ffIn, p.linear(b + ".ff.net.2", inner, ffIn.outFeatures() / 2)));
         }
     }
 

@@ -45,40 +45,52 @@ public final class UNet2DConditionModel {
         if (config.downBlockTypes().size() != levels || config.upBlockTypes().size() != levels || config.attentionHeads().size() != levels)
             throw new CheckpointException(weights.source() + ": UNet config lists " + levels + " block widths but "
                     + config.downBlockTypes().size() + " down / " + config.upBlockTypes().size() + " up block types");
-        convIn = p.conv("conv_in");
-        timeLinear1 = p.linear("time_embedding.linear_1");
-        timeLinear2 = p.linear("time_embedding.linear_2");
-        encoderHidProj = p.has("encoder_hid_proj.weight") ? p.linear("encoder_hid_proj") : null;
+        List<Integer> width = config.blockOutChannels();
+        convIn = p.conv("conv_in", width.getFirst(), config.inChannels(), 3);
+        timeLinear1 = p.linear("time_embedding.linear_1", Params.ANY, width.getFirst());
+        int temb = timeLinear1.outFeatures();
+        timeLinear2 = p.linear("time_embedding.linear_2", temb, temb);
+        int context = config.crossAttentionDim();
+        encoderHidProj = p.has("encoder_hid_proj.weight")
+                ? p.linear("encoder_hid_proj", context, config.encoderHidDim() > 0 ? config.encoderHidDim() : Params.ANY) : null;
+        Deque<Integer> skipChannels = new ArrayDeque<>(); // widths of the skip connections, as forward pushes them
+        int ch = width.getFirst();
+        skipChannels.push(ch);
         for (int i = 0; i < levels; i++) {
             String prefix = "down_blocks." + i;
             List<ResnetBlock> resnets = new ArrayList<>();
             List<Transformer2D> attns = new ArrayList<>();
             for (int j = 0; j < config.layersPerBlock(); j++) {
-                resnets.add(new ResnetBlock(p, prefix + ".resnets." + j, groups, eps));
+                resnets.add(new ResnetBlock(p, prefix + ".resnets." + j, ch, width.get(i), temb, groups, eps));
+                ch = width.get(i);
                 if (config.downHasAttention(i))
-                    attns.add(new Transformer2D(p, prefix + ".attentions." + j, groups, config.attentionHeads().get(i)));
+                    attns.add(new Transformer2D(p, prefix + ".attentions." + j, ch, context, groups, config.attentionHeads().get(i)));
+                skipChannels.push(ch);
             }
-            ConvWeights ds = i < levels - 1 ? p.conv(prefix + ".downsamplers.0.conv") : null;
+            ConvWeights ds = i < levels - 1 ? p.conv(prefix + ".downsamplers.0.conv", ch, ch, 3) : null;
+            if (ds != null) skipChannels.push(ch);
             down.add(new Level(resnets, attns, ds));
         }
         int midHeads = config.attentionHeads().get(levels - 1);
-        midResnet0 = new ResnetBlock(p, "mid_block.resnets.0", groups, eps);
-        midAttention = new Transformer2D(p, "mid_block.attentions.0", groups, midHeads);
-        midResnet1 = new ResnetBlock(p, "mid_block.resnets.1", groups, eps);
+        midResnet0 = new ResnetBlock(p, "mid_block.resnets.0", ch, ch, temb, groups, eps);
+        midAttention = new Transformer2D(p, "mid_block.attentions.0", ch, context, groups, midHeads);
+        midResnet1 = new ResnetBlock(p, "mid_block.resnets.1", ch, ch, temb, groups, eps);
         for (int i = 0; i < levels; i++) {
             String prefix = "up_blocks." + i;
+            int out = width.get(levels - 1 - i);
             List<ResnetBlock> resnets = new ArrayList<>();
             List<Transformer2D> attns = new ArrayList<>();
             for (int j = 0; j <= config.layersPerBlock(); j++) {
-                resnets.add(new ResnetBlock(p, prefix + ".resnets." + j, groups, eps));
+                resnets.add(new ResnetBlock(p, prefix + ".resnets." + j, ch + skipChannels.pop(), out, temb, groups, eps));
+                ch = out;
                 if (config.upHasAttention(i))
-                    attns.add(new Transformer2D(p, prefix + ".attentions." + j, groups, config.attentionHeads().get(levels - 1 - i)));
+                    attns.add(new Transformer2D(p, prefix + ".attentions." + j, ch, context, groups, config.attentionHeads().get(levels - 1 - i)));
             }
-            ConvWeights us = i < levels - 1 ? p.conv(prefix + ".upsamplers.0.conv") : null;
+            ConvWeights us = i < levels - 1 ? p.conv(prefix + ".upsamplers.0.conv", ch, ch, 3) : null;
             up.add(new Level(resnets, attns, us));
         }
-        normOut = p.groupNorm("conv_norm_out", groups, eps);
-        convOut = p.conv("conv_out");
+        normOut = p.groupNorm("conv_norm_out", ch, groups, eps);
+        convOut = p.conv("conv_out", config.outChannels(), ch, 3);
     }
 
     public UNetConfig config() {

@@ -1,6 +1,8 @@
 package io.refldmseg.pipeline;
 
 import javax.imageio.ImageIO;
+import javax.imageio.ImageReader;
+import javax.imageio.stream.ImageInputStream;
 import java.awt.image.BufferedImage;
 import java.awt.image.Raster;
 import java.io.IOException;
@@ -10,6 +12,25 @@ import java.nio.file.Path;
 /** Reads images and masks (PNG, JPEG, anything javax.imageio knows) and writes masks and overlays as PNG. */
 public final class ImageFiles {
     private ImageFiles() {
+    }
+
+    /**
+     * Largest image accepted, in pixels (width x height), checked from the file's header before
+     * anything is decoded: 40 MP (e.g. 8000 x 5000). A 20000 x 20000 PNG compresses to a few
+     * hundred KB and would need gigabytes decoded. Set with {@code -Drefldmseg.maxImagePixels=N}
+     * or {@link #setMaxPixels}.
+     */
+    public static final long DEFAULT_MAX_PIXELS = 40_000_000L;
+    private static volatile long maxPixels = Long.getLong("refldmseg.maxImagePixels", DEFAULT_MAX_PIXELS);
+
+    public static long maxPixels() {
+        return maxPixels;
+    }
+
+    public static void setMaxPixels(long pixels) {
+        if (pixels <= 0 || pixels > Integer.MAX_VALUE / 3)
+            throw new IllegalArgumentException("image pixel limit must be in 1.." + Integer.MAX_VALUE / 3 + ", got " + pixels);
+        maxPixels = pixels;
     }
 
     /** Thrown for a missing or unreadable image; the message names the file. */
@@ -22,7 +43,7 @@ public final class ImageFiles {
     public static RgbImage readRgb(Path file) {
         BufferedImage img = read(file);
         int w = img.getWidth(), h = img.getHeight();
-        byte[] rgb = new byte[w * h * 3];
+        byte[] rgb = new byte[Math.toIntExact((long) w * h * 3)]; // w x h is within maxPixels, checked before decoding
         for (int y = 0; y < h; y++)
             for (int x = 0; x < w; x++) {
                 int p = img.getRGB(x, y), o = (y * w + x) * 3;
@@ -55,12 +76,29 @@ public final class ImageFiles {
 
     private static BufferedImage read(Path file) {
         if (!Files.isRegularFile(file)) throw new ImageException(file + ": no such file");
-        try {
-            BufferedImage img = ImageIO.read(file.toFile());
-            if (img == null) throw new ImageException(file + ": not a readable image (PNG, JPEG, BMP, GIF are supported)");
-            return img;
+        try (ImageInputStream in = ImageIO.createImageInputStream(file.toFile())) {
+            java.util.Iterator<ImageReader> readers = in == null ? java.util.Collections.emptyIterator() : ImageIO.getImageReaders(in);
+            if (!readers.hasNext()) throw new ImageException(file + ": not a readable image (PNG, JPEG, BMP, GIF are supported)");
+            ImageReader reader = readers.next();
+            try {
+                reader.setInput(in, true, true);
+                long w = reader.getWidth(0), h = reader.getHeight(0);
+                if (w <= 0 || h <= 0) throw new ImageException(file + ": image header says " + w + "x" + h + " pixels");
+                if (w * h > maxPixels)
+                    throw new ImageException(file + ": " + w + "x" + h + " is " + w * h + " pixels, more than the limit of " + maxPixels
+                            + " (raise it with -Drefldmseg.maxImagePixels=N)");
+                BufferedImage img = reader.read(0);
+                if (img == null) throw new ImageException(file + ": not a readable image");
+                return img;
+            } finally {
+                reader.dispose();
+            }
         } catch (IOException e) {
             throw new ImageException(file + ": cannot read image: " + e.getMessage());
+        } catch (ImageException e) {
+            throw e;
+        } catch (RuntimeException e) { // the JDK's decoders throw index and state exceptions on corrupt data
+            throw new ImageException(file + ": corrupt image (" + e.getClass().getSimpleName() + ": " + e.getMessage() + ")");
         }
     }
 

@@ -3,8 +3,8 @@ package io.refldmseg.pipeline;
 /** An 8-bit label map (a mask as users draw it: 0 = background, anything else = object). */
 public record LabelMap(int width, int height, byte[] labels) {
     public LabelMap {
-        if (width <= 0 || height <= 0 || labels.length != width * height)
-            throw new IllegalArgumentException("label map " + width + "x" + height + " needs " + width * height + " bytes, got " + labels.length);
+        if (width <= 0 || height <= 0 || labels.length != (long) width * height)
+            throw new IllegalArgumentException("label map " + width + "x" + height + " needs " + (long) width * height + " bytes, got " + labels.length);
     }
 
     public int at(int y, int x) {

@@ -53,6 +53,7 @@ public final class Lora {
     private static final Pattern OLD = Pattern.compile("(?:unet\\.)?(.+)\\.processor\\.(to_q|to_k|to_v|to_out)_lora\\.(down|up)\\.weight");
 
     Adapter load(Path file, float strength) {
+        if (!Float.isFinite(strength)) throw new IllegalArgumentException(file + ": LoRA strength must be a finite number, got " + strength);
         try (TensorFile tf = TensorFile.open(file)) {
             Map<String, TensorData[]> pairs = new LinkedHashMap<>(); // projection -> {down, up}
             Map<String, Float> alphas = new HashMap<>();

@@ -17,8 +17,15 @@ public record Options(Float maskAlpha, int steps, SchedulerKind scheduler, float
     /** How -f turns the VAE posterior into the query latent. */
     public enum Posterior {MODE, SAMPLE}
 
+    /** The schedulers' training timesteps: at most one inference step each. */
+    public static final int MAX_STEPS = 1000;
+
     public Options {
-        if (steps <= 0) throw new IllegalArgumentException("steps must be positive, got " + steps);
+        if (steps <= 0 || steps > MAX_STEPS) throw new IllegalArgumentException("steps must be in 1.." + MAX_STEPS + ", got " + steps);
+        if (!Float.isFinite(guidance)) throw new IllegalArgumentException("guidance must be a finite number, got " + guidance);
+        if (!Float.isFinite(imageGuidance)) throw new IllegalArgumentException("image guidance must be a finite number, got " + imageGuidance);
+        if (scheduler == null || posterior == null) throw new IllegalArgumentException("scheduler and posterior must be given");
+        if (ignoreLabel < -1 || ignoreLabel > 255) throw new IllegalArgumentException("ignore label must be -1 (none) or 0..255, got " + ignoreLabel);
         if (maskAlpha != null && !(maskAlpha >= 0 && maskAlpha < 1))
             throw new IllegalArgumentException("mask alpha must be in [0, 1), got " + maskAlpha);
     }

@@ -121,7 +121,7 @@ class CliTest {
         assertUserError("but its support image", concat(models, "segment", "--query", q, "--support", s, "--support-mask", small.toString()));
         assertUserError("give one mask per support", concat(models, "segment", "--query", q, "--support", s, "--support", s, "--support-mask", m));
         assertUserError("at least one --support", concat(models, "segment", "--query", q));
-        assertUserError("--steps must be positive", concat(models, "segment", "--query", q, "--support", s, "--support-mask", m, "--steps", "0"));
+        assertUserError("--steps must be in 1..1000", concat(models, "segment", "--query", q, "--support", s, "--support-mask", m, "--steps", "0"));
         assertUserError("--arch n needs a UNet with 8 input channels", concat(models, "segment", "--query", q, "--support", s, "--support-mask", m, "--arch", "n"));
         assertUserError("no such file or folder", "segment", "--unet", dir.resolve("nope.safetensors").toString(), "--vae", VAE, "--clip", CLIP,
                 "--query", q, "--support", s, "--support-mask", m);
