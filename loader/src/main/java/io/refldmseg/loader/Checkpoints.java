@@ -20,11 +20,36 @@ final class Checkpoints {
         } catch (IOException e) {
             throw new CheckpointException(path + ": cannot read: " + e.getMessage(), e);
         }
-        if (n == 4 && head[0] == 'P' && head[1] == 'K' && head[2] == 3 && head[3] == 4) return TorchCheckpoint.open(path);
-        // torch.save before 1.6: a protocol-2 pickle starting with its 10-byte magic number (PROTO 2, LONG1 10)
+        if (isZip(head, n)) return TorchCheckpoint.open(path);
+        refuseLegacyTorch(path, head, n);
+        return SafeTensors.open(path);
+    }
+
+    /** The same for a file's bytes already in memory ({@code label} names it in messages). */
+    static TensorFile openBytes(Path label, byte[] bytes) {
+        java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofShared();
+        java.lang.foreign.MemorySegment seg = arena.allocate(Math.max(1, bytes.length));
+        java.lang.foreign.MemorySegment.copy(bytes, 0, seg, java.lang.foreign.ValueLayout.JAVA_BYTE, 0, bytes.length);
+        seg = seg.asSlice(0, bytes.length);
+        int n = Math.min(4, bytes.length);
+        if (isZip(bytes, n)) return TorchCheckpoint.read(label, seg, arena);
+        try {
+            refuseLegacyTorch(label, bytes, n);
+        } catch (CheckpointException e) {
+            arena.close();
+            throw e;
+        }
+        return SafeTensors.read(label, seg, arena);
+    }
+
+    private static boolean isZip(byte[] head, int n) {
+        return n == 4 && head[0] == 'P' && head[1] == 'K' && head[2] == 3 && head[3] == 4;
+    }
+
+    /** torch.save before 1.6: a protocol-2 pickle starting with its 10-byte magic number (PROTO 2, LONG1 10). */
+    private static void refuseLegacyTorch(Path path, byte[] head, int n) {
         if (n == 4 && (head[0] & 0xff) == 0x80 && head[1] == 2 && (head[2] & 0xff) == 0x8a && head[3] == 10)
             throw new CheckpointException(path + ": legacy (pre-1.6, non-zip) torch.save format is not supported; "
                     + "re-save it with a recent PyTorch or convert it to safetensors");
-        return SafeTensors.open(path);
     }
 }

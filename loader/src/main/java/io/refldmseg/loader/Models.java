@@ -31,18 +31,40 @@ public final class Models {
     }
 
     public static Loaded<UNetConfig> unet(Path path) {
-        return load(path, "unet", "UNet", KeyLayouts::unet, "unet_config", Configs::inferUNet,
+        return load(resolve(path, "unet"), "UNet", KeyLayouts::unet, "unet_config", Configs::inferUNet,
                 (json, inferred, source) -> Configs.unetFromJson(json, source), Configs::checked);
     }
 
     public static Loaded<VaeConfig> vae(Path path) {
-        return load(path, "vae", "VAE", KeyLayouts::vae, "vae_config", Configs::inferVae,
+        return load(resolve(path, "vae"), "VAE", KeyLayouts::vae, "vae_config", Configs::inferVae,
                 (json, inferred, source) -> Configs.vaeFromJson(json, source), Configs::checked);
     }
 
     public static Loaded<ClipConfig> clip(Path path) {
-        return load(path, "image_encoder", "vision tower", KeyLayouts::clip, null, Configs::inferClip,
+        return load(resolve(path, "image_encoder"), "vision tower", KeyLayouts::clip, null, Configs::inferClip,
                 (json, inferred, source) -> Configs.clipFromJson(json, inferred, source), Configs::checked);
+    }
+
+    /** The UNet of an open file, with {@code configJson} as its config.json (null: none); tests and fuzzing. */
+    static Loaded<UNetConfig> unet(TensorFile file, String configJson) {
+        return load(source(file, configJson), "UNet", KeyLayouts::unet, "unet_config", Configs::inferUNet,
+                (json, inferred, source) -> Configs.unetFromJson(json, source), Configs::checked);
+    }
+
+    static Loaded<VaeConfig> vae(TensorFile file, String configJson) {
+        return load(source(file, configJson), "VAE", KeyLayouts::vae, "vae_config", Configs::inferVae,
+                (json, inferred, source) -> Configs.vaeFromJson(json, source), Configs::checked);
+    }
+
+    static Loaded<ClipConfig> clip(TensorFile file, String configJson) {
+        return load(source(file, configJson), "vision tower", KeyLayouts::clip, null, Configs::inferClip,
+                (json, inferred, source) -> Configs.clipFromJson(json, inferred, source), Configs::checked);
+    }
+
+    private static Source source(TensorFile file, String configJson) {
+        Optional<Map<String, Object>> config = configJson != null ? Optional.of(parseJson(file.path(), configJson, "config.json"))
+                : Optional.ofNullable(file.metadata().get("config")).map(s -> parseJson(file.path(), s, "__metadata__.config"));
+        return new Source(file.path().toString(), List.of(file), config);
     }
 
     private interface FromJson<C> {
@@ -55,11 +77,10 @@ public final class Models {
      * shape inference always runs: it also checks that the core tensors are there. The final
      * config is range-checked ({@code check}) so no network arithmetic divides by zero.
      */
-    private static <C> Loaded<C> load(Path path, String subfolder, String what,
+    private static <C> Loaded<C> load(Source src, String what,
                                       java.util.function.Function<Map<String, TensorData>, KeyLayouts.Mapped> layout,
                                       String metadataKey, java.util.function.Function<ModelWeights, C> infer, FromJson<C> fromJson,
                                       java.util.function.BiFunction<C, String, C> check) {
-        Source src = resolve(path, subfolder);
         ModelWeights w = map(src, layout, what);
         try {
             Optional<Map<String, Object>> json = metadataKey == null ? src.config() : src.config().or(() -> metadataConfig(src, metadataKey));

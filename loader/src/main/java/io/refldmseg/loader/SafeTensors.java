@@ -32,28 +32,30 @@ public final class SafeTensors {
     public static TensorFile open(Path path) {
         Arena arena = Arena.ofShared();
         try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ)) {
-            long size = ch.size();
+            return read(path, ch.map(FileChannel.MapMode.READ_ONLY, 0, ch.size(), arena), arena);
+        } catch (IOException e) {
+            arena.close();
+            throw new CheckpointException(path + ": cannot read: " + e.getMessage(), e);
+        }
+    }
+
+    /** Parses a whole safetensors file held in {@code file} (owned by {@code arena}, closed on failure). */
+    static TensorFile read(Path path, MemorySegment file, Arena arena) {
+        try {
+            long size = file.byteSize();
             if (size < 8)
                 throw fail(path, "file is " + size + " bytes, shorter than the 8-byte header length (truncated?)");
-            MemorySegment file = ch.map(FileChannel.MapMode.READ_ONLY, 0, size, arena);
             long headerLen = file.get(ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), 0);
             if (headerLen <= 0 || headerLen > MAX_HEADER_BYTES)
                 throw fail(path, "header length " + headerLen + " is not sane (must be 1.." + MAX_HEADER_BYTES + ")");
             if (8 + headerLen > size)
                 throw fail(path, "header length " + headerLen + " runs past the end of the file (" + size
                         + " bytes; truncated?)");
-            String header;
-            try {
-                header = decodeUtf8(path, file.asSlice(8, headerLen).toArray(ValueLayout.JAVA_BYTE));
-            } catch (InternalError e) {
-                throw fail(path, "reading the header failed (" + e.getMessage() + "): the file was truncated while being opened");
-            }
-            MemorySegment data = file.asSlice(8 + headerLen);
-            TensorFile tf = parseHeader(path, header, data, arena);
-            return tf;
-        } catch (IOException e) {
+            String header = decodeUtf8(path, file.asSlice(8, headerLen).toArray(ValueLayout.JAVA_BYTE));
+            return parseHeader(path, header, file.asSlice(8 + headerLen), arena);
+        } catch (InternalError e) { // a fault reading the mapping: the file shrank while open
             arena.close();
-            throw new CheckpointException(path + ": cannot read: " + e.getMessage(), e);
+            throw fail(path, "reading the header failed (" + e.getMessage() + "): the file was truncated while being opened");
         } catch (RuntimeException e) {
             arena.close();
             throw e;

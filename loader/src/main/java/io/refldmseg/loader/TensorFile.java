@@ -47,8 +47,9 @@ public final class TensorFile implements AutoCloseable {
         return t;
     }
 
+    /** Unmaps the file; closing again does nothing. */
     @Override
     public void close() {
-        arena.close();
+        if (arena.scope().isAlive()) arena.close();
     }
 }

@@ -31,7 +31,16 @@ final class TorchCheckpoint {
     static TensorFile open(Path path) {
         Arena arena = Arena.ofShared();
         try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ)) {
-            MemorySegment file = ch.map(FileChannel.MapMode.READ_ONLY, 0, ch.size(), arena);
+            return read(path, ch.map(FileChannel.MapMode.READ_ONLY, 0, ch.size(), arena), arena);
+        } catch (IOException e) {
+            arena.close();
+            throw new CheckpointException(path + ": cannot read: " + e.getMessage(), e);
+        }
+    }
+
+    /** Reads a whole archive held in {@code file} (owned by {@code arena}, closed on failure). */
+    static TensorFile read(Path path, MemorySegment file, Arena arena) {
+        try {
             ZipArchive zip = new ZipArchive(path, file);
             String pkl = zip.entries().keySet().stream().filter(n -> n.equals("data.pkl") || n.endsWith("/data.pkl"))
                     .findFirst().orElseThrow(() -> new CheckpointException(path + ": zip has no data.pkl entry (not a torch.save archive)"));
@@ -49,9 +58,6 @@ final class TorchCheckpoint {
                 }
             }
             return new TensorFile(path, tensors, metadata, arena);
-        } catch (IOException e) {
-            arena.close();
-            throw new CheckpointException(path + ": cannot read: " + e.getMessage(), e);
         } catch (InternalError e) { // a fault reading the mapping: the file shrank while open
             arena.close();
             throw new CheckpointException(path + ": reading the archive failed (" + e.getMessage()

@@ -132,6 +132,31 @@ class CliTest {
     }
 
     @Test
+    void hostileOptionsAreRefusedBeforeAnyModelLoads() throws IOException {
+        Path samples = Fixtures.dir().resolve("../../samples").normalize();
+        String q = samples.resolve("query.png").toString(), s = samples.resolve("support.png").toString(), m = samples.resolve("support_mask.png").toString();
+        // models that do not exist: a message about them would mean the options were checked too late
+        String[] absent = {"--unet", dir.resolve("absent_unet.safetensors").toString(), "--vae", VAE, "--clip", CLIP};
+        assertUserError("--guidance must be a finite number", concat(absent, "segment", "--query", q, "--support", s, "--support-mask", m, "--guidance", "NaN"));
+        assertUserError("--guidance must be a finite number", concat(absent, "segment", "--query", q, "--support", s, "--support-mask", m, "--guidance", "Infinity"));
+        assertUserError("--image-guidance must be a finite number", concat(absent, "segment", "--query", q, "--support", s, "--support-mask", m, "--image-guidance", "-Infinity"));
+        assertUserError("--steps must be in 1..1000", concat(absent, "segment", "--query", q, "--support", s, "--support-mask", m, "--steps", "100000"));
+        Path notAFolder = dir.resolve("plain.txt");
+        Files.writeString(notAFolder, "x");
+        assertUserError("is not a folder", concat(absent, "segment", "--query", q, "--support", s, "--support-mask", m, "--out", notAFolder.resolve("mask.png").toString()));
+        assertUserError("--overlay", concat(absent, "segment", "--query", q, "--support", s, "--support-mask", m, "--overlay", notAFolder.resolve("o.png").toString()));
+        assertUserError("is a folder", concat(absent, "segment", "--query", q, "--support", s, "--support-mask", m, "--out", dir.toString()));
+        String[] models = {"--unet", UNET, "--vae", VAE, "--clip", CLIP};
+        assertUserError("expected a safetensors file with init_noise", concat(models, "segment", "--query", q, "--support", s, "--support-mask", m,
+                "--noise", Fixtures.file("alphaclip_visual.pth").toString()));
+        assertUserError("LoRA strength must be a finite number", concat(models, "segment", "--query", q, "--support", s, "--support-mask", m,
+                "--lora", Fixtures.file("unet_diffusers.safetensors") + ":NaN"));
+        Path huge = dir.resolve("huge.png");
+        Files.write(huge, io.refldmseg.pipeline.HostileImageTest.pngHeader(20000, 20000));
+        assertUserError("more than the limit", concat(models, "segment", "--query", huge.toString(), "--support", s, "--support-mask", m));
+    }
+
+    @Test
     void demoWritesMaskAndOverlay() throws IOException {
         String home = System.getProperty("refldmseg.home");
         System.setProperty("refldmseg.home", Fixtures.dir().resolve("../..").normalize().toString());
