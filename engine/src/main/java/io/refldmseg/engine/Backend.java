@@ -86,6 +86,35 @@ public interface Backend extends AutoCloseable {
      */
     Tensor attention(Tensor q, Tensor k, Tensor v, int heads, Tensor keyMask);
 
+    /**
+     * Attention probabilities for variants that need them: softmax over keys of q k^T / sqrt(d)
+     * + bias, per head. q [B, Lq, C], k [B, Lk, C] (heads packed in C); bias broadcastable
+     * [B|1, H|1, Lq|1, Lk] or null. Returns [B, H, Lq, Lk]. The default runs on the host; a
+     * backend overrides it to keep the data where it is.
+     */
+    default Tensor attentionScores(Tensor q, Tensor k, int heads, Tensor bias) {
+        int[] biasShape = UnfusedAttention.checkScores(q, k, heads, bias);
+        int b = q.dim(0), lq = q.dim(1), c = q.dim(2), lk = k.dim(1);
+        float[] out = new float[Math.toIntExact((long) b * heads * lq * lk)];
+        UnfusedAttention.scores(toHost(q), toHost(k), lq, lk, c, heads, bias == null ? null : toHost(bias), biasShape, out, 0, b * heads);
+        return tensor(out, b, heads, lq, lk);
+    }
+
+    /** p [B, H, Lq, Lk] (probabilities) times v [B, Lk, C] per head: [B, Lq, C]. */
+    default Tensor attend(Tensor p, Tensor v, int heads) {
+        UnfusedAttention.checkAttend(p, v, heads);
+        int b = v.dim(0), lq = p.dim(2), lk = v.dim(1), c = v.dim(2);
+        float[] out = new float[Math.toIntExact((long) b * lq * c)];
+        UnfusedAttention.attend(toHost(p), toHost(v), lq, lk, c, heads, out, 0, b * heads);
+        return tensor(out, b, lq, c);
+    }
+
+    /** Attention with a general additive bias (broadcastable [B|1, H|1, Lq|1, Lk], or null) instead of a key mask. */
+    default Tensor attentionWithBias(Tensor q, Tensor k, Tensor v, int heads, Tensor bias) {
+        if (bias == null) return attention(q, k, v, heads, null);
+        return attend(attentionScores(q, k, heads, bias), v, heads);
+    }
+
     /** Softmax over the last dimension. */
     Tensor softmax(Tensor x);
 

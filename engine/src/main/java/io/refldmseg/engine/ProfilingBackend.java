@@ -107,6 +107,21 @@ public final class ProfilingBackend implements Backend {
     }
 
     @Override
+    public Tensor attentionScores(Tensor q, Tensor k, int heads, Tensor bias) {
+        return time("attentionScores", () -> inner.attentionScores(q, k, heads, bias));
+    }
+
+    @Override
+    public Tensor attend(Tensor p, Tensor v, int heads) {
+        return time("attend", () -> inner.attend(p, v, heads));
+    }
+
+    @Override
+    public Tensor attentionWithBias(Tensor q, Tensor k, Tensor v, int heads, Tensor bias) {
+        return time("attentionWithBias", () -> inner.attentionWithBias(q, k, v, heads, bias));
+    }
+
+    @Override
     public Tensor softmax(Tensor x) {
         return time("softmax", () -> inner.softmax(x));
     }

@@ -114,6 +114,45 @@ class CpuOpsTest {
     }
 
     @Test
+    void unfusedAttentionReproducesTheFusedOpAndADoubleReference() {
+        Tensor q = plain("attn.q"), k = plain("attn.k"), v = plain("attn.v"), mask = plain("attn.mask");
+        int heads = (int) ops.tensor("attn.heads").toLongs()[0];
+        checkPlain("attn.y_nomask", be.attend(be.attentionScores(q, k, heads, null), v, heads), tolerance("ops/attn.y_nomask"));
+        float[] m = be.toHost(mask);
+        Tensor bias = be.tensor(UnfusedAttention.hardMaskBias(m), mask.dim(0), 1, 1, mask.dim(1));
+        checkPlain("attn.y_mask", be.attend(be.attentionScores(q, k, heads, bias), v, heads), tolerance("ops/attn.y_mask"));
+        checkPlain("attn.y_mask", be.attentionWithBias(q, k, v, heads, bias), tolerance("ops/attn.y_mask"));
+        // the probabilities against a double-precision softmax of the same scores; rows sum to 1, masked keys ~0
+        float[] p = be.toHost(be.attentionScores(q, k, heads, bias)), qd = be.toHost(q), kd = be.toHost(k);
+        int b = q.dim(0), lq = q.dim(1), c = q.dim(2), lk = k.dim(1), d = c / heads;
+        for (int bi = 0; bi < b; bi++) {
+            boolean anyKept = false;
+            for (int j = 0; j < lk; j++) anyKept |= m[bi * lk + j] != 0f;
+            for (int h = 0; h < heads; h++)
+                for (int i = 0; i < lq; i++) {
+                    double[] s = new double[lk];
+                    double max = Double.NEGATIVE_INFINITY, sum = 0, rowSum = 0;
+                    for (int j = 0; j < lk; j++) {
+                        double dot = 0;
+                        for (int x = 0; x < d; x++) dot += (double) qd[(bi * lq + i) * c + h * d + x] * kd[(bi * lk + j) * c + h * d + x];
+                        s[j] = dot / Math.sqrt(d) + (1 - m[bi * lk + j]) * -10000.0;
+                        max = Math.max(max, s[j]);
+                    }
+                    for (int j = 0; j < lk; j++) sum += Math.exp(s[j] - max);
+                    for (int j = 0; j < lk; j++) {
+                        float got = p[((bi * heads + h) * lq + i) * lk + j];
+                        assertEquals(Math.exp(s[j] - max) / sum, got, 1e-6, "p[" + bi + "," + h + "," + i + "," + j + "]");
+                        if (anyKept && m[bi * lk + j] == 0f) assertTrue(got < 1e-30, "masked key gets ~0");
+                        rowSum += got;
+                    }
+                    assertEquals(1.0, rowSum, 1e-5, "row sums to 1");
+                }
+        }
+        // broadcast rules: a [1, 1, 1, Lk] bias applies to every batch row; a wrong shape is refused
+        assertThrows(IllegalArgumentException.class, () -> be.attentionScores(q, k, heads, be.tensor(new float[lk + 1], 1, 1, 1, lk + 1)));
+    }
+
+    @Test
     void softmaxAndActivations() {
         checkPlain("softmax.y", be.softmax(plain("softmax.x")), tolerance("ops/softmax.y"));
         Tensor x = plain("act.x");

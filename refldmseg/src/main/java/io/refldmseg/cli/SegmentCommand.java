@@ -30,6 +30,9 @@ final class SegmentCommand implements Callable<Integer> {
     @Mixin
     SegmentOptions request;
 
+    @Mixin
+    ResearchOptions research;
+
     @Option(names = "--query", required = true, paramLabel = "IMAGE", description = "image to segment")
     Path query;
 
@@ -60,9 +63,11 @@ final class SegmentCommand implements Callable<Integer> {
         OutputPaths.checkFile("--out", out);
         OutputPaths.checkFile("--overlay", overlay);
         OutputPaths.checkFile("--save-tensors", saveTensors);
+        research.check();
         RgbImage q = ImageFiles.readRgb(query);
         List<Support> shots = readSupports(supports, supportMasks);
         try (RefLdmSeg seg = models.open(null, null, null)) {
+            research.install(seg);
             if (categories) {
                 List<List<Support>> perCategory = shots.stream().map(List::of).toList();
                 RefLdmSeg.CategoryResult r = seg.segmentCategories(q, perCategory, options);
@@ -81,6 +86,7 @@ final class SegmentCommand implements Callable<Integer> {
             ImageFiles.writeMask(out, r.width(), r.height(), r.mask());
             if (overlay != null) ImageFiles.writeOverlay(overlay, q, r.mask());
             if (saveTensors != null) save(saveTensors, r.tensors());
+            research.write(q);
             System.out.printf("%s: %d of %d pixels foreground (-%s, %d shot%s; %s)%n", out, r.foregroundPixels(), (long) r.width() * r.height(),
                     seg.architecture().name().toLowerCase(), shots.size(), shots.size() == 1 ? "" : "s", r.timings());
             if (overlay != null) System.out.println(overlay + ": overlay");

@@ -20,6 +20,7 @@ import java.util.List;
  */
 public final class AlphaClipVisionTower {
     private static final float EPS = 1e-5f;
+    private static final AttentionContext CLIP_CALL = AttentionContext.outside(AttentionContext.Network.CLIP);
 
     private final Backend be;
     private final ClipConfig config;
@@ -28,8 +29,7 @@ public final class AlphaClipVisionTower {
     private final LayerNorm lnPre;
     private final List<Block> blocks = new ArrayList<>();
 
-    private record Block(LayerNorm ln1, LinearWeights q, LinearWeights k, LinearWeights v, LinearWeights out,
-                         LayerNorm ln2, LinearWeights fc, LinearWeights proj) {
+    private record Block(LayerNorm ln1, Attention attn, LayerNorm ln2, LinearWeights fc, LinearWeights proj) {
     }
 
     public AlphaClipVisionTower(ClipConfig config, ModelWeights weights, Backend backend) {
@@ -50,9 +50,16 @@ public final class AlphaClipVisionTower {
             String b = "transformer.resblocks." + i;
             var qkv = p.linearSplit(b + ".attn.in_proj.weight", b + ".attn.in_proj.bias", 3, w, w);
             LinearWeights fc = p.linear(b + ".mlp.c_fc", Params.ANY, w);
-            blocks.add(new Block(p.layerNorm(b + ".ln_1", w, EPS), qkv.get(0), qkv.get(1), qkv.get(2), p.linear(b + ".attn.out_proj", w, w),
-                    p.layerNorm(b + ".ln_2", w, EPS), fc, p.linear(b + ".mlp.c_proj", w, fc.outFeatures())));
+            Attention attn = new Attention(b + ".attn", AttentionContext.Network.CLIP, qkv.get(0), qkv.get(1), qkv.get(2),
+                    p.linear(b + ".attn.out_proj", w, w), config.heads());
+            blocks.add(new Block(p.layerNorm(b + ".ln_1", w, EPS), attn, p.layerNorm(b + ".ln_2", w, EPS), fc,
+                    p.linear(b + ".mlp.c_proj", w, fc.outFeatures())));
         }
+    }
+
+    /** transformer.resblocks.{i}.attn, one per block. */
+    public List<Attention> attentionLayers() {
+        return blocks.stream().map(Block::attn).toList();
     }
 
     public ClipConfig config() {
@@ -93,7 +100,7 @@ public final class AlphaClipVisionTower {
             Block blk = blocks.get(i);
             try (Backend.Scope scope = be.scope()) { // the block's intermediates are reused by the next block
                 Tensor h = blk.ln1.apply(be, x);
-                x = be.add(x, be.linear(be.attention(be.linear(h, blk.q), be.linear(h, blk.k), be.linear(h, blk.v), config.heads(), null), blk.out));
+                x = be.add(x, blk.attn.forward(be, h, null, null, CLIP_CALL));
                 x = scope.keep(be.add(x, be.linear(be.quickGelu(be.linear(blk.ln2.apply(be, x), blk.fc)), blk.proj)));
             }
             probe.record("block" + i, x);

@@ -1,24 +1,37 @@
 package io.refldmseg.model;
 
 import io.refldmseg.engine.Backend;
+import io.refldmseg.engine.LinearWeights;
 import io.refldmseg.engine.Tensor;
+import io.refldmseg.loader.CheckpointException;
 
 import java.util.List;
 
 /**
  * diffusers' Attention: q from x, k and v from the context (x itself for self-attention),
- * multi-head scaled dot product with an optional key mask, then to_out.0.
+ * multi-head scaled dot product with an optional key mask, then to_out.0. Every attention of the
+ * three networks is one of these, named by its checkpoint path
+ * ({@code down_blocks.1.attentions.0.transformer_blocks.0.attn2}, {@code encoder.mid_block.attentions.0},
+ * {@code transformer.resblocks.5.attn}); what happens between the projections is its
+ * {@link AttentionProcessor}, the fused op unless one is set.
  */
-final class Attention {
+public final class Attention {
     final Projection toQ, toK, toV, toOut;
-    final int heads;
+    private final int heads;
+    private final String name;
+    private final AttentionContext.Network network;
+    private final boolean cross;
+    private volatile AttentionProcessor processor = AttentionProcessor.FUSED;
 
-    /** {@code queryDim} channels of x, {@code contextDim} of the context (= queryDim for self-attention). */
-    Attention(Params p, String prefix, int queryDim, int contextDim, int heads) {
+    /** diffusers layout ({@code prefix.to_q} ...): {@code queryDim} channels of x, {@code contextDim} of the context. */
+    Attention(Params p, String prefix, AttentionContext.Network network, int queryDim, int contextDim, int heads, boolean cross) {
+        this.name = prefix;
+        this.network = network;
+        this.cross = cross;
         this.toQ = new Projection(prefix + ".to_q", p.linear(prefix + ".to_q", Params.ANY, queryDim));
         int inner = toQ.outFeatures();
         if (heads <= 0 || inner % heads != 0)
-            throw new io.refldmseg.loader.CheckpointException(p.weights.source() + ": '" + prefix + "' has " + inner
+            throw new CheckpointException(p.weights.source() + ": '" + prefix + "' has " + inner
                     + " channels, not divisible into " + heads + " heads");
         this.toK = new Projection(prefix + ".to_k", p.linear(prefix + ".to_k", inner, contextDim));
         this.toV = new Projection(prefix + ".to_v", p.linear(prefix + ".to_v", inner, contextDim));
@@ -26,14 +39,60 @@ final class Attention {
         this.heads = heads;
     }
 
+    /** Already packed projections (the vision tower's split in_proj and its out_proj). */
+    Attention(String name, AttentionContext.Network network, LinearWeights q, LinearWeights k, LinearWeights v, LinearWeights out, int heads) {
+        this.name = name;
+        this.network = network;
+        this.cross = false;
+        this.toQ = new Projection(name + ".in_proj.q", q);
+        this.toK = new Projection(name + ".in_proj.k", k);
+        this.toV = new Projection(name + ".in_proj.v", v);
+        this.toOut = new Projection(name + ".out_proj", out);
+        this.heads = heads;
+    }
+
+    public String name() {
+        return name;
+    }
+
+    public AttentionContext.Network network() {
+        return network;
+    }
+
+    public int heads() {
+        return heads;
+    }
+
+    /** Keys and values from another sequence (the UNet's attn2, which carries the support key mask). */
+    public boolean isCrossAttention() {
+        return cross;
+    }
+
+    public AttentionProcessor processor() {
+        return processor;
+    }
+
+    /** Replaces what this layer computes between its projections; {@link AttentionProcessor#FUSED} restores the default. */
+    public void setProcessor(AttentionProcessor processor) {
+        this.processor = java.util.Objects.requireNonNull(processor, "processor");
+    }
+
     List<Projection> projections() {
         return List.of(toQ, toK, toV, toOut);
     }
 
     /** x [B, L, C]; context [B, Lk, Cc] or null for self-attention; keyMask [B, Lk] or null. */
-    Tensor forward(Backend be, Tensor x, Tensor context, Tensor keyMask) {
+    Tensor forward(Backend be, Tensor x, Tensor context, Tensor keyMask, AttentionContext where) {
         Tensor kv = context == null ? x : context;
         Tensor q = toQ.apply(be, x), k = toK.apply(be, kv), v = toV.apply(be, kv);
-        return toOut.apply(be, be.attention(q, k, v, heads, keyMask));
+        AttentionProcessor p = processor;
+        Tensor mixed = p == AttentionProcessor.FUSED ? be.attention(q, k, v, heads, keyMask)
+                : p.process(new AttentionProcessor.Call(be, this, q, k, v, keyMask, where));
+        return toOut.apply(be, mixed);
+    }
+
+    @Override
+    public String toString() {
+        return name + " (" + network.name().toLowerCase() + (cross ? ", cross-attention" : ", self-attention") + ", " + heads + " heads)";
     }
 }

@@ -18,6 +18,7 @@ import java.util.List;
  */
 public final class AutoencoderKL {
     private static final float EPS = 1e-6f;
+    private static final AttentionContext VAE_CALL = AttentionContext.outside(AttentionContext.Network.VAE);
 
     private final Backend be;
     private final VaeConfig config;
@@ -37,15 +38,12 @@ public final class AutoencoderKL {
     private static final class MidBlock {
         final ResnetBlock resnet0, resnet1;
         final GroupNorm norm;
-        final LinearWeights q, k, v, out;
+        final Attention attention;
 
         MidBlock(Params p, String prefix, int channels, int groups) {
             resnet0 = new ResnetBlock(p, prefix + ".resnets.0", channels, channels, 0, groups, EPS);
             norm = p.groupNorm(prefix + ".attentions.0.group_norm", channels, groups, EPS);
-            q = p.linear(prefix + ".attentions.0.to_q", channels, channels);
-            k = p.linear(prefix + ".attentions.0.to_k", channels, channels);
-            v = p.linear(prefix + ".attentions.0.to_v", channels, channels);
-            out = p.linear(prefix + ".attentions.0.to_out.0", channels, channels);
+            attention = new Attention(p, prefix + ".attentions.0", AttentionContext.Network.VAE, channels, channels, 1, false);
             resnet1 = new ResnetBlock(p, prefix + ".resnets.1", channels, channels, 0, groups, EPS);
         }
 
@@ -53,7 +51,7 @@ public final class AutoencoderKL {
             Tensor h = resnet0.forward(be, x, null);
             int n = h.dim(0), hh = h.dim(1), w = h.dim(2), c = h.dim(3);
             Tensor t = be.reshape(norm.apply(be, h, false), n, hh * w, c);
-            Tensor a = be.linear(be.attention(be.linear(t, q), be.linear(t, k), be.linear(t, v), 1, null), out);
+            Tensor a = attention.forward(be, t, null, null, VAE_CALL);
             h = be.add(be.reshape(a, n, hh, w, c), h);
             return resnet1.forward(be, h, null);
         }
@@ -94,6 +92,11 @@ public final class AutoencoderKL {
         }
         decNormOut = p.groupNorm("decoder.conv_norm_out", ch, groups, EPS);
         decConvOut = p.conv("decoder.conv_out", config.outChannels(), ch, 3);
+    }
+
+    /** The two attention layers: encoder.mid_block.attentions.0 and decoder.mid_block.attentions.0. */
+    public List<Attention> attentionLayers() {
+        return List.of(encMid.attention, decMid.attention);
     }
 
     public VaeConfig config() {

@@ -37,8 +37,10 @@ final class Transformer2D {
             if (ffIn.outFeatures() % 2 != 0)
                 throw new io.refldmseg.loader.CheckpointException(p.weights.source() + ": '" + b + ".ff.net.0.proj' has "
                         + ffIn.outFeatures() + " outputs, not the even count GEGLU splits in two");
-            blocks.add(new Block(p.layerNorm(b + ".norm1", inner, LN_EPS), new Attention(p, b + ".attn1", inner, inner, heads),
-                    p.layerNorm(b + ".norm2", inner, LN_EPS), new Attention(p, b + ".attn2", inner, contextDim, heads),
+            blocks.add(new Block(p.layerNorm(b + ".norm1", inner, LN_EPS),
+                    new Attention(p, b + ".attn1", AttentionContext.Network.UNET, inner, inner, heads, false),
+                    p.layerNorm(b + ".norm2", inner, LN_EPS),
+                    new Attention(p, b + ".attn2", AttentionContext.Network.UNET, inner, contextDim, heads, true),
                     p.layerNorm(b + ".norm3", inner, LN_EPS), ffIn, p.linear(b + ".ff.net.2", inner, ffIn.outFeatures() / 2)));
         }
     }
@@ -53,14 +55,14 @@ final class Transformer2D {
     }
 
     /** x [N, H, W, C]; context [N, L, Cc]; keyMask [N, L] or null. */
-    Tensor forward(Backend be, Tensor x, Tensor context, Tensor keyMask) {
+    Tensor forward(Backend be, Tensor x, Tensor context, Tensor keyMask, AttentionContext where) {
         int n = x.dim(0), h = x.dim(1), w = x.dim(2), c = x.dim(3);
         try (Backend.Scope scope = be.scope()) { // the intermediates are reused once it returns
             Tensor t = be.reshape(norm.apply(be, x, false), n, h * w, c);
             t = be.linear(t, projIn);
             for (Block b : blocks) {
-                t = be.add(t, b.attn1.forward(be, b.norm1.apply(be, t), null, null));
-                t = be.add(t, b.attn2.forward(be, b.norm2.apply(be, t), context, keyMask));
+                t = be.add(t, b.attn1.forward(be, b.norm1.apply(be, t), null, null, where));
+                t = be.add(t, b.attn2.forward(be, b.norm2.apply(be, t), context, keyMask, where));
                 t = be.add(t, be.linear(be.geglu(be.linear(b.norm3.apply(be, t), b.ffIn)), b.ffOut));
             }
             t = be.linear(t, projOut);

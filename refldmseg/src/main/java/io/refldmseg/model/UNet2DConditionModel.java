@@ -97,14 +97,21 @@ public final class UNet2DConditionModel {
         return config;
     }
 
-    /** Every attention projection by diffusers name (to_q, to_k, to_v, to_out.0), for LoRA. */
-    public Map<String, Projection> projections() {
-        Map<String, Projection> out = new LinkedHashMap<>();
+    /** Every attention layer in forward order (down, mid, up; attn1 then attn2 of each transformer block). */
+    public List<Attention> attentionLayers() {
+        List<Attention> out = new ArrayList<>();
         List<Transformer2D> all = new ArrayList<>();
         down.forEach(l -> all.addAll(l.attentions));
         all.add(midAttention);
         up.forEach(l -> all.addAll(l.attentions));
-        for (Transformer2D t : all) for (Attention a : t.attentions()) for (Projection pr : a.projections()) out.put(pr.name, pr);
+        for (Transformer2D t : all) out.addAll(t.attentions());
+        return List.copyOf(out);
+    }
+
+    /** Every attention projection by diffusers name (to_q, to_k, to_v, to_out.0), for LoRA. */
+    public Map<String, Projection> projections() {
+        Map<String, Projection> out = new LinkedHashMap<>();
+        for (Attention a : attentionLayers()) for (Projection pr : a.projections()) out.put(pr.name, pr);
         return out;
     }
 
@@ -112,14 +119,21 @@ public final class UNet2DConditionModel {
         return forward(sample, timesteps, encoderHiddenStates, keyMask, Probe.NONE);
     }
 
+    public Tensor forward(Tensor sample, float[] timesteps, Tensor encoderHiddenStates, Tensor keyMask, Probe probe) {
+        return forward(sample, timesteps, encoderHiddenStates, keyMask, probe,
+                new AttentionContext(AttentionContext.Network.UNET, timesteps[0], 0, java.util.Collections.nCopies(sample.dim(0),
+                        AttentionContext.Branch.TEXT), 1, encoderHiddenStates.dim(1), null));
+    }
+
     /**
      * @param sample              [B, H, W, in_channels]
      * @param timesteps           one per sample, or a single value for the whole batch
      * @param encoderHiddenStates [B, L, encoder_hid_dim] (or cross_attention_dim without an adapter)
      * @param keyMask             [B, L] with 1 = attend, 0 = masked, or null
+     * @param where               what the attention processors are told about this call
      * @return predicted [B, H, W, out_channels]
      */
-    public Tensor forward(Tensor sample, float[] timesteps, Tensor encoderHiddenStates, Tensor keyMask, Probe probe) {
+    public Tensor forward(Tensor sample, float[] timesteps, Tensor encoderHiddenStates, Tensor keyMask, Probe probe, AttentionContext where) {
         int batch = sample.dim(0);
         if (sample.rank() != 4 || sample.dim(3) != config.inChannels())
             throw new IllegalArgumentException("UNet expects [B, H, W, " + config.inChannels() + "], got " + sample);
@@ -151,7 +165,7 @@ public final class UNet2DConditionModel {
             Level level = down.get(i);
             for (int j = 0; j < level.resnets.size(); j++) {
                 h = level.resnets.get(j).forward(be, h, embSilu);
-                if (!level.attentions.isEmpty()) h = level.attentions.get(j).forward(be, h, context, keyMask);
+                if (!level.attentions.isEmpty()) h = level.attentions.get(j).forward(be, h, context, keyMask, where);
                 skips.push(h);
             }
             if (level.resample != null) {
@@ -161,14 +175,14 @@ public final class UNet2DConditionModel {
             probe.record("down_blocks." + i, h);
         }
         h = midResnet0.forward(be, h, embSilu);
-        h = midAttention.forward(be, h, context, keyMask);
+        h = midAttention.forward(be, h, context, keyMask, where);
         h = midResnet1.forward(be, h, embSilu);
         probe.record("mid_block", h);
         for (int i = 0; i < up.size(); i++) {
             Level level = up.get(i);
             for (int j = 0; j < level.resnets.size(); j++) {
                 h = level.resnets.get(j).forward(be, be.concatChannels(h, skips.pop()), embSilu);
-                if (!level.attentions.isEmpty()) h = level.attentions.get(j).forward(be, h, context, keyMask);
+                if (!level.attentions.isEmpty()) h = level.attentions.get(j).forward(be, h, context, keyMask, where);
             }
             if (level.resample != null) h = be.conv2d(be.upsampleNearest2x(h), level.resample, 1, Padding.same(1));
             probe.record("up_blocks." + i, h);

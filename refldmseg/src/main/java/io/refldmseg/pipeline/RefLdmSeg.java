@@ -9,6 +9,10 @@ import io.refldmseg.loader.config.ClipConfig;
 import io.refldmseg.loader.config.UNetConfig;
 import io.refldmseg.loader.config.VaeConfig;
 import io.refldmseg.model.AlphaClipVisionTower;
+import io.refldmseg.model.Attention;
+import io.refldmseg.model.AttentionContext;
+import io.refldmseg.model.AttentionLayers;
+import io.refldmseg.model.AttentionProcessor;
 import io.refldmseg.model.AutoencoderKL;
 import io.refldmseg.model.UNet2DConditionModel;
 import io.refldmseg.scheduler.DdimScheduler;
@@ -52,8 +56,12 @@ public final class RefLdmSeg implements AutoCloseable {
     public record Checkpoints(Path unet, Path vae, Path clip) {
     }
 
-    /** Encoded instructions: tokens [1, k * grid^2, W] (before the UNet's adapter) and key mask [1, k * grid^2]. */
-    public record Prompt(Tensor tokens, Tensor keyMask, int shots) {
+    /**
+     * Encoded instructions: tokens [1, k * grid^2, W] (before the UNet's adapter), the key mask
+     * [1, k * grid^2] (each token 1 when the nearest-resized support mask is object there), and
+     * the soft key mask of the same shape (the object's area fraction on each token's patch).
+     */
+    public record Prompt(Tensor tokens, Tensor keyMask, Tensor softKeyMask, int shots) {
     }
 
     private final Backend be;
@@ -153,6 +161,7 @@ public final class RefLdmSeg implements AutoCloseable {
         if (supports.isEmpty()) throw new IllegalArgumentException("at least one support image with its mask is needed");
         int k = supports.size(), res = tower.config().inputResolution(), grid = tower.config().gridSize(), w = tower.config().width();
         List<Tensor> images = new ArrayList<>(), alphas = new ArrayList<>(), keys = new ArrayList<>();
+        float[] soft = new float[k * grid * grid];
         for (Support s : supports) {
             Preprocess.Geometry g = prep.geometry(s.image().width(), s.image().height());
             images.add(be.resizeBilinear(prep.image(s.image(), g), res, res));
@@ -161,6 +170,7 @@ public final class RefLdmSeg implements AutoCloseable {
             for (int i = 0; i < a.length; i++) a[i] = (a[i] - 0.5f) / 0.26f;
             alphas.add(be.tensor(a, 1, res, res, 1));
             keys.add(be.resizeNearest(mask, grid, grid));
+            areaFractions(be.toHost(mask), SIZE, grid, soft, keys.size() - 1);
         }
         Tensor sx = be.concatBatch(images), alpha = be.concatBatch(alphas), sy = be.concatBatch(keys);
         Tensor all = tower.forward(sx, alpha);
@@ -174,7 +184,46 @@ public final class RefLdmSeg implements AutoCloseable {
             keep.put("prompt_embeds", HostTensor.f32(be.toHost(tokens), 1, tokens.dim(1), w));
             keep.put("symask", HostTensor.f32(be.toHost(keyMask), 1, keyMask.dim(1)));
         }
-        return new Prompt(tokens, keyMask, k);
+        return new Prompt(tokens, keyMask, be.tensor(soft, 1, k * grid * grid), k);
+    }
+
+    /** The mean of each of grid x grid equal patches of a size x size mask into shot {@code shot}'s tokens of {@code out}. */
+    private static void areaFractions(float[] mask, int size, int grid, float[] out, int shot) {
+        for (int ty = 0; ty < grid; ty++)
+            for (int tx = 0; tx < grid; tx++) {
+                int y0 = ty * size / grid, y1 = (ty + 1) * size / grid, x0 = tx * size / grid, x1 = (tx + 1) * size / grid;
+                double sum = 0;
+                for (int y = y0; y < y1; y++) for (int x = x0; x < x1; x++) sum += mask[y * size + x];
+                out[(shot * grid + ty) * grid + tx] = (float) (sum / ((y1 - y0) * (x1 - x0)));
+            }
+    }
+
+    // ---- attention layers (research) ----
+
+    /** Every attention layer of the UNet, the VAE and the vision tower, by checkpoint name. */
+    public List<Attention> attentionLayers() {
+        List<Attention> all = new ArrayList<>(unet.attentionLayers());
+        all.addAll(vae.attentionLayers());
+        all.addAll(tower.attentionLayers());
+        return List.copyOf(all);
+    }
+
+    /** Sets {@code processor} on the layers named by an exact name or glob (an error naming the nearest layers if none matches). */
+    public synchronized List<Attention> setAttentionProcessor(String nameOrGlob, AttentionProcessor processor) {
+        return AttentionLayers.setProcessor(attentionLayers(), nameOrGlob, processor);
+    }
+
+    public synchronized List<Attention> setAttentionProcessor(java.util.function.Predicate<Attention> which, AttentionProcessor processor) {
+        return AttentionLayers.setProcessor(attentionLayers(), which, processor);
+    }
+
+    /** Every layer back to the fused default. */
+    public synchronized void resetAttentionProcessors() {
+        attentionLayers().forEach(a -> a.setProcessor(AttentionProcessor.FUSED));
+    }
+
+    private AttentionContext unetCall(Prompt p, float timestep, int step, List<AttentionContext.Branch> rows, Tensor softKeyMask) {
+        return new AttentionContext(AttentionContext.Network.UNET, timestep, step, rows, p.shots(), p.keyMask().dim(1) / p.shots(), softKeyMask);
     }
 
     /** [k, 1 + L, W] tower output -> [1, k * L, W] instruction tokens, shots concatenated. */
@@ -327,7 +376,8 @@ public final class RefLdmSeg implements AutoCloseable {
             z = be.tensor(s, post.mean().shape());
         }
         Tensor latent = be.scale(z, latentScale);
-        Tensor pred = unet.forward(latent, new float[]{0f}, p.tokens(), p.keyMask());
+        Tensor pred = unet.forward(latent, new float[]{0f}, p.tokens(), p.keyMask(), io.refldmseg.model.Probe.NONE,
+                unetCall(p, 0f, 0, List.of(AttentionContext.Branch.TEXT), p.softKeyMask()));
         if (keep != null) {
             keep.put("latent", nchw(latent));
             keep.put("unet_pred", nchw(pred));
@@ -336,11 +386,11 @@ public final class RefLdmSeg implements AutoCloseable {
     }
 
     /** One -n UNet call, on the host latent; its activations are freed once the prediction is on the host. */
-    private float[] unetStep(float[] lat, int[] shape, boolean guided, Tensor imageCond, int t, Tensor context, Tensor mask) {
+    private float[] unetStep(float[] lat, int[] shape, boolean guided, Tensor imageCond, int t, Tensor context, Tensor mask, AttentionContext where) {
         return scoped(() -> {
             Tensor latT = be.tensor(lat, shape);
             Tensor in = be.concatChannels(guided ? be.concatBatch(List.of(latT, latT, latT)) : latT, imageCond);
-            return be.toHost(unet.forward(in, new float[]{t}, context, mask));
+            return be.toHost(unet.forward(in, new float[]{t}, context, mask, io.refldmseg.model.Probe.NONE, where));
         });
     }
 
@@ -352,8 +402,11 @@ public final class RefLdmSeg implements AutoCloseable {
         int[] shape = image.shape();
         int n = Math.toIntExact(image.numel());
         boolean guided = o.guidance() >= 1f && o.imageGuidance() >= 1f;
-        Tensor context = p.tokens(), mask = p.keyMask(), imageCond = image;
+        Tensor context = p.tokens(), mask = p.keyMask(), softMask = p.softKeyMask(), imageCond = image;
+        List<AttentionContext.Branch> branches = List.of(AttentionContext.Branch.TEXT);
         if (guided) {
+            softMask = be.concatBatch(List.of(softMask, softMask, softMask));
+            branches = List.of(AttentionContext.Branch.TEXT, AttentionContext.Branch.IMAGE, AttentionContext.Branch.UNCONDITIONED);
             Tensor nul = nullTokens(p.shots());
             context = be.concatBatch(List.of(p.tokens(), nul, nul));
             mask = be.concatBatch(List.of(p.keyMask(), p.keyMask(), p.keyMask())); // the official code masks the null rows too
@@ -371,7 +424,7 @@ public final class RefLdmSeg implements AutoCloseable {
         }
         for (int i = 0; i < ts.length; i++) {
             progress.accept(String.format("step %d/%d (t = %d)", i + 1, ts.length, ts[i]));
-            float[] raw = unetStep(lat, shape, guided, imageCond, ts[i], context, mask);
+            float[] raw = unetStep(lat, shape, guided, imageCond, ts[i], context, mask, unetCall(p, ts[i], i, branches, softMask));
             float[] eps = guided ? guide(raw, n, o.guidance(), o.imageGuidance()) : raw;
             float[] stepNoise = null;
             if (sched.needsNoise()) {

@@ -132,6 +132,32 @@ class CliTest {
     }
 
     @Test
+    void attentionResearchOptionsDumpMapsAndChangeTheMask() throws IOException {
+        Path samples = Fixtures.dir().resolve("../../samples").normalize();
+        String q = samples.resolve("query.png").toString(), s = samples.resolve("support.png").toString(), m = samples.resolve("support_mask.png").toString();
+        String[] models = {"--unet", UNET, "--vae", VAE, "--clip", CLIP};
+        Path att = dir.resolve("att.safetensors"), maps = dir.resolve("maps"), hard = dir.resolve("hard.png"), soft = dir.resolve("soft.png");
+        Run r = cli(concat(models, "segment", "--query", q, "--support", s, "--support-mask", m, "--out", hard.toString(),
+                "--save-attention", att.toString(), "--attention-maps", maps.toString()));
+        assertEquals(0, r.code(), r.err());
+        try (io.refldmseg.loader.TensorFile tf = io.refldmseg.loader.TensorFile.open(att)) {
+            assertEquals(16, tf.tensors().size(), tf.tensors().keySet().toString());
+            io.refldmseg.loader.TensorData t = tf.tensor("down_blocks.0.attentions.0.transformer_blocks.0.attn2");
+            assertEquals(4, t.rank());
+            assertEquals(1, t.shape()[0]);
+            assertEquals(256, t.shape()[3], "Lk: one shot's 16 x 16 tokens");
+        }
+        assertTrue(Files.exists(maps.resolve("contact_sheet.png")) && Files.exists(maps.resolve("mean.png")));
+        assertEquals(256, ImageFiles.readRgb(maps.resolve("mid_block.attentions.0.transformer_blocks.0.attn2.png")).width());
+        Run r2 = cli(concat(models, "segment", "--query", q, "--support", s, "--support-mask", m, "--out", soft.toString(), "--mask-mode", "soft"));
+        assertEquals(0, r2.code(), r2.err());
+        assertUserError("--mask-layers: no attention layer matches 'up_blocks.9*'", concat(models, "segment", "--query", q, "--support", s,
+                "--support-mask", m, "--mask-mode", "none", "--mask-layers", "up_blocks.9*"));
+        assertUserError("--mask-mode must be hard, soft or none", concat(models, "segment", "--query", q, "--support", s,
+                "--support-mask", m, "--mask-mode", "fuzzy"));
+    }
+
+    @Test
     void hostileOptionsAreRefusedBeforeAnyModelLoads() throws IOException {
         Path samples = Fixtures.dir().resolve("../../samples").normalize();
         String q = samples.resolve("query.png").toString(), s = samples.resolve("support.png").toString(), m = samples.resolve("support_mask.png").toString();

@@ -368,6 +368,26 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
+    public Tensor attentionScores(Tensor q, Tensor k, int heads, Tensor bias) {
+        int[] biasShape = io.refldmseg.engine.UnfusedAttention.checkScores(q, k, heads, bias);
+        int b = q.dim(0), lq = q.dim(1), c = q.dim(2), lk = k.dim(1);
+        float[] out = new float[Math.toIntExact((long) b * heads * lq * lk)];
+        float[] qd = cpu(q).data, kd = cpu(k).data, bd = bias == null ? null : cpu(bias).data;
+        Parallel.forRange(b * heads, 1, (from, to) -> io.refldmseg.engine.UnfusedAttention.scores(qd, kd, lq, lk, c, heads, bd, biasShape, out, from, to));
+        return new CpuTensor(out, b, heads, lq, lk);
+    }
+
+    @Override
+    public Tensor attend(Tensor p, Tensor v, int heads) {
+        io.refldmseg.engine.UnfusedAttention.checkAttend(p, v, heads);
+        int b = v.dim(0), lq = p.dim(2), lk = v.dim(1), c = v.dim(2);
+        float[] out = new float[Math.toIntExact((long) b * lq * c)];
+        float[] pd = cpu(p).data, vd = cpu(v).data;
+        Parallel.forRange(b * heads, 1, (from, to) -> io.refldmseg.engine.UnfusedAttention.attend(pd, vd, lq, lk, c, heads, out, from, to));
+        return new CpuTensor(out, b, lq, c);
+    }
+
+    @Override
     public Tensor softmax(Tensor x) {
         float[] xd = cpu(x).data;
         int c = x.dim(-1), rows = Math.toIntExact(x.numel() / c), pad = (c + L - 1) / L * L;
