@@ -122,6 +122,21 @@ class AttentionResearchTest {
     }
 
     @Test
+    void theReadmeProcessorRunsAndChangesOnlyWhatItIsSetOn() {
+        float[] plain = run(keyMask);
+        AttentionProcessor sharpened = call -> { // the README's example, verbatim
+            Backend be = call.backend();
+            Tensor hot = be.scale(call.q(), 2f);
+            Tensor p = be.attentionScores(hot, call.k(), call.heads(), call.hardMaskBias());
+            return be.attend(p, call.v(), call.heads());
+        };
+        assertEquals(9, AttentionLayers.setProcessor(unet.attentionLayers(), "up_blocks.*attn2", sharpened).size());
+        assertFalse(java.util.Arrays.equals(plain, run(keyMask)));
+        unet.attentionLayers().forEach(a -> a.setProcessor(AttentionProcessor.FUSED));
+        assertArrayEquals(plain, run(keyMask), "back to the default bits");
+    }
+
+    @Test
     void maskModeNoneEqualsAnAllOnesKeyMask() {
         float[] ones = run(onesMask);
         AttentionLayers.setProcessor(unet.attentionLayers(), "*attn2", new MaskedAttention(MaskedAttention.Mode.NONE, null));
