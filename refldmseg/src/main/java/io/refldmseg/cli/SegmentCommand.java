@@ -5,6 +5,7 @@ import io.refldmseg.pipeline.HostTensor;
 import io.refldmseg.pipeline.ImageFiles;
 import io.refldmseg.pipeline.LabelMap;
 import io.refldmseg.pipeline.Options;
+import io.refldmseg.pipeline.PipelineListener;
 import io.refldmseg.pipeline.RefLdmSeg;
 import io.refldmseg.pipeline.Result;
 import io.refldmseg.pipeline.RgbImage;
@@ -59,7 +60,7 @@ final class SegmentCommand implements Callable<Integer> {
         if (supports.isEmpty()) throw new Main.UserError("at least one --support image with its --support-mask is needed");
         if (supports.size() != supportMasks.size())
             throw new Main.UserError(supports.size() + " --support images but " + supportMasks.size() + " --support-mask files: give one mask per support");
-        Options options = request.toOptions(saveTensors != null);
+        Options options = request.toOptions(false);
         OutputPaths.checkFile("--out", out);
         OutputPaths.checkFile("--overlay", overlay);
         OutputPaths.checkFile("--save-tensors", saveTensors);
@@ -82,10 +83,11 @@ final class SegmentCommand implements Callable<Integer> {
                 System.out.println(out + ": label map, pixels per label (0 = background): " + java.util.Arrays.toString(counts));
                 return 0;
             }
-            Result r = seg.segment(q, shots, options);
+            PipelineListener.TensorCollector intermediates = new PipelineListener.TensorCollector();
+            Result r = seg.segment(q, shots, options, saveTensors != null ? intermediates : PipelineListener.NONE);
             ImageFiles.writeMask(out, r.width(), r.height(), r.mask());
             if (overlay != null) ImageFiles.writeOverlay(overlay, q, r.mask());
-            if (saveTensors != null) save(saveTensors, r.tensors());
+            if (saveTensors != null) save(saveTensors, intermediates.tensors());
             research.write(q);
             System.out.printf("%s: %d of %d pixels foreground (-%s, %d shot%s; %s)%n", out, r.foregroundPixels(), (long) r.width() * r.height(),
                     seg.architecture().name().toLowerCase(), shots.size(), shots.size() == 1 ? "" : "s", r.timings());

@@ -154,10 +154,10 @@ public final class RefLdmSeg implements AutoCloseable {
     // ---- instructions ----
 
     public synchronized Prompt prompt(List<Support> supports, int ignoreLabel) {
-        return prompt(supports, ignoreLabel, null);
+        return prompt(supports, ignoreLabel, PipelineListener.NONE);
     }
 
-    private Prompt prompt(List<Support> supports, int ignoreLabel, Map<String, HostTensor> keep) {
+    private Prompt prompt(List<Support> supports, int ignoreLabel, PipelineListener keep) {
         if (supports.isEmpty()) throw new IllegalArgumentException("at least one support image with its mask is needed");
         int k = supports.size(), res = tower.config().inputResolution(), grid = tower.config().gridSize(), w = tower.config().width();
         List<Tensor> images = new ArrayList<>(), alphas = new ArrayList<>(), keys = new ArrayList<>();
@@ -176,13 +176,14 @@ public final class RefLdmSeg implements AutoCloseable {
         Tensor all = tower.forward(sx, alpha);
         Tensor tokens = dropClassToken(all, k);
         Tensor keyMask = be.reshape(sy, 1, k * grid * grid);
-        if (keep != null) {
-            keep.put("sx224", nchw(sx));
-            keep.put("alpha224", nchw(alpha));
-            keep.put("sy16", HostTensor.u8(be.toHost(sy), k, 1, grid, grid));
-            keep.put("tokens_all", HostTensor.f32(be.toHost(all), k, all.dim(1), w));
-            keep.put("prompt_embeds", HostTensor.f32(be.toHost(tokens), 1, tokens.dim(1), w));
-            keep.put("symask", HostTensor.f32(be.toHost(keyMask), 1, keyMask.dim(1)));
+        if (keep != PipelineListener.NONE) {
+            keep.onTensor("sx224", nchw(sx));
+            keep.onTensor("alpha224", nchw(alpha));
+            keep.onTensor("sy16", HostTensor.u8(be.toHost(sy), k, 1, grid, grid));
+            keep.onTensor("tokens_all", HostTensor.f32(be.toHost(all), k, all.dim(1), w));
+            keep.onTensor("prompt_embeds", HostTensor.f32(be.toHost(tokens), 1, tokens.dim(1), w));
+            keep.onTensor("symask", HostTensor.f32(be.toHost(keyMask), 1, keyMask.dim(1)));
+            keep.onPrompt(HostTensor.f32(be.toHost(tokens), 1, tokens.dim(1), w), HostTensor.f32(be.toHost(keyMask), 1, keyMask.dim(1)));
         }
         return new Prompt(tokens, keyMask, be.tensor(soft, 1, k * grid * grid), k);
     }
@@ -263,17 +264,32 @@ public final class RefLdmSeg implements AutoCloseable {
         return segment(request.query(), request.supports(), request.options());
     }
 
-    public synchronized Result segment(RgbImage query, List<Support> supports, Options o) {
+    public Result segment(RgbImage query, List<Support> supports, Options o) {
+        return segment(query, supports, o, PipelineListener.NONE);
+    }
+
+    /** Segments with {@code listener} seeing the prompt, every -n step, the logits and the named intermediates. */
+    public synchronized Result segment(RgbImage query, List<Support> supports, Options o, PipelineListener listener) {
         return scoped(() -> {
             long t0 = System.nanoTime();
-            Map<String, HostTensor> keep = o.keepTensors() ? new LinkedHashMap<>() : null;
+            PipelineListener.TensorCollector kept = o.keepTensors() ? new PipelineListener.TensorCollector() : null;
+            PipelineListener keep = listening(kept, listener);
             Prompt p = prompt(supports, o.ignoreLabel(), keep);
-            return run(encode(query), p, o, keep, System.nanoTime() - t0);
+            return run(encode(query), p, o, keep, kept, System.nanoTime() - t0);
         });
     }
 
-    public synchronized Result segment(RgbImage query, Prompt prompt, Options o) {
-        return scoped(() -> run(encode(query), prompt, o, o.keepTensors() ? new LinkedHashMap<>() : null, 0));
+    public Result segment(RgbImage query, Prompt prompt, Options o) {
+        return segment(query, prompt, o, PipelineListener.NONE);
+    }
+
+    public synchronized Result segment(RgbImage query, Prompt prompt, Options o, PipelineListener listener) {
+        PipelineListener.TensorCollector kept = o.keepTensors() ? new PipelineListener.TensorCollector() : null;
+        return scoped(() -> run(encode(query), prompt, o, listening(kept, listener), kept, 0));
+    }
+
+    private static PipelineListener listening(PipelineListener.TensorCollector kept, PipelineListener listener) {
+        return PipelineListener.both(kept == null ? PipelineListener.NONE : kept, java.util.Objects.requireNonNull(listener, "listener"));
     }
 
     /** Runs {@code body} and then frees the backend memory it made (results are host data by then). */
@@ -289,12 +305,12 @@ public final class RefLdmSeg implements AutoCloseable {
     /** Video: the first frame and its mask are the prompt for every later frame (tokens computed once). */
     public synchronized List<Result> segmentVideo(List<RgbImage> frames, LabelMap firstMask, Options o) {
         if (frames.size() < 2) throw new IllegalArgumentException("a video needs at least two frames (the first is the prompt)");
-        Prompt p = prompt(List.of(new Support(frames.getFirst(), firstMask)), o.ignoreLabel(), null);
+        Prompt p = prompt(List.of(new Support(frames.getFirst(), firstMask)), o.ignoreLabel(), PipelineListener.NONE);
         List<Result> out = new ArrayList<>();
         for (int i = 1; i < frames.size(); i++) {
             progress.accept("frame " + (i + 1) + "/" + frames.size());
             RgbImage frame = frames.get(i);
-            out.add(scoped(() -> run(encode(frame), p, o, null, 0)));
+            out.add(scoped(() -> run(encode(frame), p, o, PipelineListener.NONE, null, 0)));
         }
         return out;
     }
@@ -311,7 +327,7 @@ public final class RefLdmSeg implements AutoCloseable {
             for (int c = 0; c < categories.size(); c++) {
                 progress.accept("category " + (c + 1) + "/" + categories.size());
                 List<Support> supports = categories.get(c);
-                each.add(scoped(() -> run(encoded, prompt(supports, o.ignoreLabel(), null), o, null, 0)));
+                each.add(scoped(() -> run(encoded, prompt(supports, o.ignoreLabel(), PipelineListener.NONE), o, PipelineListener.NONE, null, 0)));
             }
             return each;
         });
@@ -337,11 +353,11 @@ public final class RefLdmSeg implements AutoCloseable {
         return new EncodedQuery(query, g, x, vae.encode(x), System.nanoTime() - t0);
     }
 
-    private Result run(EncodedQuery q, Prompt p, Options o, Map<String, HostTensor> keep, long promptNanos) {
+    private Result run(EncodedQuery q, Prompt p, Options o, PipelineListener keep, PipelineListener.TensorCollector kept, long promptNanos) {
         AutoencoderKL.Posterior post = q.posterior();
-        if (keep != null) {
-            keep.put("latent_mean", nchw(post.mean()));
-            keep.put("latent_logvar", nchw(post.logvar()));
+        if (keep != PipelineListener.NONE) {
+            keep.onTensor("latent_mean", nchw(post.mean()));
+            keep.onTensor("latent_logvar", nchw(post.logvar()));
         }
         long t1 = System.nanoTime();
         RandomGenerator rng = RandomGeneratorFactory.of("L64X128MixRandom").create(o.seed());
@@ -350,24 +366,28 @@ public final class RefLdmSeg implements AutoCloseable {
         Tensor decoded = vae.decode(be.scale(latent, 1f / latentScale));
         float alpha = o.maskAlpha() != null ? o.maskAlpha() : arch.defaultMaskAlpha();
         Tensor logits = be.axpby(1f, decoded, -alpha, q.x());
-        if (keep != null) keep.put("logits", nchw(logits));
+        if (keep != PipelineListener.NONE) {
+            HostTensor l = nchw(logits);
+            keep.onTensor("logits", l);
+            keep.onLogits(l);
+        }
         float[] hwc = be.toHost(prep.restore(logits, q.geometry()));
         byte[] mask = PseudoMask.decide(hwc);
         long t3 = System.nanoTime();
         int w = q.image().width(), h = q.image().height();
-        if (keep != null) {
+        if (keep != PipelineListener.NONE) {
             float[] m = new float[mask.length];
             for (int i = 0; i < m.length; i++) m[i] = mask[i];
-            keep.put("mask", HostTensor.u8(m, 1, h, w));
+            keep.onTensor("mask", HostTensor.u8(m, 1, h, w));
         }
         float[] chw = Layouts.nhwcToNchw(hwc, 1, h, w, 3);
         Result.Timings tm = new Result.Timings(promptNanos / 1_000_000, q.nanos() / 1_000_000, (t2 - t1) / 1_000_000,
                 (t3 - t2) / 1_000_000, (promptNanos + q.nanos() + t3 - t1) / 1_000_000);
-        return new Result(w, h, mask, chw, keep == null ? Map.of() : Collections.unmodifiableMap(keep), tm);
+        return new Result(w, h, mask, chw, kept == null ? Map.of() : kept.tensors(), tm);
     }
 
     /** -f: the UNet at t = 0 maps the scaled query latent straight to the pseudo-mask latent. */
-    private Tensor predictF(AutoencoderKL.Posterior post, Prompt p, Options o, RandomGenerator rng, Map<String, HostTensor> keep) {
+    private Tensor predictF(AutoencoderKL.Posterior post, Prompt p, Options o, RandomGenerator rng, PipelineListener keep) {
         Tensor z = post.mean();
         if (o.posterior() == Options.Posterior.SAMPLE) {
             float[] eps = noise(o.noise() == null ? null : o.noise().posteriorEps(), post.mean(), rng, "posterior_eps");
@@ -378,9 +398,9 @@ public final class RefLdmSeg implements AutoCloseable {
         Tensor latent = be.scale(z, latentScale);
         Tensor pred = unet.forward(latent, new float[]{0f}, p.tokens(), p.keyMask(), io.refldmseg.model.Probe.NONE,
                 unetCall(p, 0f, 0, List.of(AttentionContext.Branch.TEXT), p.softKeyMask()));
-        if (keep != null) {
-            keep.put("latent", nchw(latent));
-            keep.put("unet_pred", nchw(pred));
+        if (keep != PipelineListener.NONE) {
+            keep.onTensor("latent", nchw(latent));
+            keep.onTensor("unet_pred", nchw(pred));
         }
         return pred;
     }
@@ -395,7 +415,7 @@ public final class RefLdmSeg implements AutoCloseable {
     }
 
     /** -n: denoise from Gaussian noise, conditioned on the unscaled query latent, with 3-branch guidance. */
-    private Tensor denoiseN(AutoencoderKL.Posterior post, Prompt p, Options o, RandomGenerator rng, Map<String, HostTensor> keep) {
+    private Tensor denoiseN(AutoencoderKL.Posterior post, Prompt p, Options o, RandomGenerator rng, PipelineListener keep) {
         NoiseSchedule schedule = NoiseSchedule.stableDiffusion();
         Scheduler sched = o.scheduler() == Options.SchedulerKind.DDPM ? new DdpmScheduler(schedule, o.steps()) : new DdimScheduler(schedule, o.steps());
         Tensor image = post.mean();
@@ -411,19 +431,20 @@ public final class RefLdmSeg implements AutoCloseable {
             context = be.concatBatch(List.of(p.tokens(), nul, nul));
             mask = be.concatBatch(List.of(p.keyMask(), p.keyMask(), p.keyMask())); // the official code masks the null rows too
             imageCond = be.concatBatch(List.of(image, image, be.tensor(new float[n], shape)));
-            if (keep != null) keep.put("null_prompt", HostTensor.f32(be.toHost(nul), 1, nul.dim(1), nul.dim(2)));
+            if (keep != PipelineListener.NONE) keep.onTensor("null_prompt", HostTensor.f32(be.toHost(nul), 1, nul.dim(1), nul.dim(2)));
         }
         float[] lat = noise(o.noise() == null ? null : o.noise().initNoise(), image, rng, "init_noise");
         int[] ts = sched.timesteps();
         int rows = guided ? 3 : 1;
-        float[][] stepLatents = keep == null ? null : new float[ts.length][], stepRaw = keep == null ? null : new float[ts.length][],
-                stepGuided = keep == null ? null : new float[ts.length][];
-        if (keep != null) {
-            keep.put("image_latents", nchw(image));
-            keep.put("init_noise", HostTensor.f32(Layouts.nhwcToNchw(lat, 1, shape[1], shape[2], shape[3]), 1, shape[3], shape[1], shape[2]));
+        float[][] stepLatents = keep == PipelineListener.NONE ? null : new float[ts.length][], stepRaw = keep == PipelineListener.NONE ? null : new float[ts.length][],
+                stepGuided = keep == PipelineListener.NONE ? null : new float[ts.length][];
+        if (keep != PipelineListener.NONE) {
+            keep.onTensor("image_latents", nchw(image));
+            keep.onTensor("init_noise", HostTensor.f32(Layouts.nhwcToNchw(lat, 1, shape[1], shape[2], shape[3]), 1, shape[3], shape[1], shape[2]));
         }
         for (int i = 0; i < ts.length; i++) {
             progress.accept(String.format("step %d/%d (t = %d)", i + 1, ts.length, ts[i]));
+            float[] latIn = lat;
             float[] raw = unetStep(lat, shape, guided, imageCond, ts[i], context, mask, unetCall(p, ts[i], i, branches, softMask));
             float[] eps = guided ? guide(raw, n, o.guidance(), o.imageGuidance()) : raw;
             float[] stepNoise = null;
@@ -437,17 +458,19 @@ public final class RefLdmSeg implements AutoCloseable {
                 stepNoise = noise(supplied, image, rng, "step_noise");
             }
             lat = sched.step(eps, i, lat, stepNoise).prevSample();
-            if (keep != null) {
+            if (keep != PipelineListener.NONE) {
                 stepLatents[i] = lat;
                 stepRaw[i] = raw;
                 stepGuided[i] = eps;
+                keep.onStep(new PipelineListener.Step(i, ts[i], latentNchw(latIn, shape, 1), latentNchw(raw, shape, rows),
+                        latentNchw(eps, shape, 1), latentNchw(lat, shape, 1)));
             }
         }
-        if (keep != null) {
-            keep.put("step_latents_out", stack(stepLatents, shape, 1));
-            keep.put("step_unet_raw", stack(stepRaw, shape, rows));
-            keep.put("step_eps_guided", stack(stepGuided, shape, 1));
-            keep.put("final_latents", HostTensor.f32(Layouts.nhwcToNchw(lat, 1, shape[1], shape[2], shape[3]), 1, shape[3], shape[1], shape[2]));
+        if (keep != PipelineListener.NONE) {
+            keep.onTensor("step_latents_out", stack(stepLatents, shape, 1));
+            keep.onTensor("step_unet_raw", stack(stepRaw, shape, rows));
+            keep.onTensor("step_eps_guided", stack(stepGuided, shape, 1));
+            keep.onTensor("final_latents", HostTensor.f32(Layouts.nhwcToNchw(lat, 1, shape[1], shape[2], shape[3]), 1, shape[3], shape[1], shape[2]));
         }
         return be.tensor(lat, shape);
     }
@@ -483,6 +506,12 @@ public final class RefLdmSeg implements AutoCloseable {
         for (int i = 0; i < steps.length; i++)
             System.arraycopy(Layouts.nhwcToNchw(steps[i], rows, h, w, c), 0, out, i * per, per);
         return HostTensor.f32(out, steps.length, rows, c, h, w);
+    }
+
+    /** A host NHWC latent of {@code rows} batch rows shaped like {@code nhwc} (one row) as an NCHW HostTensor. */
+    private static HostTensor latentNchw(float[] hwc, int[] nhwc, int rows) {
+        int h = nhwc[1], w = nhwc[2], c = nhwc[3];
+        return HostTensor.f32(Layouts.nhwcToNchw(hwc, rows, h, w, c), rows, c, h, w);
     }
 
     private HostTensor nchw(Tensor t) {
