@@ -45,16 +45,19 @@ final class Gemm {
 
     /**
      * B^T packed as [panel][k][NR] (zero padded past N), and the bias padded likewise. A weight
-     * whose every value is exactly an fp16 number (an fp16 checkpoint) is kept in fp16, half the
-     * memory, and widened one K slice at a time inside the GEMM; any other weight stays fp32, so
-     * packing never rounds.
+     * whose every value is exactly an fp16 number (an fp16 checkpoint) is kept in fp16, one whose
+     * every value is exactly a bf16 number (a bf16 checkpoint, e.g. the DeepSpeed UNet, with values
+     * fp16 cannot hold) in bf16: half the memory, widened one K slice at a time inside the GEMM.
+     * Any other weight stays fp32, so packing never rounds.
      */
     static final class Packed {
         final int n, k, panels;
         /** fp32 panels, or null when {@link #half} holds them. */
         final float[] data;
-        /** fp16 panels (IEEE binary16 bits), or null when {@link #data} holds them. */
+        /** 16-bit panels (fp16 bits, or bf16 bits when {@link #bf16}), or null when {@link #data} holds them. */
         final short[] half;
+        /** {@link #half} holds bfloat16 (the top 16 bits of an fp32), not IEEE fp16. */
+        final boolean bf16;
         final float[] bias;
 
         /** {@code b} is [n, k] row-major (a PyTorch linear weight). */
@@ -65,14 +68,16 @@ final class Gemm {
             this.k = k;
             this.panels = (n + NR - 1) / NR;
             int size = Math.multiplyExact(panels * NR, k);
-            boolean fp16 = exactInHalf(b);
-            this.data = fp16 ? null : new float[size];
-            this.half = fp16 ? new short[size] : null;
+            boolean fp16 = exactIn(b, false), brain = !fp16 && exactIn(b, true), narrow = fp16 || brain;
+            this.bf16 = brain;
+            this.data = narrow ? null : new float[size];
+            this.half = narrow ? new short[size] : null;
             Parallel.forEach(panels, p -> {
                 int base = p * k * NR;
                 for (int j = 0; j < NR && p * NR + j < n; j++) {
                     int row = (p * NR + j) * k;
                     if (fp16) for (int kk = 0; kk < k; kk++) half[base + kk * NR + j] = Float.floatToFloat16(b[row + kk]);
+                    else if (brain) for (int kk = 0; kk < k; kk++) half[base + kk * NR + j] = (short) (Float.floatToRawIntBits(b[row + kk]) >>> 16);
                     else for (int kk = 0; kk < k; kk++) data[base + kk * NR + j] = b[row + kk];
                 }
             });
@@ -86,15 +91,24 @@ final class Gemm {
 
         /** Packed element {@code i} as fp32. */
         float at(int i) {
-            return half != null ? Float.float16ToFloat(half[i]) : data[i];
+            return half == null ? data[i] : bf16 ? Float.intBitsToFloat(half[i] << 16) : Float.float16ToFloat(half[i]);
         }
 
-        private static boolean exactInHalf(float[] b) {
+        /** Packed elements [from, from + len) as fp32 into dst[to...]. */
+        void widen(int from, float[] dst, int to, int len) {
+            if (half == null) System.arraycopy(data, from, dst, to, len);
+            else if (bf16) for (int i = 0; i < len; i++) dst[to + i] = Float.intBitsToFloat(half[from + i] << 16);
+            else for (int i = 0; i < len; i++) dst[to + i] = Float.float16ToFloat(half[from + i]);
+        }
+
+        /** Every value survives a round trip through fp16 (or, {@code brain}, bf16: its low 16 bits are zero). */
+        private static boolean exactIn(float[] b, boolean brain) {
             int chunks = Math.max(1, Math.min(Parallel.THREADS * 4, b.length / 65536));
             boolean[] inexact = new boolean[chunks];
             Parallel.forEach(chunks, c -> {
                 for (int i = (int) ((long) b.length * c / chunks), end = (int) ((long) b.length * (c + 1) / chunks); i < end; i++) {
-                    if (Float.floatToRawIntBits(Float.float16ToFloat(Float.floatToFloat16(b[i]))) != Float.floatToRawIntBits(b[i])) {
+                    int bits = Float.floatToRawIntBits(b[i]);
+                    if (brain ? (bits & 0xffff) != 0 : Float.floatToRawIntBits(Float.float16ToFloat(Float.floatToFloat16(b[i]))) != bits) {
                         inexact[c] = true;
                         return;
                     }
@@ -279,7 +293,7 @@ final class Gemm {
 
     private static final ThreadLocal<float[]> WIDE_B = ThreadLocal.withInitial(() -> new float[0]);
 
-    /** The fp16 slice [k0, k0 + kc) of panels [q0, q1) as fp32, laid out [panel - q0][kc][NR]. */
+    /** The 16-bit slice [k0, k0 + kc) of panels [q0, q1) as fp32, laid out [panel - q0][kc][NR]. */
     private static float[] widened(Packed b, int q0, int q1, int k0, int kc) {
         int len = kc * NR;
         float[] w = WIDE_B.get();
@@ -287,11 +301,7 @@ final class Gemm {
             w = new float[(q1 - q0) * len];
             WIDE_B.set(w);
         }
-        short[] h = b.half;
-        for (int p = q0; p < q1; p++) {
-            int src = p * b.k * NR + k0 * NR, dst = (p - q0) * len;
-            for (int i = 0; i < len; i++) w[dst + i] = Float.float16ToFloat(h[src + i]);
-        }
+        for (int p = q0; p < q1; p++) b.widen(p * b.k * NR + k0 * NR, w, (p - q0) * len, len);
         return w;
     }
 

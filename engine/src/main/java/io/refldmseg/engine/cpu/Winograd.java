@@ -124,8 +124,7 @@ final class Winograd {
         int nr = Gemm.NR, len = kc * nr, st = sliceStride(kc);
         for (int t = 0; t < 9; t++) {
             int src = p * direct.k * nr + (t * cin + c0) * nr;
-            if (direct.half == null) System.arraycopy(direct.data, src, g, t * st, len);
-            else for (int i = 0; i < len; i++) g[t * st + i] = Float.float16ToFloat(direct.half[src + i]);
+            direct.widen(src, g, t * st, len);
         }
         for (int at = 0; at < len; at += L) { // one vector of output channels through both stages while it is in L1
             for (int c = 0; c < 3; c++) { // G g, column c: row r into position 4r + c for now

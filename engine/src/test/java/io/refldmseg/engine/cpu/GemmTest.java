@@ -43,6 +43,31 @@ class GemmTest {
         }
     }
 
+    @Test
+    void bf16ExactWeightsThatFp16CannotHoldAreStoredInBf16AndGiveTheSameProduct() {
+        Random r = new Random(4);
+        for (int[] s : new int[][]{{7, 33, 5}, {13, 70, 600}, {18, 64, 700}, {257, 64, 64}}) {
+            int m = s[0], n = s[1], k = s[2];
+            float[] x = new float[m * k], bf = new float[n * k];
+            for (int i = 0; i < x.length; i++) x[i] = (float) r.nextGaussian();
+            for (int i = 0; i < bf.length; i++) bf[i] = Float.intBitsToFloat(Float.floatToRawIntBits((float) r.nextGaussian() * 0.05f) & 0xffff0000);
+            bf[0] = Float.intBitsToFloat(0x33800000); // 2^-24 x 1.0: below fp16's normal range with bf16 precision kept
+            bf[1] = Float.intBitsToFloat(0x0d800000); // ~7.9e-31: far outside fp16
+            bf[2] = Float.intBitsToFloat(0x47800000); // 65536: above fp16's largest
+            Gemm.Packed packed = new Gemm.Packed(bf, n, k, null);
+            assertNotNull(packed.half, "bf16 values: 2 bytes each");
+            assertTrue(packed.bf16);
+            check(m, n, k, x, bf, packed);
+            for (int i = 0; i < 100; i++) {
+                int idx = r.nextInt(n * k), row = idx / k, col = idx % k;
+                assertEquals(bf[idx], packed.at((row / Gemm.NR) * k * Gemm.NR + col * Gemm.NR + row % Gemm.NR), "packed element " + idx);
+            }
+            float[] fp32 = bf.clone();
+            fp32[3] = Math.nextUp(fp32[3]); // one value that is neither: everything stays fp32
+            assertNull(new Gemm.Packed(fp32, n, k, null).half);
+        }
+    }
+
     /** A whole packed operand times one B panel, for every kind of last row group, from row-major and transposed sources. */
     @Test
     void packedRowsTimesOnePanel() {

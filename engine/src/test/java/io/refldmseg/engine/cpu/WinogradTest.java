@@ -42,22 +42,30 @@ class WinogradTest {
         Random r = new Random(9);
         int[][] shapes = {{3, 8, 8, 300, 70}, {1, 16, 16, 40, 33}, {2, 5, 7, 19, 21}, {1, 4, 4, 600, 64}}; // n, h, w, cin, cout
         for (int[] s : shapes) {
-            for (boolean half : new boolean[]{false, true}) {
+            for (String kind : new String[]{"fp32", "fp16", "bf16"}) {
+                boolean half = !kind.equals("fp32");
                 int n = s[0], h = s[1], w = s[2], cin = s[3], cout = s[4];
                 float[] x = new float[n * h * w * cin], wt = new float[cout * 9 * cin], b = new float[cout];
                 for (int i = 0; i < x.length; i++) x[i] = (float) r.nextGaussian();
                 for (int i = 0; i < wt.length; i++) {
                     float v = (float) (r.nextGaussian() / Math.sqrt(9 * cin));
-                    wt[i] = half ? Float.float16ToFloat(Float.floatToFloat16(v)) : v;
+                    wt[i] = switch (kind) {
+                        case "fp16" -> Float.float16ToFloat(Float.floatToFloat16(v));
+                        case "bf16" -> Float.intBitsToFloat(Float.floatToRawIntBits(v) & 0xffff0000);
+                        default -> v;
+                    };
                 }
+                // bf16 values of this size are fp16 values too; one outside fp16's range makes the weight bf16-only
+                if (kind.equals("bf16")) wt[0] = Float.intBitsToFloat(Float.floatToRawIntBits(1e-20f) & 0xffff0000);
                 for (int i = 0; i < cout; i++) b[i] = (float) r.nextGaussian();
                 Gemm.Packed direct = new Gemm.Packed(wt, cout, 9 * cin, b); // [out][(ky, kx, in)]: the conv's packing
                 assertEquals(half, direct.half != null);
+                assertEquals(kind.equals("bf16"), direct.bf16, kind);
                 float[] pre = new float[n * h * w * cout], few = new float[n * h * w * cout];
                 java.util.Arrays.fill(few, Float.NaN); // every element must be written
                 Winograd.conv(x, n, h, w, cin, Winograd.transformWeights(direct, cout, cin), cout, direct.bias, pre);
                 Winograd.convFewTiles(x, n, h, w, cin, direct, cout, direct.bias, few);
-                assertArrayEquals(pre, few, java.util.Arrays.toString(s) + (half ? " fp16" : " fp32"));
+                assertArrayEquals(pre, few, java.util.Arrays.toString(s) + " " + kind);
             }
         }
     }
