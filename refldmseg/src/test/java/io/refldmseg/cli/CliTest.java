@@ -149,6 +149,16 @@ class CliTest {
         }
         assertTrue(Files.exists(maps.resolve("contact_sheet.png")) && Files.exists(maps.resolve("mean.png")));
         assertEquals(256, ImageFiles.readRgb(maps.resolve("mid_block.attentions.0.transformer_blocks.0.attn2.png")).width());
+        Path attN = dir.resolve("att_n.safetensors");
+        Run rn = cli(concat(new String[]{"--unet", UNET8, "--vae", VAE, "--clip", CLIP}, "segment", "--query", q, "--support", s, "--support-mask", m,
+                "--out", dir.resolve("n.png").toString(), "--steps", "2", "--save-attention", attN.toString(),
+                "--save-attention-layers", "mid_block*attn2"));
+        assertEquals(0, rn.code(), rn.err());
+        try (io.refldmseg.loader.TensorFile tf = io.refldmseg.loader.TensorFile.open(attN)) {
+            assertEquals(java.util.Set.of("mid_block.attentions.0.transformer_blocks.0.attn2@step0", "mid_block.attentions.0.transformer_blocks.0.attn2@step1"),
+                    tf.tensors().keySet());
+            assertEquals(3, tf.tensor("mid_block.attentions.0.transformer_blocks.0.attn2@step1").shape()[0], "B = 3: text, image, unconditioned");
+        }
         Run r2 = cli(concat(models, "segment", "--query", q, "--support", s, "--support-mask", m, "--out", soft.toString(), "--mask-mode", "soft"));
         assertEquals(0, r2.code(), r2.err());
         assertUserError("--mask-layers: no attention layer matches 'up_blocks.9*'", concat(models, "segment", "--query", q, "--support", s,
