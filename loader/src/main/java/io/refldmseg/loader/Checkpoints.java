@@ -25,6 +25,22 @@ final class Checkpoints {
         return SafeTensors.open(path);
     }
 
+    /** How a format reads a whole file held in memory owned by {@code arena} (closed by the reader on failure). */
+    interface Reader {
+        TensorFile read(Path path, java.lang.foreign.MemorySegment file, java.lang.foreign.Arena arena);
+    }
+
+    /** Maps {@code path} read-only and hands the mapping to {@code reader}. */
+    static TensorFile mapped(Path path, Reader reader) {
+        java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofShared();
+        try (java.nio.channels.FileChannel ch = java.nio.channels.FileChannel.open(path, java.nio.file.StandardOpenOption.READ)) {
+            return reader.read(path, ch.map(java.nio.channels.FileChannel.MapMode.READ_ONLY, 0, ch.size(), arena), arena);
+        } catch (IOException e) {
+            arena.close();
+            throw new CheckpointException(path + ": cannot read: " + e.getMessage(), e);
+        }
+    }
+
     /** The same for a file's bytes already in memory ({@code label} names it in messages). */
     static TensorFile openBytes(Path label, byte[] bytes) {
         java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofShared();

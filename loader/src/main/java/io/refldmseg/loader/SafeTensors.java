@@ -5,12 +5,10 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
-import java.nio.channels.FileChannel;
 import java.nio.charset.CharacterCodingException;
 import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.LinkedHashMap;
@@ -30,13 +28,7 @@ public final class SafeTensors {
     }
 
     public static TensorFile open(Path path) {
-        Arena arena = Arena.ofShared();
-        try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ)) {
-            return read(path, ch.map(FileChannel.MapMode.READ_ONLY, 0, ch.size(), arena), arena);
-        } catch (IOException e) {
-            arena.close();
-            throw new CheckpointException(path + ": cannot read: " + e.getMessage(), e);
-        }
+        return Checkpoints.mapped(path, SafeTensors::read);
     }
 
     /** Parses a whole safetensors file held in {@code file} (owned by {@code arena}, closed on failure). */

@@ -2,12 +2,9 @@ package io.refldmseg.loader;
 
 import io.refldmseg.loader.RestrictedUnpickler.PickledTensor;
 
-import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.nio.channels.FileChannel;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -29,13 +26,7 @@ final class TorchCheckpoint {
     }
 
     static TensorFile open(Path path) {
-        Arena arena = Arena.ofShared();
-        try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ)) {
-            return read(path, ch.map(FileChannel.MapMode.READ_ONLY, 0, ch.size(), arena), arena);
-        } catch (IOException e) {
-            arena.close();
-            throw new CheckpointException(path + ": cannot read: " + e.getMessage(), e);
-        }
+        return Checkpoints.mapped(path, TorchCheckpoint::read);
     }
 
     /** Reads a whole archive held in {@code file} (owned by {@code arena}, closed on failure). */
