@@ -46,7 +46,13 @@ final class ModelOptions {
         if (u == null || v == null || c == null)
             throw new Main.UserError("give the models: --unet and --vae (or --checkpoint), and --clip");
         Backend backend = backend();
-        RefLdmSeg seg = RefLdmSeg.load(new RefLdmSeg.Checkpoints(u, v, c), backend, Progress::line);
+        RefLdmSeg seg;
+        try {
+            seg = RefLdmSeg.load(new RefLdmSeg.Checkpoints(u, v, c), backend, Progress::line).closingBackend();
+        } catch (RuntimeException e) {
+            backend.close();
+            throw e;
+        }
         try {
             if (arch != null) {
                 RefLdmSeg.Architecture want = switch (arch.toLowerCase()) {

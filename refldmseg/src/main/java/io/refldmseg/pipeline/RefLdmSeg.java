@@ -75,6 +75,7 @@ public final class RefLdmSeg implements AutoCloseable {
     private volatile Consumer<String> progress = s -> {
     };
     private Tensor nullTokens;
+    private volatile boolean ownsBackend;
 
     /** Networks built by the caller (their checkpoint files may be closed once they are built). */
     public RefLdmSeg(UNet2DConditionModel unet, AutoencoderKL vae, AlphaClipVisionTower tower, Backend backend) {
@@ -518,8 +519,15 @@ public final class RefLdmSeg implements AutoCloseable {
         return HostTensor.f32(Layouts.nhwcToNchw(be.toHost(t), t.dim(0), t.dim(1), t.dim(2), t.dim(3)), t.dim(0), t.dim(3), t.dim(1), t.dim(2));
     }
 
+    /** Makes {@link #close()} close the backend too (for a caller that made the backend only for this instance). */
+    public RefLdmSeg closingBackend() {
+        ownsBackend = true;
+        return this;
+    }
+
+    /** Releases this instance; the backend is closed only after {@link #closingBackend()}: by default it is the caller's. */
     @Override
     public synchronized void close() {
-        be.close();
+        if (ownsBackend) be.close();
     }
 }
