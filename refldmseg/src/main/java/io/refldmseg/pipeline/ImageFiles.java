@@ -41,7 +41,19 @@ public final class ImageFiles {
     }
 
     public static RgbImage readRgb(Path file) {
-        BufferedImage img = read(file);
+        return rgb(read(file));
+    }
+
+    /** An uploaded image's bytes ({@code name} labels it in messages); the same limits as for files. */
+    public static RgbImage readRgb(byte[] bytes, String name) {
+        return rgb(decode(bytes, name));
+    }
+
+    public static LabelMap readLabels(byte[] bytes, String name) {
+        return labels(decode(bytes, name));
+    }
+
+    private static RgbImage rgb(BufferedImage img) {
         int w = img.getWidth(), h = img.getHeight();
         byte[] rgb = new byte[Math.toIntExact((long) w * h * 3)]; // w x h is within maxPixels, checked before decoding
         for (int y = 0; y < h; y++)
@@ -59,7 +71,10 @@ public final class ImageFiles {
      * label PNGs store them), or for colour images any non-black pixel as 255.
      */
     public static LabelMap readLabels(Path file) {
-        BufferedImage img = read(file);
+        return labels(read(file));
+    }
+
+    private static LabelMap labels(BufferedImage img) {
         int w = img.getWidth(), h = img.getHeight();
         byte[] labels = new byte[w * h];
         boolean single = img.getRaster().getNumBands() <= 2 || img.getType() == BufferedImage.TYPE_BYTE_INDEXED
@@ -77,7 +92,24 @@ public final class ImageFiles {
     private static BufferedImage read(Path file) {
         if (!Files.isRegularFile(file)) throw new ImageException(file + ": no such file");
         try (ImageInputStream in = ImageIO.createImageInputStream(file.toFile())) {
-            java.util.Iterator<ImageReader> readers = in == null ? java.util.Collections.emptyIterator() : ImageIO.getImageReaders(in);
+            return decode(in, file.toString());
+        } catch (IOException e) {
+            throw new ImageException(file + ": cannot read image: " + e.getMessage());
+        }
+    }
+
+    private static BufferedImage decode(byte[] bytes, String name) {
+        try (ImageInputStream in = ImageIO.createImageInputStream(new java.io.ByteArrayInputStream(bytes))) {
+            return decode(in, name);
+        } catch (IOException e) {
+            throw new ImageException(name + ": cannot read image: " + e.getMessage());
+        }
+    }
+
+    /** Checks the header's size against the pixel limit, then decodes. */
+    private static BufferedImage decode(ImageInputStream in, String file) {
+        try {
+            java.util.Iterator<ImageReader> readers = in == null ? java.util.Collections.<ImageReader>emptyIterator() : ImageIO.getImageReaders(in);
             if (!readers.hasNext()) throw new ImageException(file + ": not a readable image (PNG, JPEG, BMP, GIF are supported)");
             ImageReader reader = readers.next();
             try {
@@ -104,11 +136,26 @@ public final class ImageFiles {
 
     /** The mask as a black/white PNG (255 = object). */
     public static void writeMask(Path file, int width, int height, byte[] mask) throws IOException {
+        write(file, maskImage(width, height, mask));
+    }
+
+    /** The same PNG as bytes (what the server answers). */
+    public static byte[] maskPng(int width, int height, byte[] mask) {
+        java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+        try {
+            ImageIO.write(maskImage(width, height, mask), "png", out);
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e); // in memory: cannot happen
+        }
+        return out.toByteArray();
+    }
+
+    private static BufferedImage maskImage(int width, int height, byte[] mask) {
         BufferedImage img = new BufferedImage(width, height, BufferedImage.TYPE_BYTE_GRAY);
         byte[] px = new byte[width * height];
         for (int i = 0; i < px.length; i++) px[i] = (byte) (mask[i] != 0 ? 255 : 0);
         img.getRaster().setDataElements(0, 0, width, height, px);
-        write(file, img);
+        return img;
     }
 
     /** A label map as a grey PNG (label values as they are). */

@@ -1,0 +1,176 @@
+package io.refldmseg.cli;
+
+import io.refldmseg.loader.Json;
+import io.refldmseg.pipeline.ImageFiles;
+import io.refldmseg.pipeline.Options;
+import io.refldmseg.pipeline.RefLdmSeg;
+import io.refldmseg.pipeline.Request;
+import io.refldmseg.pipeline.RgbImage;
+import io.refldmseg.pipeline.Segmenter;
+import io.refldmseg.pipeline.Support;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Deque;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.stream.Stream;
+
+@Command(name = "batch", mixinStandardHelpOptions = true,
+        description = "Segment many queries: a folder of images with one set of supports, or a JSONL manifest of "
+                + "{\"query\": PATH, \"supports\": [PATH...], \"support_masks\": [PATH...]} (paths relative to the manifest). "
+                + "Writes <stem>_mask.png (and _overlay.png) per query; outputs that exist are skipped, so a stopped run resumes; "
+                + "a failed item is reported and skipped. Exit 0 when every item is done, 3 when some failed.")
+final class BatchCommand implements Callable<Integer> {
+    @Mixin
+    ModelOptions models;
+
+    @Mixin
+    SegmentOptions request;
+
+    @Option(names = "--manifest", paramLabel = "FILE.jsonl", description = "one episode per line")
+    Path manifest;
+
+    @Option(names = "--queries", paramLabel = "DIR", description = "folder of query images (PNG/JPEG/BMP), all segmented with --support/--support-mask")
+    Path queries;
+
+    @Option(names = "--support", paramLabel = "IMAGE", description = "with --queries: a support image (repeat for k shots)")
+    List<Path> supports = new ArrayList<>();
+
+    @Option(names = "--support-mask", paramLabel = "MASK", description = "with --queries: the mask of the matching --support")
+    List<Path> supportMasks = new ArrayList<>();
+
+    @Option(names = "--out-dir", required = true, paramLabel = "DIR", description = "where the masks go")
+    Path outDir;
+
+    @Option(names = "--overlays", description = "also write <stem>_overlay.png")
+    boolean overlays;
+
+    /** One item: where its images are and what it writes. */
+    record Item(String stem, Path query, List<Path> supports, List<Path> masks) {
+    }
+
+    private record Pending(Item item, RgbImage query, CompletableFuture<Segmenter.Done> result) {
+    }
+
+    @Override
+    public Integer call() throws IOException, InterruptedException {
+        if ((manifest == null) == (queries == null)) throw new Main.UserError("give exactly one of --manifest FILE.jsonl or --queries DIR");
+        Options options = request.toOptions(false);
+        OutputPaths.checkDir("--out-dir", outDir);
+        List<Item> items = manifest != null ? readManifest(manifest) : readFolder();
+        List<Item> todo = items.stream().filter(i -> !Files.exists(maskPath(i))).toList();
+        Progress.line(items.size() + " items, " + (items.size() - todo.size()) + " already done, " + todo.size() + " to do");
+        if (todo.isEmpty()) return 0;
+        Files.createDirectories(outDir);
+        int failed = 0, done = 0;
+        Progress.Bar bar = new Progress.Bar("images", todo.size());
+        try (RefLdmSeg seg = models.open(null, null, null); Segmenter segmenter = new Segmenter(seg, Segmenter.Config.defaults())) {
+            Deque<Pending> inFlight = new ArrayDeque<>();
+            int next = 0;
+            while (next < todo.size() || !inFlight.isEmpty()) {
+                while (next < todo.size() && inFlight.size() < 4) { // a few decoded requests ahead of the engine, not all of them
+                    Item it = todo.get(next++);
+                    try {
+                        Request r = load(it, options);
+                        inFlight.add(new Pending(it, r.query(), segmenter.submit(r)));
+                    } catch (RuntimeException e) {
+                        failed++;
+                        done++;
+                        report(it, e);
+                        bar.update(done, failed);
+                    }
+                }
+                if (inFlight.isEmpty()) continue;
+                var head = inFlight.poll();
+                try {
+                    Segmenter.Done d = head.result().get();
+                    ImageFiles.writeMask(maskPath(head.item()), d.result().width(), d.result().height(), d.result().mask());
+                    if (overlays) ImageFiles.writeOverlay(outDir.resolve(head.item().stem() + "_overlay.png"), head.query(), d.result().mask());
+                } catch (ExecutionException e) {
+                    failed++;
+                    report(head.item(), e.getCause());
+                }
+                done++;
+                bar.update(done, failed);
+            }
+        }
+        Progress.line((todo.size() - failed) + " done, " + failed + " failed; masks in " + outDir);
+        return failed == 0 ? 0 : 3;
+    }
+
+    private Path maskPath(Item it) {
+        return outDir.resolve(it.stem() + "_mask.png");
+    }
+
+    private static void report(Item it, Throwable e) {
+        Progress.line("skipped " + it.query() + ": " + e.getMessage());
+    }
+
+    private static Request load(Item it, Options options) {
+        List<Support> shots = SegmentCommand.readSupports(it.supports(), it.masks());
+        return new Request(ImageFiles.readRgb(it.query()), shots, options);
+    }
+
+    private List<Item> readFolder() throws IOException {
+        if (!Files.isDirectory(queries)) throw new Main.UserError("--queries " + queries + ": not a folder");
+        if (supports.isEmpty() || supports.size() != supportMasks.size())
+            throw new Main.UserError("--queries needs --support and --support-mask, one mask per support");
+        try (Stream<Path> s = Files.list(queries)) {
+            return s.filter(p -> p.getFileName().toString().toLowerCase().matches(".*\\.(png|jpe?g|bmp)$")).sorted()
+                    .map(p -> new Item(stem(p), p, supports, supportMasks)).toList();
+        }
+    }
+
+    static String stem(Path p) {
+        return p.getFileName().toString().replaceFirst("\\.[^.]+$", "");
+    }
+
+    static List<Item> readManifest(Path file) throws IOException {
+        if (!Files.isRegularFile(file)) throw new Main.UserError("--manifest " + file + ": no such file");
+        Path base = file.toAbsolutePath().getParent();
+        List<Item> out = new ArrayList<>();
+        List<String> lines = Files.readAllLines(file);
+        java.util.Set<String> stems = new java.util.HashSet<>();
+        for (int n = 0; n < lines.size(); n++) {
+            String line = lines.get(n).strip();
+            if (line.isEmpty()) continue;
+            String where = file + " line " + (n + 1);
+            Object o;
+            try {
+                o = Json.parse(line);
+            } catch (IOException e) {
+                throw new Main.UserError(where + ": not valid JSON: " + e.getMessage());
+            }
+            if (!(o instanceof Map<?, ?> m)) throw new Main.UserError(where + ": not a JSON object");
+            if (!(m.get("query") instanceof String q)) throw new Main.UserError(where + ": field 'query' missing or not a string");
+            List<Path> s = paths(m.get("supports"), base, where, "supports"), masks = paths(m.get("support_masks"), base, where, "support_masks");
+            if (s.isEmpty() || s.size() != masks.size())
+                throw new Main.UserError(where + ": 'supports' and 'support_masks' must be non-empty lists of the same length");
+            Path query = base.resolve(q);
+            String stem = stem(query);
+            for (int k = 2; !stems.add(stem); k++) stem = stem(query) + "_" + k; // two queries with one file name keep apart
+            out.add(new Item(stem, query, s, masks));
+        }
+        return out;
+    }
+
+    private static List<Path> paths(Object v, Path base, String where, String field) {
+        if (!(v instanceof List<?> l)) throw new Main.UserError(where + ": field '" + field + "' missing or not a list");
+        List<Path> out = new ArrayList<>();
+        for (Object o : l) {
+            if (!(o instanceof String s)) throw new Main.UserError(where + ": field '" + field + "' holds a non-string");
+            out.add(base.resolve(s));
+        }
+        return out;
+    }
+}

@@ -1,0 +1,267 @@
+package io.refldmseg.cli;
+
+import io.refldmseg.engine.cpu.CpuBackend;
+import io.refldmseg.loader.Fixtures;
+import io.refldmseg.pipeline.ImageFiles;
+import io.refldmseg.pipeline.LabelMap;
+import io.refldmseg.pipeline.Options;
+import io.refldmseg.pipeline.RefLdmSeg;
+import io.refldmseg.pipeline.Request;
+import io.refldmseg.pipeline.Result;
+import io.refldmseg.pipeline.RgbImage;
+import io.refldmseg.pipeline.Segmenter;
+import io.refldmseg.pipeline.Support;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeoutException;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/** The serving path with the tiny models: a real HTTP client against a server on 127.0.0.1, and the Segmenter under it. */
+class ServerTest {
+    static final Path SAMPLES = Fixtures.dir().resolve("../../samples").normalize();
+    static RefLdmSeg seg;
+    static byte[] query, support, supportMask;
+
+    @TempDir
+    static Path dir;
+
+    @BeforeAll
+    static void load() throws IOException {
+        seg = RefLdmSeg.load(new RefLdmSeg.Checkpoints(Fixtures.file("unet_diffusers.safetensors"), Fixtures.file("vae_diffusers.safetensors"),
+                Fixtures.file("alphaclip_visual.safetensors")), new CpuBackend(), s -> {
+        });
+        query = Files.readAllBytes(SAMPLES.resolve("query.png"));
+        support = Files.readAllBytes(SAMPLES.resolve("support.png"));
+        supportMask = Files.readAllBytes(SAMPLES.resolve("support_mask.png"));
+    }
+
+    @AfterAll
+    static void close() {
+        seg.close();
+    }
+
+    static Request request(byte[] q) {
+        return new Request(ImageFiles.readRgb(q, "q"), List.of(new Support(ImageFiles.readRgb(support, "s"), ImageFiles.readLabels(supportMask, "m"))));
+    }
+
+    /** A multipart body: name -> (filename, bytes) for files, or a plain value for fields. */
+    static HttpRequest.Builder multipart(URI uri, Map<String, Object> parts) {
+        String boundary = "----refldmseg" + System.nanoTime();
+        ByteArrayOutputStream body = new ByteArrayOutputStream();
+        parts.forEach((name, value) -> {
+            List<?> values = value instanceof List<?> l ? l : List.of(value);
+            for (Object v : values) {
+                body.writeBytes(("--" + boundary + "\r\n").getBytes(StandardCharsets.UTF_8));
+                if (v instanceof byte[] b) {
+                    body.writeBytes(("Content-Disposition: form-data; name=\"" + name + "\"; filename=\"" + name + ".png\"\r\n"
+                            + "Content-Type: application/octet-stream\r\n\r\n").getBytes(StandardCharsets.UTF_8));
+                    body.writeBytes(b);
+                } else {
+                    body.writeBytes(("Content-Disposition: form-data; name=\"" + name + "\"\r\n\r\n" + v).getBytes(StandardCharsets.UTF_8));
+                }
+                body.writeBytes("\r\n".getBytes(StandardCharsets.UTF_8));
+            }
+        });
+        body.writeBytes(("--" + boundary + "--\r\n").getBytes(StandardCharsets.UTF_8));
+        return HttpRequest.newBuilder(uri).header("Content-Type", "multipart/form-data; boundary=" + boundary)
+                .POST(HttpRequest.BodyPublishers.ofByteArray(body.toByteArray()));
+    }
+
+    static Map<String, Object> parts(byte[] q) {
+        Map<String, Object> p = new LinkedHashMap<>();
+        p.put("query", q);
+        p.put("support", support);
+        p.put("support_mask", supportMask);
+        return p;
+    }
+
+    @Test
+    void concurrentClientsGetTheMasksTheCliWrites() throws Exception {
+        // the references: the segment command's own output files
+        Map<String, byte[]> queries = Map.of("query", query, "support", support);
+        Map<String, LabelMap> expected = new LinkedHashMap<>();
+        for (var e : queries.entrySet()) {
+            Path out = dir.resolve("cli_" + e.getKey() + ".png");
+            int code = Main.run(new java.io.PrintWriter(new java.io.StringWriter()), "segment", "--unet", Fixtures.file("unet_diffusers.safetensors").toString(),
+                    "--vae", Fixtures.file("vae_diffusers.safetensors").toString(), "--clip", Fixtures.file("alphaclip_visual.safetensors").toString(),
+                    "--query", SAMPLES.resolve(e.getKey() + ".png").toString(), "--support", SAMPLES.resolve("support.png").toString(),
+                    "--support-mask", SAMPLES.resolve("support_mask.png").toString(), "--out", out.toString());
+            assertEquals(0, code);
+            expected.put(e.getKey(), ImageFiles.readLabels(out));
+        }
+        try (SegmentServer server = SegmentServer.start(new Segmenter(seg, new Segmenter.Config(64, null, 1 << 20)),
+                new SegmentServer.Settings("127.0.0.1", 0, 8 << 20, Duration.ofSeconds(120)))) {
+            URI uri = URI.create("http://127.0.0.1:" + server.port() + "/v1/segment");
+            HttpClient http = HttpClient.newHttpClient();
+            int clients = 8, each = 4;
+            ExecutorService pool = Executors.newFixedThreadPool(clients);
+            List<Future<List<String>>> runs = new ArrayList<>();
+            for (int c = 0; c < clients; c++) {
+                int client = c;
+                runs.add(pool.submit(() -> {
+                    List<String> problems = new ArrayList<>();
+                    for (int i = 0; i < each; i++) {
+                        String which = (client + i) % 2 == 0 ? "query" : "support";
+                        HttpResponse<byte[]> r = http.send(multipart(uri, parts(queries.get(which))).build(), HttpResponse.BodyHandlers.ofByteArray());
+                        if (r.statusCode() != 200) {
+                            problems.add(which + ": " + r.statusCode() + " " + new String(r.body(), StandardCharsets.UTF_8));
+                            continue;
+                        }
+                        LabelMap got = ImageFiles.readLabels(r.body(), "response");
+                        if (!java.util.Arrays.equals(expected.get(which).labels(), got.labels())) problems.add(which + ": mask differs from the CLI's");
+                    }
+                    return problems;
+                }));
+            }
+            List<String> problems = new ArrayList<>();
+            for (var f : runs) problems.addAll(f.get());
+            pool.shutdown();
+            assertEquals(List.of(), problems);
+            String metrics = http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + server.port() + "/metrics")).build(),
+                    HttpResponse.BodyHandlers.ofString()).body();
+            assertTrue(metrics.contains("refldmseg_requests_total{outcome=\"ok\"} " + clients * each), metrics);
+            assertTrue(metrics.contains("refldmseg_prompt_cache_total{result=\"hit\"} " + (clients * each - 1)), "one support: one miss, then hits\n" + metrics);
+        }
+    }
+
+    @Test
+    void badRequestsOverloadAndOversizeGetTheirCodesAndTheServerKeepsServing() throws Exception {
+        try (SegmentServer server = SegmentServer.start(new Segmenter(seg, new Segmenter.Config(1, null, 0)),
+                new SegmentServer.Settings("127.0.0.1", 0, 2 << 20, Duration.ofSeconds(120)))) {
+            URI uri = URI.create("http://127.0.0.1:" + server.port() + "/v1/segment");
+            HttpClient http = HttpClient.newHttpClient();
+            Map<String, Object> noQuery = parts(query);
+            noQuery.remove("query");
+            assertStatus(http, multipart(uri, noQuery), 400, "'query'");
+            Map<String, Object> text = parts("hello".getBytes(StandardCharsets.UTF_8));
+            assertStatus(http, multipart(uri, text), 400, "field 'query': not a readable image");
+            Map<String, Object> unknown = parts(query);
+            unknown.put("temperature", "3");
+            assertStatus(http, multipart(uri, unknown), 400, "unknown field 'temperature'");
+            Map<String, Object> nan = parts(query);
+            nan.put("guidance", "NaN");
+            assertStatus(http, multipart(uri, nan), 400, "guidance");
+            Map<String, Object> steps = parts(query);
+            steps.put("steps", "100000");
+            assertStatus(http, multipart(uri, steps), 400, "steps");
+            assertStatus(http, multipart(uri, parts(new byte[3 << 20])), 413, "limit");
+            assertStatus(http, HttpRequest.newBuilder(uri).POST(HttpRequest.BodyPublishers.ofString("x")), 400, "multipart");
+            // overload: a queue of one, many at once: some 503 with Retry-After, the rest 200
+            List<CompletableFuture<HttpResponse<byte[]>>> burst = new ArrayList<>();
+            for (int i = 0; i < 8; i++) burst.add(http.sendAsync(multipart(uri, parts(query)).build(), HttpResponse.BodyHandlers.ofByteArray()));
+            int ok = 0, overloaded = 0;
+            for (var f : burst) {
+                HttpResponse<byte[]> r = f.get();
+                if (r.statusCode() == 200) ok++;
+                else {
+                    assertEquals(503, r.statusCode(), new String(r.body(), StandardCharsets.UTF_8));
+                    assertEquals("1", r.headers().firstValue("Retry-After").orElse(null));
+                    overloaded++;
+                }
+            }
+            assertTrue(ok >= 1 && overloaded >= 1, ok + " ok, " + overloaded + " overloaded");
+            HttpResponse<String> json = http.send(multipart(uri, parts(query)).header("Accept", "application/json").build(), HttpResponse.BodyHandlers.ofString());
+            assertEquals(200, json.statusCode(), json.body());
+            assertTrue(json.body().contains("\"mask_png_base64\"") && json.body().contains("\"queue_wait_ms\""), json.body());
+            HttpResponse<String> health = http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + server.port() + "/healthz")).build(),
+                    HttpResponse.BodyHandlers.ofString());
+            assertEquals(200, health.statusCode());
+        }
+    }
+
+    static void assertStatus(HttpClient http, HttpRequest.Builder req, int status, String fragment) throws Exception {
+        HttpResponse<String> r = http.send(req.build(), HttpResponse.BodyHandlers.ofString());
+        assertEquals(status, r.statusCode(), r.body());
+        assertTrue(r.body().contains(fragment), "'" + fragment + "' in " + r.body());
+    }
+
+    @Test
+    void theSegmenterKeepsItsPromises() throws Exception {
+        Result direct = seg.segment(request(query).query(), request(query).supports(), Options.defaults());
+        try (Segmenter s = new Segmenter(seg, new Segmenter.Config(16, null, 1 << 20))) {
+            Segmenter.Done first = s.submit(request(query)).get(), second = s.submit(request(query)).get();
+            assertArrayEquals(direct.mask(), first.result().mask());
+            assertArrayEquals(direct.logits(), second.result().logits(), 0f, "a cached instruction gives the same bits");
+            assertFalse(first.promptCached());
+            assertTrue(second.promptCached());
+            // a deadline that has passed before the request starts, and a cancelled request behind a running one
+            CompletableFuture<Segmenter.Done> running = s.submit(request(query));
+            CompletableFuture<Segmenter.Done> late = s.submit(request(query), Duration.ZERO);
+            CompletableFuture<Segmenter.Done> cancelled = s.submit(request(query));
+            cancelled.cancel(false);
+            running.get();
+            ExecutionException e = assertThrows(ExecutionException.class, late::get);
+            assertInstanceOf(TimeoutException.class, e.getCause());
+            assertTrue(cancelled.isCancelled());
+        }
+        // close() runs everything queued before it returns
+        Segmenter s = new Segmenter(seg, new Segmenter.Config(8, null, 1 << 20));
+        List<CompletableFuture<Segmenter.Done>> queued = new ArrayList<>();
+        for (int i = 0; i < 5; i++) queued.add(s.submit(request(i % 2 == 0 ? query : support)));
+        s.close();
+        for (var f : queued) assertTrue(f.isDone() && !f.isCompletedExceptionally(), "finished, not lost");
+        assertThrows(java.util.concurrent.RejectedExecutionException.class, () -> s.submit(request(query)));
+        // a full queue refuses at once
+        try (Segmenter small = new Segmenter(seg, new Segmenter.Config(1, null, 0))) {
+            List<CompletableFuture<Segmenter.Done>> accepted = new ArrayList<>();
+            boolean refused = false;
+            for (int i = 0; i < 6 && !refused; i++) {
+                try {
+                    accepted.add(small.submit(request(query)));
+                } catch (Segmenter.Overloaded o) {
+                    refused = true;
+                }
+            }
+            assertTrue(refused, "a queue of one overflows within six quick submits");
+            for (var f : accepted) f.get();
+            assertTrue(small.stats().rejected() >= 1);
+        }
+    }
+
+    @Test
+    void batchSegmentsAManifestSkipsFailuresAndResumes() throws IOException {
+        Path m = dir.resolve("batch/episodes.jsonl"), out = dir.resolve("batch/out");
+        Files.createDirectories(m.getParent());
+        for (String f : List.of("query.png", "support.png", "support_mask.png")) Files.copy(SAMPLES.resolve(f), m.getParent().resolve(f));
+        Files.writeString(m, """
+                {"query": "query.png", "supports": ["support.png"], "support_masks": ["support_mask.png"]}
+                {"query": "missing.png", "supports": ["support.png"], "support_masks": ["support_mask.png"]}
+                {"query": "support.png", "supports": ["support.png"], "support_masks": ["support_mask.png"]}
+                """);
+        String[] args = {"batch", "--unet", Fixtures.file("unet_diffusers.safetensors").toString(), "--vae", Fixtures.file("vae_diffusers.safetensors").toString(),
+                "--clip", Fixtures.file("alphaclip_visual.safetensors").toString(), "--manifest", m.toString(), "--out-dir", out.toString(), "--overlays"};
+        java.io.StringWriter err = new java.io.StringWriter();
+        assertEquals(3, Main.run(new java.io.PrintWriter(err, true), args), "one item failed: exit 3");
+        assertTrue(Files.exists(out.resolve("query_mask.png")) && Files.exists(out.resolve("support_mask.png"))
+                && Files.exists(out.resolve("query_overlay.png")));
+        assertFalse(Files.exists(out.resolve("missing_mask.png")));
+        long before = Files.getLastModifiedTime(out.resolve("query_mask.png")).toMillis();
+        Files.copy(SAMPLES.resolve("query.png"), m.getParent().resolve("missing.png"));
+        assertEquals(0, Main.run(new java.io.PrintWriter(new java.io.StringWriter(), true), args), "the rerun does the one that failed");
+        assertEquals(before, Files.getLastModifiedTime(out.resolve("query_mask.png")).toMillis(), "done items are skipped");
+        assertTrue(Files.exists(out.resolve("missing_mask.png")));
+    }
+}
