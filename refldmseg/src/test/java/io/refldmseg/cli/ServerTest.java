@@ -198,6 +198,64 @@ class ServerTest {
         assertTrue(r.body().contains(fragment), "'" + fragment + "' in " + r.body());
     }
 
+    /** Resident set size of this JVM in kB, from /proc (0 where there is none). */
+    static long rssKb() {
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc/self/status")))
+                if (line.startsWith("VmRSS:")) return Long.parseLong(line.replaceAll("[^0-9]", ""));
+        } catch (IOException | NumberFormatException e) {
+            return 0;
+        }
+        return 0;
+    }
+
+    /**
+     * Many requests from 4 clients through one server: 0 errors, RSS flat after warm-up, no thread
+     * leak. CI runs 60 (-Drefldmseg.soak=N for the long run, with a fixed heap so that RSS means
+     * something: -Dtest.heap="-Xms3g -Xmx3g -XX:+AlwaysPreTouch"; the figures go to stderr).
+     */
+    @Test
+    void soak() throws Exception {
+        int n = Integer.getInteger("refldmseg.soak", 60), warm = Math.min(100, n / 4);
+        int threadsBefore = Thread.activeCount();
+        long rssWarm = 0, rssMax = 0, t0 = System.nanoTime();
+        try (SegmentServer server = SegmentServer.start(new Segmenter(seg, new Segmenter.Config(64, null, 1 << 20)),
+                new SegmentServer.Settings("127.0.0.1", 0, 8 << 20, Duration.ofSeconds(120)))) {
+            URI uri = URI.create("http://127.0.0.1:" + server.port() + "/v1/segment");
+            HttpClient http = HttpClient.newHttpClient();
+            ExecutorService pool = Executors.newFixedThreadPool(4);
+            java.util.concurrent.atomic.AtomicInteger errors = new java.util.concurrent.atomic.AtomicInteger(), sent = new java.util.concurrent.atomic.AtomicInteger();
+            List<Future<?>> clients = new ArrayList<>();
+            for (int c = 0; c < 4; c++)
+                clients.add(pool.submit(() -> {
+                    while (sent.getAndIncrement() < n) {
+                        try {
+                            HttpResponse<byte[]> r = http.send(multipart(uri, parts(query)).build(), HttpResponse.BodyHandlers.ofByteArray());
+                            if (r.statusCode() != 200) errors.incrementAndGet();
+                        } catch (IOException | InterruptedException e) {
+                            errors.incrementAndGet();
+                        }
+                    }
+                    return null;
+                }));
+            while (clients.stream().anyMatch(f -> !f.isDone())) {
+                Thread.sleep(200);
+                long rss = rssKb();
+                if (rssWarm == 0 && sent.get() >= warm) rssWarm = rss;
+                if (rssWarm > 0) rssMax = Math.max(rssMax, rss);
+            }
+            for (var f : clients) f.get();
+            pool.shutdown();
+            assertEquals(0, errors.get(), "errors");
+        }
+        double secs = (System.nanoTime() - t0) / 1e9;
+        System.err.printf("[soak] %d requests in %.1f s (%.1f/s), RSS after %d: %d kB, max after: %d kB (%+.1f%%), threads %d -> %d%n",
+                n, secs, n / secs, warm, rssWarm, rssMax, rssWarm > 0 ? 100.0 * (rssMax - rssWarm) / rssWarm : 0, threadsBefore, Thread.activeCount());
+        if (n >= 2000 && rssWarm > 0) assertTrue(rssMax <= rssWarm * 1.05, "RSS growth under 5% after warm-up");
+        Thread.sleep(500);
+        assertTrue(Thread.activeCount() <= threadsBefore + 8, "no thread leak: " + threadsBefore + " -> " + Thread.activeCount());
+    }
+
     @Test
     void theSegmenterKeepsItsPromises() throws Exception {
         Result direct = seg.segment(request(query).query(), request(query).supports(), Options.defaults());
