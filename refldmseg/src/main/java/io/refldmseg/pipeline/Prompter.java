@@ -1,0 +1,93 @@
+package io.refldmseg.pipeline;
+
+import io.refldmseg.engine.Backend;
+import io.refldmseg.engine.Tensor;
+import io.refldmseg.model.AlphaClipVisionTower;
+
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+
+/**
+ * Instruction extraction: each support image and its mask through the Alpha-CLIP tower (mask as
+ * the alpha channel), class tokens dropped, shots concatenated; the key mask (the support mask
+ * nearest-resized to the token grid) and the soft key mask (its area fraction per token); and the
+ * "no instruction" tokens classifier-free guidance uses.
+ */
+final class Prompter {
+    private final Backend be;
+    private final AlphaClipVisionTower tower;
+    private final Preprocess prep;
+    private Tensor nullTokens;
+
+    Prompter(Backend be, AlphaClipVisionTower tower, Preprocess prep) {
+        this.be = be;
+        this.tower = tower;
+        this.prep = prep;
+    }
+
+    RefLdmSeg.Prompt prompt(List<Support> supports, int ignoreLabel, PipelineListener keep) {
+        if (supports.isEmpty()) throw new IllegalArgumentException("at least one support image with its mask is needed");
+        int k = supports.size(), res = tower.config().inputResolution(), grid = tower.config().gridSize(), w = tower.config().width();
+        List<Tensor> images = new ArrayList<>(), alphas = new ArrayList<>(), keys = new ArrayList<>();
+        float[] soft = new float[k * grid * grid];
+        for (Support s : supports) {
+            Preprocess.Geometry g = prep.geometry(s.image().width(), s.image().height());
+            images.add(be.resizeBilinear(prep.image(s.image(), g), res, res));
+            Tensor mask = prep.mask(s.mask(), g, ignoreLabel);
+            float[] a = be.toHost(be.resizeNearest(mask, res, res));
+            for (int i = 0; i < a.length; i++) a[i] = (a[i] - 0.5f) / 0.26f;
+            alphas.add(be.tensor(a, 1, res, res, 1));
+            keys.add(be.resizeNearest(mask, grid, grid));
+            areaFractions(be.toHost(mask), RefLdmSeg.SIZE, grid, soft, keys.size() - 1);
+        }
+        Tensor sx = be.concatBatch(images), alpha = be.concatBatch(alphas), sy = be.concatBatch(keys);
+        Tensor all = tower.forward(sx, alpha);
+        Tensor tokens = dropClassToken(all, k);
+        Tensor keyMask = be.reshape(sy, 1, k * grid * grid);
+        if (keep != PipelineListener.NONE) {
+            keep.onTensor("sx224", HostCopies.nchw(be, sx));
+            keep.onTensor("alpha224", HostCopies.nchw(be, alpha));
+            keep.onTensor("sy16", HostTensor.u8(be.toHost(sy), k, 1, grid, grid));
+            keep.onTensor("tokens_all", HostTensor.f32(be.toHost(all), k, all.dim(1), w));
+            keep.onTensor("prompt_embeds", HostTensor.f32(be.toHost(tokens), 1, tokens.dim(1), w));
+            keep.onTensor("symask", HostTensor.f32(be.toHost(keyMask), 1, keyMask.dim(1)));
+            keep.onPrompt(HostTensor.f32(be.toHost(tokens), 1, tokens.dim(1), w), HostTensor.f32(be.toHost(keyMask), 1, keyMask.dim(1)));
+        }
+        return new RefLdmSeg.Prompt(tokens, keyMask, be.tensor(soft, 1, k * grid * grid), k);
+    }
+
+
+    /** The mean of each of grid x grid equal patches of a size x size mask into shot {@code shot}'s tokens of {@code out}. */
+    private static void areaFractions(float[] mask, int size, int grid, float[] out, int shot) {
+        for (int ty = 0; ty < grid; ty++)
+            for (int tx = 0; tx < grid; tx++) {
+                int y0 = ty * size / grid, y1 = (ty + 1) * size / grid, x0 = tx * size / grid, x1 = (tx + 1) * size / grid;
+                double sum = 0;
+                for (int y = y0; y < y1; y++) for (int x = x0; x < x1; x++) sum += mask[y * size + x];
+                out[(shot * grid + ty) * grid + tx] = (float) (sum / ((y1 - y0) * (x1 - x0)));
+            }
+    }
+
+
+    /** [k, 1 + L, W] tower output -> [1, k * L, W] instruction tokens, shots concatenated. */
+    private Tensor dropClassToken(Tensor all, int k) {
+        int l = all.dim(1) - 1, w = all.dim(2);
+        float[] a = be.toHost(all), out = new float[k * l * w];
+        for (int s = 0; s < k; s++) System.arraycopy(a, (s * (l + 1) + 1) * w, out, s * l * w, l * w);
+        return be.tensor(out, 1, k * l, w);
+    }
+
+
+    /** Tower tokens of an all-zero image with an all-ones mask: the "no instruction" of classifier-free guidance. */
+    Tensor nullTokens(int shots) {
+        if (nullTokens == null) {
+            int res = tower.config().inputResolution();
+            float[] alpha = new float[res * res];
+            java.util.Arrays.fill(alpha, (1f - 0.5f) / 0.26f);
+            Tensor all = tower.forward(be.tensor(new float[res * res * 3], 1, res, res, 3), be.tensor(alpha, 1, res, res, 1));
+            nullTokens = dropClassToken(all, 1);
+        }
+        return shots == 1 ? nullTokens : be.concatDim1(Collections.nCopies(shots, nullTokens));
+    }
+}

@@ -1,0 +1,42 @@
+package io.refldmseg.pipeline;
+
+import io.refldmseg.engine.Backend;
+import io.refldmseg.engine.Tensor;
+import io.refldmseg.model.AttentionContext;
+import io.refldmseg.model.AutoencoderKL;
+import io.refldmseg.model.UNet2DConditionModel;
+
+import java.util.List;
+import java.util.random.RandomGenerator;
+
+/** Ref LDM-Seg-f: one UNet step at t = 0 maps the scaled query latent straight to the pseudo-mask latent. */
+final class SingleStepPredictor implements LatentPredictor {
+    private final Backend be;
+    private final UNet2DConditionModel unet;
+    private final float latentScale;
+
+    SingleStepPredictor(Backend be, UNet2DConditionModel unet, float latentScale) {
+        this.be = be;
+        this.unet = unet;
+        this.latentScale = latentScale;
+    }
+
+    @Override
+    public Tensor predict(AutoencoderKL.Posterior post, RefLdmSeg.Prompt p, Options o, RandomGenerator rng, PipelineListener keep) {
+        Tensor z = post.mean();
+        if (o.posterior() == Options.Posterior.SAMPLE) {
+            float[] eps = Noise.nhwc(o.noise() == null ? null : o.noise().posteriorEps(), post.mean(), rng, "posterior_eps");
+            float[] mean = be.toHost(post.mean()), logvar = be.toHost(post.logvar()), s = new float[mean.length];
+            for (int i = 0; i < s.length; i++) s[i] = mean[i] + (float) Math.exp(0.5f * Math.min(20f, Math.max(-30f, logvar[i]))) * eps[i];
+            z = be.tensor(s, post.mean().shape());
+        }
+        Tensor latent = be.scale(z, latentScale);
+        Tensor pred = unet.forward(latent, new float[]{0f}, p.tokens(), p.keyMask(), io.refldmseg.model.Probe.NONE,
+                LatentPredictor.unetCall(p, 0f, 0, List.of(AttentionContext.Branch.TEXT), p.softKeyMask()));
+        if (keep != PipelineListener.NONE) {
+            keep.onTensor("latent", HostCopies.nchw(be, latent));
+            keep.onTensor("unet_pred", HostCopies.nchw(be, pred));
+        }
+        return pred;
+    }
+}
