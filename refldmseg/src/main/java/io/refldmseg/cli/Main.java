@@ -8,14 +8,14 @@ import picocli.CommandLine.Command;
 /** {@code refldmseg}: the command line. User errors print one line and exit 2, never a stack trace. */
 @Command(name = "refldmseg", mixinStandardHelpOptions = true, version = "refldmseg-java 0.1.0",
         description = "In-context segmentation with Ref LDM-Seg (Stable Diffusion 1.5 as a mask generator).",
-        subcommands = {SegmentCommand.class, VideoCommand.class, DemoCommand.class, InspectCommand.class, ServeCommand.class, BatchCommand.class})
+        subcommands = {SegmentCommand.class, VideoCommand.class, DemoCommand.class, InspectCommand.class, ServeCommand.class, BatchCommand.class, EvaluateCommand.class, SynthCommand.class})
 public final class Main implements Runnable {
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
 
     @Override
     public void run() {
-        throw new CommandLine.ParameterException(spec.commandLine(), "name a command: segment, video, serve, batch, demo or inspect");
+        throw new CommandLine.ParameterException(spec.commandLine(), "name a command: segment, video, serve, batch, evaluate, synth, demo or inspect");
     }
 
     public static void main(String[] args) {

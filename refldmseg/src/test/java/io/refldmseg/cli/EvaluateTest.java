@@ -1,0 +1,80 @@
+package io.refldmseg.cli;
+
+import io.refldmseg.loader.Fixtures;
+import io.refldmseg.loader.Json;
+import io.refldmseg.pipeline.ImageFiles;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Map;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/** synth and evaluate end to end with the tiny random models (the scores are meaningless; the files and fields are checked). */
+class EvaluateTest {
+    @TempDir
+    Path dir;
+
+    static String[] models(String... rest) {
+        String[] m = {"--unet", Fixtures.file("unet_diffusers.safetensors").toString(), "--vae", Fixtures.file("vae_diffusers.safetensors").toString(),
+                "--clip", Fixtures.file("alphaclip_visual.safetensors").toString()};
+        String[] all = new String[rest.length + m.length];
+        System.arraycopy(rest, 0, all, 0, 1);
+        System.arraycopy(m, 0, all, 1, m.length);
+        System.arraycopy(rest, 1, all, 1 + m.length, rest.length - 1);
+        return all;
+    }
+
+    static int run(String... args) {
+        StringWriter err = new StringWriter();
+        int code = Main.run(new PrintWriter(err, true), args);
+        if (code != 0) System.err.println(err);
+        return code;
+    }
+
+    @Test
+    @SuppressWarnings("unchecked")
+    void synthThenEvaluateWritesTheReport() throws Exception {
+        Path data = dir.resolve("synth"), out = dir.resolve("eval");
+        assertEquals(0, run("synth", "--out", data.toString(), "--scenes", "16", "--seed", "5"));
+        for (String k : io.refldmseg.eval.SyntheticScenes.KINDS) assertTrue(Files.isDirectory(data.resolve(k)), k);
+        assertEquals(0, run(models("evaluate", "--dataset", data.toString(), "--episodes", "5", "--out", out.toString())));
+        Map<String, Object> report = (Map<String, Object>) Json.parse(Files.readString(out.resolve("report.json")));
+        assertTrue(report.keySet().containsAll(java.util.List.of("miou", "fbiou", "per_class", "episodes")), report.toString());
+        assertEquals(5, ((Number) report.get("episodes")).intValue());
+        assertEquals(5, ((Map<?, ?>) report.get("per_class")).size(), "5 episodes, the 5 kinds in turn");
+        for (int i = 0; i < 5; i++) assertEquals(256, ImageFiles.readLabels(out.resolve("pred/" + i + ".png")).width());
+        assertEquals(6, Files.readAllLines(out.resolve("report.csv")).size(), "header + 5 rows");
+        assertTrue(Files.size(out.resolve("contact_sheet.png")) > 0);
+        // the same seed draws the same episodes
+        Path again = dir.resolve("eval2");
+        assertEquals(0, run(models("evaluate", "--dataset", data.toString(), "--episodes", "5", "--out", again.toString())));
+        assertEquals(Files.readString(out.resolve("report.csv")).replace(out.toString(), ""), Files.readString(again.resolve("report.csv")).replace(again.toString(), ""));
+    }
+
+    @Test
+    @SuppressWarnings("unchecked")
+    void davisLayoutGivesJAndF() throws Exception {
+        Path samples = Fixtures.dir().resolve("../../samples").normalize();
+        Path v = Files.createDirectories(dir.resolve("davis/JPEGImages/480p/cat")), a = Files.createDirectories(dir.resolve("davis/Annotations/480p/cat"));
+        var q = ImageFiles.readRgb(samples.resolve("support.png"));
+        java.awt.image.BufferedImage img = new java.awt.image.BufferedImage(q.width(), q.height(), java.awt.image.BufferedImage.TYPE_INT_RGB);
+        for (int y = 0; y < q.height(); y++) for (int x = 0; x < q.width(); x++) img.setRGB(x, y, (q.at(y, x, 0) << 16) | (q.at(y, x, 1) << 8) | q.at(y, x, 2));
+        for (String f : new String[]{"00000", "00001", "00002"}) {
+            javax.imageio.ImageIO.write(img, "jpg", v.resolve(f + ".jpg").toFile());
+            Files.copy(samples.resolve("support_mask.png"), a.resolve(f + ".png"));
+        }
+        Path out = dir.resolve("davis_eval");
+        assertEquals(0, run(models("evaluate", "--dataset", dir.resolve("davis").toString(), "--format", "davis", "--out", out.toString())));
+        Map<String, Object> report = (Map<String, Object>) Json.parse(Files.readString(out.resolve("report.json")));
+        assertTrue(report.keySet().containsAll(java.util.List.of("j", "f", "jf")), report.toString());
+        assertEquals(2, ((Number) report.get("episodes")).intValue(), "frames after the first");
+        StringWriter err = new StringWriter();
+        assertEquals(2, Main.run(new PrintWriter(err, true), models("evaluate", "--dataset", dir.toString(), "--format", "davis", "--out", out.toString())));
+        assertTrue(err.toString().contains("not a DAVIS folder"), err.toString());
+    }
+}
