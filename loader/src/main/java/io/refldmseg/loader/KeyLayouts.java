@@ -18,6 +18,8 @@ public final class KeyLayouts {
 
     /** The UNet tensors of {@code all} under diffusers names, and the layout they came in. */
     public static Mapped unet(Map<String, TensorData> all) {
+        Map<String, TensorData> wrapped = stripPrefix(all, "module."); // a DDP/DeepSpeed-wrapped model's keys
+        if (!wrapped.isEmpty() && wrapped.size() == all.size()) all = wrapped;
         Map<String, TensorData> own = stripPrefix(all, SD_UNET_PREFIX);
         if (own.isEmpty()) own = stripPrefix(all, "unet.");
         if (own.isEmpty()) own = all;

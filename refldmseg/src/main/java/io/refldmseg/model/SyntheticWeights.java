@@ -30,6 +30,15 @@ public final class SyntheticWeights {
     }
 
     public static ModelWeights unet(UNetConfig c, long seed) {
+        return unetLayout(c, seed).build("synthetic SD UNet");
+    }
+
+    /** The names and shapes of a diffusers UNet of config {@code c}, in checkpoint order (no values made). */
+    public static Map<String, long[]> unetShapes(UNetConfig c) {
+        return java.util.Collections.unmodifiableMap(unetLayout(c, 0).shapes);
+    }
+
+    private static SyntheticWeights unetLayout(UNetConfig c, long seed) {
         SyntheticWeights s = new SyntheticWeights(seed);
         int c0 = c.blockOutChannels().getFirst(), temb = 4 * c0, levels = c.levels(), lpb = c.layersPerBlock();
         s.conv("conv_in", c0, c.inChannels(), 3);
@@ -64,7 +73,7 @@ public final class SyntheticWeights {
         }
         s.norm("conv_norm_out", c0);
         s.conv("conv_out", c.outChannels(), c0, 3);
-        return s.build("synthetic SD UNet");
+        return s;
     }
 
     public static ModelWeights vae(VaeConfig c, long seed) {
