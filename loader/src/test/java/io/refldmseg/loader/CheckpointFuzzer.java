@@ -23,9 +23,17 @@ import java.util.zip.ZipOutputStream;
  * and a vision tower, config inference included. A {@link CheckpointException} is a clean
  * outcome; any other exception or error escapes and is a finding.
  */
-final class CheckpointFuzzer {
+public final class CheckpointFuzzer {
     private CheckpointFuzzer() {
     }
+
+    /** What a target does with each network that loaded (the networks module builds it); must end cleanly or in a CheckpointException. */
+    @FunctionalInterface
+    public interface OnLoaded {
+        void accept(Models.Loaded<?> loaded);
+    }
+
+    private static final OnLoaded NOTHING = m -> m.weights().parameterCount();
 
     /** Tensors up to this many elements are read in full (a fuzzed header may declare huge views of a small file). */
     private static final long READ_LIMIT = 1 << 20;
@@ -41,37 +49,49 @@ final class CheckpointFuzzer {
 
     /** input[0] picks a safetensors fixture; the rest is the JSON header placed before that fixture's data area. */
     static void safetensorsHeader(byte[] input) {
+        safetensorsHeader(input, NOTHING);
+    }
+
+    public static void safetensorsHeader(byte[] input, OnLoaded onLoaded) {
         if (input.length < 1) return;
         String fixture = SAFETENSORS.get(Math.floorMod(input[0], SAFETENSORS.size()));
         byte[] header = java.util.Arrays.copyOfRange(input, 1, input.length);
         byte[] data = dataArea(fixture);
         ByteBuffer b = ByteBuffer.allocate(8 + header.length + data.length).order(ByteOrder.LITTLE_ENDIAN);
-        openAndLoad(b.putLong(header.length).put(header).put(data).array(), null);
+        openAndLoad(b.putLong(header.length).put(header).put(data).array(), null, onLoaded);
     }
 
     /** input[0] picks a torch fixture; the rest replaces its data.pkl (every other entry kept). */
     static void torchPickle(byte[] input) {
+        torchPickle(input, NOTHING);
+    }
+
+    public static void torchPickle(byte[] input, OnLoaded onLoaded) {
         if (input.length < 1) return;
         String fixture = TORCH.get(Math.floorMod(input[0], TORCH.size()));
         Map<String, byte[]> entries = new LinkedHashMap<>(zipEntries(fixture));
         String pkl = entries.keySet().stream().filter(n -> n.endsWith("data.pkl")).findFirst().orElseThrow();
         entries.put(pkl, java.util.Arrays.copyOfRange(input, 1, input.length));
-        openAndLoad(zip(entries), null);
+        openAndLoad(zip(entries), null, onLoaded);
     }
 
     /** input[0] picks a safetensors fixture; the rest is the config.json its weights are loaded with. */
     static void config(byte[] input) {
+        config(input, NOTHING);
+    }
+
+    public static void config(byte[] input, OnLoaded onLoaded) {
         if (input.length < 1) return;
         String fixture = SAFETENSORS.get(Math.floorMod(input[0], SAFETENSORS.size()));
-        openAndLoad(read(fixture), new String(input, 1, input.length - 1, StandardCharsets.UTF_8));
+        openAndLoad(read(fixture), new String(input, 1, input.length - 1, StandardCharsets.UTF_8), onLoaded);
     }
 
     /** The input is a whole checkpoint file. */
     static void wholeFile(byte[] input) {
-        openAndLoad(input, null);
+        openAndLoad(input, null, NOTHING);
     }
 
-    static void openAndLoad(byte[] file, String configJson) {
+    static void openAndLoad(byte[] file, String configJson, OnLoaded onLoaded) {
         TensorFile tf;
         try {
             tf = Checkpoints.openBytes(LABEL, file);
@@ -86,7 +106,7 @@ final class CheckpointFuzzer {
                 }
                 t.rank();
             }
-            loadEach(tf, file, configJson);
+            loadEach(tf, file, configJson, onLoaded);
         } catch (CheckpointException clean) {
             // refused with a message: fine
         } finally {
@@ -95,7 +115,7 @@ final class CheckpointFuzzer {
     }
 
     /** Models.* close the file they load from, so each network gets its own copy of the bytes. */
-    private static void loadEach(TensorFile first, byte[] file, String configJson) {
+    private static void loadEach(TensorFile first, byte[] file, String configJson, OnLoaded onLoaded) {
         for (int network = 0; network < 3; network++) {
             TensorFile tf = network == 0 ? first : Checkpoints.openBytes(LABEL, file);
             try (Models.Loaded<?> m = switch (network) {
@@ -103,7 +123,7 @@ final class CheckpointFuzzer {
                 case 1 -> Models.vae(tf, configJson);
                 default -> Models.clip(tf, configJson);
             }) {
-                m.weights().parameterCount();
+                onLoaded.accept(m);
             } catch (CheckpointException clean) {
                 // refused with a message: fine
             } finally {
