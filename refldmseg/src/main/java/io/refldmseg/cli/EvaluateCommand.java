@@ -26,8 +26,13 @@ final class EvaluateCommand implements Callable<Integer> {
     @Option(names = "--dataset", paramLabel = "DIR", description = "dataset folder (see --format)")
     Path dataset;
 
-    @Option(names = "--format", defaultValue = "fss", paramLabel = "fss|davis", description = "fss: DIR/<class>/<n>.jpg + <n>.png (FSS-1000); davis: DAVIS-2017 480p (default: ${DEFAULT-VALUE})")
+    @Option(names = "--format", defaultValue = "fss", paramLabel = "fss|davis|pascal5i|coco20i",
+            description = "fss: DIR/<class>/<n>.jpg + <n>.png (FSS-1000); davis: DAVIS-2017 480p; pascal5i: DIR/JPEGImages + DIR/SegmentationClassAug; "
+                    + "coco20i: DIR/images + DIR/labels (label-map PNGs, COCO class 1..80) (default: ${DEFAULT-VALUE})")
     String format;
+
+    @Option(names = "--fold", defaultValue = "0", description = "pascal5i / coco20i: the fold whose classes are evaluated, 0..3 (default: ${DEFAULT-VALUE})")
+    int fold;
 
     @Option(names = "--manifest", paramLabel = "FILE.jsonl", description = "episodes instead of a dataset: {query, supports, support_masks, truth, class} per line")
     Path manifest;
@@ -55,10 +60,14 @@ final class EvaluateCommand implements Callable<Integer> {
         if (truthIgnore < -1 || truthIgnore > 255) throw new Main.UserError("--truth-ignore-label must be -1..255, got " + truthIgnore);
         Options options = request.toOptions(false);
         OutputPaths.checkDir("--out", out);
+        if (truthIgnore < 0 && (format.equalsIgnoreCase("pascal5i") || format.equalsIgnoreCase("coco20i"))) truthIgnore = 255;
         List<Episodes.Episode> episodes = manifest != null ? Episodes.manifest(manifest) : switch (format.toLowerCase()) {
             case "fss" -> Episodes.fss(dataset, count, shots, episodeSeed);
             case "davis" -> Episodes.davis(dataset);
-            default -> throw new Main.UserError("--format must be fss or davis, got '" + format + "'");
+            case "pascal5i" -> Episodes.labelMaps(dataset.resolve("JPEGImages"), dataset.resolve("SegmentationClassAug"), Episodes.pascalFold(fold),
+                    count, shots, episodeSeed);
+            case "coco20i" -> Episodes.labelMaps(dataset.resolve("images"), dataset.resolve("labels"), Episodes.cocoFold(fold), count, shots, episodeSeed);
+            default -> throw new Main.UserError("--format must be fss, davis, pascal5i or coco20i, got '" + format + "'");
         };
         Progress.line(episodes.size() + " episodes");
         Progress.Bar bar = new Progress.Bar("episodes", episodes.size());

@@ -19,7 +19,76 @@ import java.util.stream.Stream;
  * frames (J and F are computed for them).
  */
 public final class Episodes {
-    public record Episode(String cls, Path query, Path truth, List<Path> supports, List<Path> supportMasks, boolean video) {
+    /**
+     * @param labelClass for label-map datasets (PASCAL-5i, COCO-20i) the class whose pixels are the
+     *                   object in {@code truth} and the support maps (255 stays "ignore"); -1 when the
+     *                   files already are masks (0 background, anything else object)
+     */
+    public record Episode(String cls, Path query, Path truth, List<Path> supports, List<Path> supportMasks, boolean video, int labelClass) {
+        public Episode(String cls, Path query, Path truth, List<Path> supports, List<Path> supportMasks, boolean video) {
+            this(cls, query, truth, supports, supportMasks, video, -1);
+        }
+
+        /** A truth or support file as a mask: as stored, or for label maps 1 where the label is this episode's class. */
+        public io.refldmseg.pipeline.LabelMap mask(Path file) {
+            io.refldmseg.pipeline.LabelMap m = io.refldmseg.pipeline.ImageFiles.readLabels(file);
+            if (labelClass < 0) return m;
+            byte[] out = new byte[m.labels().length];
+            for (int i = 0; i < out.length; i++) {
+                int v = m.labels()[i] & 0xff;
+                out[i] = (byte) (v == labelClass ? 1 : v == 255 ? 255 : 0);
+            }
+            return new io.refldmseg.pipeline.LabelMap(m.width(), m.height(), out);
+        }
+    }
+
+    /** PASCAL-5i fold f: classes 5f+1 .. 5f+5 of PASCAL VOC's 20. */
+    public static List<Integer> pascalFold(int fold) {
+        if (fold < 0 || fold > 3) throw new IllegalArgumentException("PASCAL-5i fold must be 0..3, got " + fold);
+        return java.util.stream.IntStream.rangeClosed(5 * fold + 1, 5 * fold + 5).boxed().toList();
+    }
+
+    /** COCO-20i fold f (the interleaved split of HSNet and most later work): classes 4k + f + 1, k = 0..19, of COCO's 80. */
+    public static List<Integer> cocoFold(int fold) {
+        if (fold < 0 || fold > 3) throw new IllegalArgumentException("COCO-20i fold must be 0..3, got " + fold);
+        return java.util.stream.IntStream.range(0, 20).map(k -> 4 * k + fold + 1).boxed().toList();
+    }
+
+    /**
+     * Label-map datasets (PASCAL-5i: {@code JPEGImages/*.jpg} + {@code SegmentationClassAug/*.png};
+     * COCO-20i as label-map PNGs): an image belongs to class c when its label map has c; episodes
+     * take the fold's classes in turn, a random query and {@code shots} other images of the class,
+     * from {@code seed}. Label 255 is "ignore" in the truth (and background in the supports).
+     */
+    public static List<Episode> labelMaps(Path images, Path labels, List<Integer> classes, int count, int shots, long seed) {
+        List<Path> maps = list(labels, p -> p.getFileName().toString().toLowerCase().endsWith(".png"));
+        java.util.Map<Integer, List<Path[]>> byClass = new java.util.LinkedHashMap<>();
+        for (int c : classes) byClass.put(c, new ArrayList<>());
+        for (Path m : maps) {
+            Path img = images.resolve(stem(m) + ".jpg");
+            if (!Files.isRegularFile(img)) continue;
+            byte[] l = io.refldmseg.pipeline.ImageFiles.readLabels(m).labels();
+            boolean[] seen = new boolean[256];
+            for (byte b : l) seen[b & 0xff] = true;
+            for (int c : classes) if (seen[c]) byClass.get(c).add(new Path[]{img, m});
+        }
+        List<Integer> usable = classes.stream().filter(c -> byClass.get(c).size() >= shots + 1).toList();
+        if (usable.isEmpty())
+            throw new IllegalArgumentException(labels + ": no class of " + classes + " has " + (shots + 1) + " images with their label maps in " + images);
+        Random r = new Random(seed);
+        List<Episode> out = new ArrayList<>();
+        for (int e = 0; e < count; e++) {
+            int c = usable.get(e % usable.size());
+            List<Path[]> pairs = new ArrayList<>(byClass.get(c));
+            Collections.shuffle(pairs, r);
+            List<Path> s = new ArrayList<>(), m = new ArrayList<>();
+            for (int k = 1; k <= shots; k++) {
+                s.add(pairs.get(k)[0]);
+                m.add(pairs.get(k)[1]);
+            }
+            out.add(new Episode("class " + c, pairs.getFirst()[0], pairs.getFirst()[1], s, m, false, c));
+        }
+        return out;
     }
 
     private Episodes() {

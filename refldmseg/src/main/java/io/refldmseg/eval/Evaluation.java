@@ -63,7 +63,7 @@ public final class Evaluation {
             } catch (ExecutionException ex) {
                 throw new IllegalStateException("episode " + done + " (" + e.query() + "): " + ex.getCause().getMessage(), ex.getCause());
             }
-            LabelMap truth = ImageFiles.readLabels(e.truth());
+            LabelMap truth = e.mask(e.truth());
             if (truth.width() != r.width() || truth.height() != r.height())
                 throw new IllegalArgumentException(e.truth() + " is " + truth.width() + "x" + truth.height() + " but its query " + e.query()
                         + " is " + r.width() + "x" + r.height());
@@ -96,8 +96,17 @@ public final class Evaluation {
     static Request request(Episodes.Episode e, Options options) {
         List<Support> shots = new ArrayList<>();
         for (int i = 0; i < e.supports().size(); i++)
-            shots.add(new Support(ImageFiles.readRgb(e.supports().get(i)), ImageFiles.readLabels(e.supportMasks().get(i))));
+            shots.add(new Support(ImageFiles.readRgb(e.supports().get(i)), supportMask(e, e.supportMasks().get(i))));
         return new Request(ImageFiles.readRgb(e.query()), shots, options);
+    }
+
+    /** A support's mask: 255 (ignore) in a label map is background for the prompt. */
+    private static LabelMap supportMask(Episodes.Episode e, Path file) {
+        LabelMap m = e.mask(file);
+        if (e.labelClass() < 0) return m;
+        byte[] b = m.labels().clone();
+        for (int i = 0; i < b.length; i++) if ((b[i] & 0xff) == 255) b[i] = 0;
+        return new LabelMap(m.width(), m.height(), b);
     }
 
     static void writeJson(Path file, Report r) throws IOException {
@@ -153,7 +162,7 @@ public final class Evaluation {
             Episodes.Episode e = s.episode();
             RgbImage q = ImageFiles.readRgb(e.query()), sup = ImageFiles.readRgb(e.supports().getFirst());
             byte[] pred = ImageFiles.readLabels(out.resolve("pred/" + s.index() + ".png")).labels();
-            byte[] supMask = ImageFiles.readLabels(e.supportMasks().getFirst()).labels(), truth = ImageFiles.readLabels(e.truth()).labels();
+            byte[] supMask = supportMask(e, e.supportMasks().getFirst()).labels(), truth = e.mask(e.truth()).labels();
             BufferedImage[] tiles = {picture(q, null), picture(sup, supMask), picture(q, pred), picture(q, truth)};
             int y = row * (tile + label);
             for (int c = 0; c < 4; c++) g.drawImage(tiles[c], c * tile + 1, y + 1, tile - 2, tile - 2, null);

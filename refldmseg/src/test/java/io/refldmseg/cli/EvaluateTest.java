@@ -58,6 +58,38 @@ class EvaluateTest {
 
     @Test
     @SuppressWarnings("unchecked")
+    void pascal5iLabelMapsWithTheIgnoreLabel() throws Exception {
+        // label maps of synthetic scenes: kind k is VOC class k + 1 (fold 0 = classes 1..5), a 255 border as VOC draws one
+        Path root = dir.resolve("voc"), img = Files.createDirectories(root.resolve("JPEGImages")), lab = Files.createDirectories(root.resolve("SegmentationClassAug"));
+        for (int i = 0; i < 12; i++) {
+            var scene = io.refldmseg.eval.SyntheticScenes.scene(9, i);
+            java.awt.image.BufferedImage bi = new java.awt.image.BufferedImage(256, 256, java.awt.image.BufferedImage.TYPE_INT_RGB);
+            byte[] labels = new byte[256 * 256];
+            for (int y = 0; y < 256; y++)
+                for (int x = 0; x < 256; x++) {
+                    bi.setRGB(x, y, (scene.image().at(y, x, 0) << 16) | (scene.image().at(y, x, 1) << 8) | scene.image().at(y, x, 2));
+                    int k = scene.kindMap()[y * 256 + x];
+                    labels[y * 256 + x] = (byte) (x < 2 || y < 2 ? 255 : k + 1);
+                }
+            javax.imageio.ImageIO.write(bi, "jpg", img.resolve(i + ".jpg").toFile());
+            ImageFiles.writeLabels(lab.resolve(i + ".png"), 256, 256, labels);
+        }
+        var episodes = io.refldmseg.eval.Episodes.labelMaps(img, lab, io.refldmseg.eval.Episodes.pascalFold(0), 5, 1, 0);
+        assertEquals(5, episodes.size());
+        var e = episodes.getFirst();
+        byte[] truth = e.mask(e.truth()).labels();
+        assertEquals((byte) 255, truth[0], "the border stays ignore");
+        for (byte b : truth) assertTrue(b == 0 || b == 1 || b == (byte) 255);
+        Path out = dir.resolve("voc_eval");
+        assertEquals(0, run(models("evaluate", "--dataset", root.toString(), "--format", "pascal5i", "--fold", "0", "--episodes", "5", "--out", out.toString())));
+        Map<String, Object> report = (Map<String, Object>) Json.parse(Files.readString(out.resolve("report.json")));
+        assertEquals(java.util.Set.of("class 1", "class 2", "class 3", "class 4", "class 5"), ((Map<?, ?>) report.get("per_class")).keySet());
+        assertEquals(java.util.List.of(21, 25, 29, 33, 37, 41, 45, 49, 53, 57, 61, 65, 69, 73, 77), io.refldmseg.eval.Episodes.cocoFold(0).subList(5, 20));
+        assertEquals(java.util.List.of(2, 6, 10, 14, 18), io.refldmseg.eval.Episodes.cocoFold(1).subList(0, 5));
+    }
+
+    @Test
+    @SuppressWarnings("unchecked")
     void davisLayoutGivesJAndF() throws Exception {
         Path samples = Fixtures.dir().resolve("../../samples").normalize();
         Path v = Files.createDirectories(dir.resolve("davis/JPEGImages/480p/cat")), a = Files.createDirectories(dir.resolve("davis/Annotations/480p/cat"));
