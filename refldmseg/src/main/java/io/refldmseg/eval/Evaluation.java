@@ -67,11 +67,8 @@ public final class Evaluation {
             if (truth.width() != r.width() || truth.height() != r.height())
                 throw new IllegalArgumentException(e.truth() + " is " + truth.width() + "x" + truth.height() + " but its query " + e.query()
                         + " is " + r.width() + "x" + r.height());
-            Metrics.Overlap o = e.video() ? null : metrics.add(e.cls(), r.mask(), truth.labels(), ignore);
-            if (e.video()) {
-                metrics.addFrame(e.cls(), r.mask(), binary(truth.labels(), ignore), r.width(), r.height(), ignore);
-                o = Metrics.overlap(r.mask(), truth.labels(), ignore);
-            }
+            Metrics.Overlap o = e.video() ? metrics.addFrame(e.cls(), r.mask(), truth.labels(), r.width(), r.height(), ignore)
+                    : metrics.add(e.cls(), r.mask(), truth.labels(), ignore);
             scored.add(new Scored(done, e, o.iou(), o.intersection(), o.union()));
             ImageFiles.writeMask(out.resolve("pred/" + done + ".png"), r.width(), r.height(), r.mask());
             done++;
@@ -82,15 +79,6 @@ public final class Evaluation {
         writeCsv(out.resolve("report.csv"), report);
         contactSheet(out.resolve("contact_sheet.png"), report, out);
         return report;
-    }
-
-    private static byte[] binary(byte[] labels, int ignore) {
-        byte[] b = new byte[labels.length];
-        for (int i = 0; i < b.length; i++) {
-            int v = labels[i] & 0xff;
-            b[i] = (byte) (v != 0 && v != ignore ? 1 : 0);
-        }
-        return b;
     }
 
     static Request request(Episodes.Episode e, Options options) {

@@ -58,11 +58,20 @@ public final class Metrics {
         return o;
     }
 
-    /** Adds one video frame's J and F (the frame is also counted in the class IoUs). */
-    public void addFrame(String video, byte[] pred, byte[] truth, int width, int height, int ignore) {
+    /**
+     * Adds one video frame: J is its IoU (labels 0 background, {@code ignore} ignored, any other
+     * object), F the boundary measure of the object pixels; the frame also counts in the class IoUs.
+     */
+    public Overlap addFrame(String video, byte[] pred, byte[] truth, int width, int height, int ignore) {
         Overlap o = add(video, pred, truth, ignore);
+        byte[] objects = new byte[truth.length];
+        for (int i = 0; i < objects.length; i++) {
+            int t = truth[i] & 0xff;
+            objects[i] = (byte) (t != 0 && t != ignore ? 1 : 0);
+        }
         jSum += o.iou();
-        fSum += boundaryF(pred, truth, width, height);
+        fSum += boundaryF(pred, objects, width, height);
+        return o;
     }
 
     public Map<String, Double> perClassIoU() {

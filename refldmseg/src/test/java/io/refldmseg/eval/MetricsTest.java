@@ -66,5 +66,11 @@ class MetricsTest {
         m.addFrame("v", new byte[w * h], truth, w, h, -1);
         assertEquals(0.5, m.j(), 1e-12);
         assertEquals(0.5, m.f(), 1e-12);
+        // a frame's void label (255) counts for nothing in J, and is not object in F
+        byte[] voided = truth.clone(), pred = truth.clone();
+        for (int x = 0; x < w; x++) voided[x] = (byte) 255;
+        Metrics v = new Metrics();
+        assertEquals(1.0, v.addFrame("v", pred, voided, w, h, 255).iou(), 1e-12);
+        assertEquals(1.0, v.f(), 1e-12);
     }
 }
