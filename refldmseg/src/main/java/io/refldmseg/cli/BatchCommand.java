@@ -1,6 +1,6 @@
 package io.refldmseg.cli;
 
-import io.refldmseg.loader.Json;
+import io.refldmseg.eval.Episodes;
 import io.refldmseg.pipeline.ImageFiles;
 import io.refldmseg.pipeline.Options;
 import io.refldmseg.pipeline.RefLdmSeg;
@@ -19,7 +19,6 @@ import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Deque;
 import java.util.List;
-import java.util.Map;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
@@ -127,49 +126,19 @@ final class BatchCommand implements Callable<Integer> {
             throw new Main.UserError("--queries needs --support and --support-mask, one mask per support");
         try (Stream<Path> s = Files.list(queries)) {
             return s.filter(p -> p.getFileName().toString().toLowerCase().matches(".*\\.(png|jpe?g|bmp)$")).sorted()
-                    .map(p -> new Item(stem(p), p, supports, supportMasks)).toList();
+                    .map(p -> new Item(Episodes.stem(p), p, supports, supportMasks)).toList();
         }
     }
 
-    static String stem(Path p) {
-        return p.getFileName().toString().replaceFirst("\\.[^.]+$", "");
-    }
-
-    static List<Item> readManifest(Path file) throws IOException {
+    /** The manifest's episodes as items; two queries with one file name keep apart (name_2, ...). */
+    static List<Item> readManifest(Path file) {
         if (!Files.isRegularFile(file)) throw new Main.UserError("--manifest " + file + ": no such file");
-        Path base = file.toAbsolutePath().getParent();
         List<Item> out = new ArrayList<>();
-        List<String> lines = Files.readAllLines(file);
         java.util.Set<String> stems = new java.util.HashSet<>();
-        for (int n = 0; n < lines.size(); n++) {
-            String line = lines.get(n).strip();
-            if (line.isEmpty()) continue;
-            String where = file + " line " + (n + 1);
-            Object o;
-            try {
-                o = Json.parse(line);
-            } catch (IOException e) {
-                throw new Main.UserError(where + ": not valid JSON: " + e.getMessage());
-            }
-            if (!(o instanceof Map<?, ?> m)) throw new Main.UserError(where + ": not a JSON object");
-            if (!(m.get("query") instanceof String q)) throw new Main.UserError(where + ": field 'query' missing or not a string");
-            List<Path> s = paths(m.get("supports"), base, where, "supports"), masks = paths(m.get("support_masks"), base, where, "support_masks");
-            if (s.isEmpty() || s.size() != masks.size())
-                throw new Main.UserError(where + ": 'supports' and 'support_masks' must be non-empty lists of the same length");
-            Path query = base.resolve(q);
-            String stem = stem(query);
-            for (int k = 2; !stems.add(stem); k++) stem = stem(query) + "_" + k; // two queries with one file name keep apart
-            out.add(new Item(stem, query, s, masks));
-        }
-        return out;
-    }
-
-    private static List<Path> paths(Object v, Path base, String where, String field) {
-        if (!(v instanceof List<?> l)) throw new Main.UserError(where + ": field '" + field + "' missing or not a list");
-        List<Path> out = new ArrayList<>();
-        for (Object o : l) {
-            if (!(o instanceof String s)) throw new Main.UserError(where + ": field '" + field + "' holds a non-string");
-            out.add(base.resolve(s));
+        for (Episodes.Episode e : Episodes.manifest(file, false)) {
+            String stem = Episodes.stem(e.query());
+            for (int k = 2; !stems.add(stem); k++) stem = Episodes.stem(e.query()) + "_" + k;
+            out.add(new Item(stem, e.query(), e.supports(), e.supportMasks()));
         }
         return out;
     }

@@ -49,7 +49,7 @@ final class VideoCommand implements Callable<Integer> {
         try (RefLdmSeg seg = models.open(null, null, null)) {
             List<Result> results = seg.segmentVideo(images, ImageFiles.readLabels(firstMask), options);
             for (int i = 0; i < results.size(); i++) {
-                String stem = files.get(i + 1).getFileName().toString().replaceFirst("\\.[^.]+$", "");
+                String stem = io.refldmseg.eval.Episodes.stem(files.get(i + 1));
                 Result r = results.get(i);
                 ImageFiles.writeMask(outDir.resolve(stem + "_mask.png"), r.width(), r.height(), r.mask());
                 ImageFiles.writeOverlay(outDir.resolve(stem + "_overlay.png"), images.get(i + 1), r.mask());

@@ -75,20 +75,7 @@ public final class Episodes {
         List<Integer> usable = classes.stream().filter(c -> byClass.get(c).size() >= shots + 1).toList();
         if (usable.isEmpty())
             throw new IllegalArgumentException(labels + ": no class of " + classes + " has " + (shots + 1) + " images with their label maps in " + images);
-        Random r = new Random(seed);
-        List<Episode> out = new ArrayList<>();
-        for (int e = 0; e < count; e++) {
-            int c = usable.get(e % usable.size());
-            List<Path[]> pairs = new ArrayList<>(byClass.get(c));
-            Collections.shuffle(pairs, r);
-            List<Path> s = new ArrayList<>(), m = new ArrayList<>();
-            for (int k = 1; k <= shots; k++) {
-                s.add(pairs.get(k)[0]);
-                m.add(pairs.get(k)[1]);
-            }
-            out.add(new Episode("class " + c, pairs.getFirst()[0], pairs.getFirst()[1], s, m, false, c));
-        }
-        return out;
+        return draw(usable.stream().map(c -> "class " + c).toList(), usable.stream().map(byClass::get).toList(), usable, count, shots, seed);
     }
 
     private Episodes() {
@@ -106,17 +93,26 @@ public final class Episodes {
         for (Path c : classes) {
             List<Path[]> pairs = new ArrayList<>();
             for (Path img : list(c, p -> p.getFileName().toString().toLowerCase().matches(".*\\.(jpe?g)$"))) {
-                Path mask = img.resolveSibling(img.getFileName().toString().replaceFirst("\\.[^.]+$", ".png"));
+                Path mask = img.resolveSibling(stem(img) + ".png");
                 if (Files.isRegularFile(mask)) pairs.add(new Path[]{img, mask});
             }
             if (pairs.size() < shots + 1)
                 throw new IllegalArgumentException(c + ": " + pairs.size() + " image/mask pairs, a " + shots + "-shot episode needs " + (shots + 1));
             perClass.add(pairs);
         }
+        return draw(classes.stream().map(c -> c.getFileName().toString()).toList(), perClass, null, count, shots, seed);
+    }
+
+    /**
+     * {@code count} episodes over classes taken in turn: each shuffles its class's (image, mask)
+     * pairs with one seeded generator, the first pair is the query, the next {@code shots} the supports.
+     * {@code labelClasses} (or null) gives each class's label value in label-map datasets.
+     */
+    private static List<Episode> draw(List<String> names, List<List<Path[]>> perClass, List<Integer> labelClasses, int count, int shots, long seed) {
         Random r = new Random(seed);
         List<Episode> out = new ArrayList<>();
         for (int e = 0; e < count; e++) {
-            int ci = e % classes.size();
+            int ci = e % names.size();
             List<Path[]> pairs = new ArrayList<>(perClass.get(ci));
             Collections.shuffle(pairs, r);
             List<Path> s = new ArrayList<>(), m = new ArrayList<>();
@@ -124,7 +120,8 @@ public final class Episodes {
                 s.add(pairs.get(k)[0]);
                 m.add(pairs.get(k)[1]);
             }
-            out.add(new Episode(classes.get(ci).getFileName().toString(), pairs.getFirst()[0], pairs.getFirst()[1], s, m, false));
+            out.add(new Episode(names.get(ci), pairs.getFirst()[0], pairs.getFirst()[1], s, m, false,
+                    labelClasses == null ? -1 : labelClasses.get(ci)));
         }
         return out;
     }
@@ -156,6 +153,11 @@ public final class Episodes {
 
     /** A JSONL manifest: {"query", "supports", "support_masks", "truth", "class"} per line, paths relative to the file. */
     public static List<Episode> manifest(Path file) {
+        return manifest(file, true);
+    }
+
+    /** The same, with "truth" optional unless {@code needTruth} (a batch job has none; its episodes' truth is then null). */
+    public static List<Episode> manifest(Path file, boolean needTruth) {
         Path base = file.toAbsolutePath().getParent();
         List<String> lines;
         try {
@@ -175,12 +177,12 @@ public final class Episodes {
                 throw new IllegalArgumentException(where + ": not valid JSON: " + e.getMessage());
             }
             if (!(o instanceof Map<?, ?> m)) throw new IllegalArgumentException(where + ": not a JSON object");
-            String q = string(m, "query", where), t = string(m, "truth", where);
+            String q = string(m, "query", where), t = needTruth || m.containsKey("truth") ? string(m, "truth", where) : null;
             String cls = m.get("class") instanceof String c ? c : "all";
             List<Path> s = paths(m, "supports", base, where), masks = paths(m, "support_masks", base, where);
             if (s.isEmpty() || s.size() != masks.size())
                 throw new IllegalArgumentException(where + ": 'supports' and 'support_masks' must be non-empty lists of the same length");
-            out.add(new Episode(cls, base.resolve(q), base.resolve(t), s, masks, false));
+            out.add(new Episode(cls, base.resolve(q), t == null ? null : base.resolve(t), s, masks, false));
         }
         return out;
     }
@@ -200,7 +202,8 @@ public final class Episodes {
         return out;
     }
 
-    static String stem(Path p) {
+    /** A file's name without its extension. */
+    public static String stem(Path p) {
         return p.getFileName().toString().replaceFirst("\\.[^.]+$", "");
     }
 
