@@ -176,7 +176,7 @@ public final class CheckpointFuzzer {
     }
 
     /** A zip of stored (uncompressed) entries, as torch.save writes it. */
-    static byte[] zip(Map<String, byte[]> entries) {
+    public static byte[] zip(Map<String, byte[]> entries) {
         ByteArrayOutputStream bytes = new ByteArrayOutputStream();
         try (ZipOutputStream z = new ZipOutputStream(bytes)) {
             for (Map.Entry<String, byte[]> e : entries.entrySet()) {

@@ -25,11 +25,6 @@ class HostileInputTest {
     @TempDir
     Path dir;
 
-    static byte[] safetensors(String header, byte[] data) {
-        byte[] h = header.getBytes(StandardCharsets.UTF_8);
-        return ByteBuffer.allocate(8 + h.length + data.length).order(ByteOrder.LITTLE_ENDIAN).putLong(h.length).put(h).put(data).array();
-    }
-
     Path write(String name, byte[] bytes) throws IOException {
         return Files.write(dir.resolve(name), bytes);
     }
@@ -51,18 +46,18 @@ class HostileInputTest {
     @Test
     void shapeProductsThatOverflowAreRefusedNamingTheTensor() throws IOException {
         String h = "{\"w\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296],\"data_offsets\":[0,16]}}";
-        assertClean(write("huge.safetensors", safetensors(h, new byte[16])), "tensor 'w'", "overflows");
+        assertClean(write("huge.safetensors", BadInputTest.withHeader(h, new byte[16])), "tensor 'w'", "overflows");
         String wrapsNegative = "{\"w\":{\"dtype\":\"F32\",\"shape\":[3037000500,3037000500],\"data_offsets\":[0,16]}}";
-        assertClean(write("wrap.safetensors", safetensors(wrapsNegative, new byte[16])), "tensor 'w'", "overflows");
+        assertClean(write("wrap.safetensors", BadInputTest.withHeader(wrapsNegative, new byte[16])), "tensor 'w'", "overflows");
         String bytesOverflow = "{\"w\":{\"dtype\":\"F64\",\"shape\":[2305843009213693952],\"data_offsets\":[0,16]}}";
-        assertClean(write("bytes.safetensors", safetensors(bytesOverflow, new byte[16])), "tensor 'w'", "overflows");
+        assertClean(write("bytes.safetensors", BadInputTest.withHeader(bytesOverflow, new byte[16])), "tensor 'w'", "overflows");
     }
 
     @Test
     void moreElementsThanAJavaArrayIsAClearError() throws IOException {
         long n = (1L << 31) + 64; // a sparse file: nothing is written but the header
         String h = "{\"big\":{\"dtype\":\"U8\",\"shape\":[" + n + "],\"data_offsets\":[0," + n + "]}}";
-        byte[] head = safetensors(h, new byte[0]);
+        byte[] head = BadInputTest.withHeader(h, new byte[0]);
         Path p = write("big.safetensors", head);
         try (RandomAccessFile f = new RandomAccessFile(p.toFile(), "rw")) {
             f.setLength(head.length + n);
@@ -195,8 +190,8 @@ class HostileInputTest {
         for (int i = 1; i <= 4; i++) n *= Long.parseLong(m.group(i));
         String rank1 = h.substring(0, m.start()) + "\"conv_in.weight\":{\"dtype\":\"F32\",\"shape\":[" + n + "]" + h.substring(m.end());
         String noConfig = rank1.replaceFirst("\"__metadata__\":\\{.*?\\}(,|(?=\\}$))", "");
-        assertClean(write("rank1.safetensors", safetensors(noConfig, data)), "conv_in.weight");
-        assertClean(write("rank1_config.safetensors", safetensors(rank1, data)), "conv_in.weight");
+        assertClean(write("rank1.safetensors", BadInputTest.withHeader(noConfig, data)), "conv_in.weight");
+        assertClean(write("rank1_config.safetensors", BadInputTest.withHeader(rank1, data)), "conv_in.weight");
         // rank 2 passes config inference (it reads dims 0 and 1); the UNet's constructor refuses it (HostileNetworkTest)
     }
 

@@ -1,5 +1,6 @@
 package io.refldmseg.cli;
 
+import io.refldmseg.loader.CheckpointFuzzer;
 import io.refldmseg.loader.DType;
 import io.refldmseg.loader.Models;
 import io.refldmseg.loader.config.UNetConfig;
@@ -9,16 +10,12 @@ import org.junit.jupiter.api.io.TempDir;
 
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
-import java.io.OutputStream;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Map;
-import java.util.zip.CRC32;
-import java.util.zip.ZipEntry;
-import java.util.zip.ZipOutputStream;
 
 import static org.junit.jupiter.api.Assertions.*;
 
@@ -38,10 +35,10 @@ class DeepSpeedCheckpointTest {
         long largest = 0;
         for (long[] s : shapes.values()) largest = Math.max(largest, java.util.Arrays.stream(s).reduce(1, (a, b) -> a * b));
         Path file = dir.resolve("mp_rank_00_model_states.pt");
-        try (OutputStream os = Files.newOutputStream(file); ZipOutputStream zip = new ZipOutputStream(os)) {
-            stored(zip, "archive/data.pkl", pickle(shapes, largest));
-            stored(zip, "archive/data/0", new byte[Math.toIntExact(largest * 2)]);
-        }
+        Map<String, byte[]> entries = new java.util.LinkedHashMap<>();
+        entries.put("archive/data.pkl", pickle(shapes, largest));
+        entries.put("archive/data/0", new byte[Math.toIntExact(largest * 2)]);
+        Files.write(file, CheckpointFuzzer.zip(entries));
         try (var m = Models.unet(file)) {
             assertEquals(shapes.size(), m.weights().tensors().size(), "every SD1.5 key recognised");
             assertEquals(DType.BF16, m.weights().get("conv_in.weight").dtype());
@@ -62,18 +59,6 @@ class DeepSpeedCheckpointTest {
         assertEquals(0, code, err.toString());
         String out = stdout.toString(StandardCharsets.UTF_8);
         assertTrue(out.contains("diffusers UNet") && out.contains("inChannels=4") && out.contains("860,"), out);
-    }
-
-    static void stored(ZipOutputStream zip, String name, byte[] data) throws IOException {
-        ZipEntry e = new ZipEntry(name);
-        e.setMethod(ZipEntry.STORED);
-        e.setSize(data.length);
-        CRC32 crc = new CRC32();
-        crc.update(data);
-        e.setCrc(crc.getValue());
-        zip.putNextEntry(e);
-        zip.write(data);
-        zip.closeEntry();
     }
 
     /** {"module": {"module.<key>": bf16 view of storage 0, ...}, "ds_version": "0.12.6", "global_steps": 20000} as torch.save writes it. */
