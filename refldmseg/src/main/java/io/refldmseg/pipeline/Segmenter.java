@@ -104,7 +104,6 @@ public final class Segmenter implements AutoCloseable {
 
     /** Queues {@code request}; it fails if not done within {@code deadline} (null: never). Throws {@link Overloaded} when the queue is full. */
     public CompletableFuture<Done> submit(Request request, Duration deadline) {
-        if (closed) throw new RejectedExecutionException("the segmenter is closed");
         long now = System.nanoTime();
         Job job = new Job(request, deadline == null ? Long.MAX_VALUE : now + deadline.toNanos(), now, new CompletableFuture<>());
         synchronized (this) { // the capacity check and the offer together, so the stop marker always fits
