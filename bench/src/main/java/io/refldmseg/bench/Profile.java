@@ -16,7 +16,7 @@ public final class Profile {
         String what = args.length > 0 ? args[0] : "unet_b1";
         int runs = args.length > 1 ? Integer.parseInt(args[1]) : 3;
         int winograd = args.length > 2 ? Integer.parseInt(args[2]) : CpuBackend.DEFAULT_WINOGRAD_MIN_PIXELS;
-        ProfilingBackend be = new ProfilingBackend(new CpuBackend(winograd));
+        ProfilingBackend be = new ProfilingBackend(new CpuBackend(CpuBackend.cores(), winograd));
         Supplier<Tensor> forward = Workloads.build(what, be).forward(); // the same networks and inputs NetworkBench times
         forward.get(); // warm-up
         be.reset();

@@ -65,7 +65,7 @@ class CpuOpsTest {
     /** The Winograd path (forced on these small images) against the same fixtures and tolerances. */
     @Test
     void winogradConvolution() {
-        Backend wino = new CpuBackend(0);
+        Backend wino = new CpuBackend(CpuBackend.cores(), 0);
         TensorData x = ops.tensor("conv.x"), w = ops.tensor("conv.w3");
         Tensor xt = wino.tensor(nhwc(x), x.dim(0), x.dim(2), x.dim(3), x.dim(1));
         for (String[] c : new String[][]{{"conv3x3_s1_p1.y", "conv.b"}, {"conv3x3_s1_p1_nobias.y", null}}) {

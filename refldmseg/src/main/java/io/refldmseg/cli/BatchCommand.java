@@ -73,7 +73,7 @@ final class BatchCommand implements Callable<Integer> {
         Files.createDirectories(outDir);
         int failed = 0, done = 0;
         Progress.Bar bar = new Progress.Bar("images", todo.size());
-        try (RefLdmSeg seg = models.open(null, null, null); Segmenter segmenter = new Segmenter(seg, Segmenter.Config.defaults())) {
+        try (RefLdmSeg seg = models.open(); Segmenter segmenter = new Segmenter(seg, Segmenter.Config.defaults())) {
             Deque<Pending> inFlight = new ArrayDeque<>();
             int next = 0;
             while (next < todo.size() || !inFlight.isEmpty()) {

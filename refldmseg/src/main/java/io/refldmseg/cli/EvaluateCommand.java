@@ -72,7 +72,7 @@ final class EvaluateCommand implements Callable<Integer> {
         Progress.line(episodes.size() + " episodes");
         Progress.Bar bar = new Progress.Bar("episodes", episodes.size());
         Evaluation.Report report;
-        try (RefLdmSeg seg = models.open(null, null, null); Segmenter segmenter = new Segmenter(seg, Segmenter.Config.defaults())) {
+        try (RefLdmSeg seg = models.open(); Segmenter segmenter = new Segmenter(seg, Segmenter.Config.defaults())) {
             report = Evaluation.run(segmenter, episodes, options, truthIgnore, out, done -> bar.update(done, 0));
         }
         for (Map.Entry<String, Double> e : report.metrics().perClassIoU().entrySet()) System.out.printf("  %-20s IoU %.4f%n", e.getKey(), e.getValue());

@@ -4,6 +4,7 @@ import io.refldmseg.engine.Backend;
 import io.refldmseg.engine.cpu.CpuBackend;
 import io.refldmseg.engine.cuda.Cuda;
 import io.refldmseg.engine.cuda.CudaBackend;
+import io.refldmseg.pipeline.BundledModel;
 import io.refldmseg.pipeline.Lora;
 import io.refldmseg.pipeline.RefLdmSeg;
 import picocli.CommandLine.Option;
@@ -32,6 +33,10 @@ final class ModelOptions {
     @Option(names = "--device", paramLabel = "cpu|cuda|auto", defaultValue = "auto", description = "compute device (default: ${DEFAULT-VALUE})")
     String device;
 
+    @Option(names = "--threads", paramLabel = "N", description = "CPU threads this engine owns (default: every core; several engines on one"
+            + " machine: cores / engines each)")
+    Integer threads;
+
     @Option(names = "--gpu-memory-gib", paramLabel = "GIB", defaultValue = "16",
             description = "device memory for activations with --device cuda (default: ${DEFAULT-VALUE})")
     int gpuMemoryGib;
@@ -39,12 +44,26 @@ final class ModelOptions {
     @Option(names = "--lora", paramLabel = "FILE[:STRENGTH]", description = "LoRA for the UNet attention projections (repeatable)")
     List<String> loras = new ArrayList<>();
 
-    RefLdmSeg open(Path defaultUnet, Path defaultVae, Path defaultClip) {
-        Path u = unet != null ? unet : checkpoint != null ? checkpoint : defaultUnet;
-        Path v = vae != null ? vae : checkpoint != null ? checkpoint : defaultVae;
-        Path c = clip != null ? clip : defaultClip;
+    /** The models given, or the bundled one when none is. */
+    RefLdmSeg open() {
+        Path u = unet != null ? unet : checkpoint;
+        Path v = vae != null ? vae : checkpoint;
+        Path c = clip;
+        if (u == null && v == null && c == null) {
+            RefLdmSeg.Checkpoints bundled;
+            try {
+                bundled = BundledModel.checkpoints();
+            } catch (IllegalStateException e) {
+                throw new Main.UserError(e.getMessage());
+            }
+            Progress.line("model: the bundled tiny Ref LDM-Seg-f trained on synthetic shapes (" + BundledModel.FOLDER
+                    + "/MODEL_CARD.md); give --unet/--vae/--clip for real checkpoints");
+            u = bundled.unet();
+            v = bundled.vae();
+            c = bundled.clip();
+        }
         if (u == null || v == null || c == null)
-            throw new Main.UserError("give the models: --unet and --vae (or --checkpoint), and --clip");
+            throw new Main.UserError("give all the models: --unet and --vae (or --checkpoint), and --clip (or none of them for the bundled model)");
         Backend backend = backend();
         RefLdmSeg seg;
         try {
@@ -91,11 +110,13 @@ final class ModelOptions {
     }
 
     private Backend backend() {
+        int cpuThreads = threads == null ? CpuBackend.cores() : threads;
+        if (cpuThreads < 1 || cpuThreads > 4096) throw new Main.UserError("--threads must be in 1..4096, got " + cpuThreads);
         return switch (device.toLowerCase()) {
-            case "cpu" -> new CpuBackend();
+            case "cpu" -> new CpuBackend(cpuThreads);
             case "auto" -> {
                 Cuda.Probe probe = Cuda.probe();
-                CpuBackend cpu = new CpuBackend();
+                CpuBackend cpu = new CpuBackend(cpuThreads);
                 Progress.line("device: " + cpu.name() + (probe.device().isPresent()
                         ? " (found " + probe.device().get().name() + "; the CUDA backend has not been verified on a GPU yet, so auto"
                         + " stays on the CPU: --device cuda tries it)"

@@ -42,7 +42,7 @@ final class ServeCommand implements Callable<Integer> {
         if (maxUploadMb < 1) throw new Main.UserError("--max-upload-mb must be positive, got " + maxUploadMb);
         if (promptCacheMb < 0) throw new Main.UserError("--prompt-cache-mb must be >= 0, got " + promptCacheMb);
         System.setProperty("org.slf4j.simpleLogger.defaultLogLevel", System.getProperty("org.slf4j.simpleLogger.defaultLogLevel", "warn"));
-        RefLdmSeg seg = models.open(null, null, null);
+        RefLdmSeg seg = models.open();
         Segmenter segmenter = new Segmenter(seg, new Segmenter.Config(queue, Duration.ofMillis(deadlineMs), (long) promptCacheMb << 20));
         SegmentServer server = SegmentServer.start(segmenter, new SegmentServer.Settings(host, port, (long) maxUploadMb << 20, Duration.ofMillis(deadlineMs)));
         Progress.line("serving -" + seg.architecture().name().toLowerCase() + " on http://" + host + ":" + server.port() + "/v1/segment (Ctrl-C stops)");

@@ -46,7 +46,7 @@ final class VideoCommand implements Callable<Integer> {
         if (files.size() < 2) throw new Main.UserError(frames + ": needs at least two frames, found " + files.size());
         List<RgbImage> images = new ArrayList<>();
         for (Path f : files) images.add(ImageFiles.readRgb(f));
-        try (RefLdmSeg seg = models.open(null, null, null)) {
+        try (RefLdmSeg seg = models.open()) {
             List<Result> results = seg.segmentVideo(images, ImageFiles.readLabels(firstMask), options);
             for (int i = 0; i < results.size(); i++) {
                 String stem = io.refldmseg.eval.Episodes.stem(files.get(i + 1));

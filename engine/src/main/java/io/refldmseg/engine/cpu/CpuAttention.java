@@ -32,11 +32,11 @@ final class CpuAttention {
     }
 
     /** out [batch, lq, channels] (every element written) = softmax(q k^T / sqrt(d) + mask bias) v per head. */
-    static void run(float[] q, float[] k, float[] v, int batch, int lq, int lk, int channels, int heads, float[] keyMask, float[] out) {
+    static void run(Parallel par, float[] q, float[] k, float[] v, int batch, int lq, int lk, int channels, int heads, float[] keyMask, float[] out) {
         int d = channels / heads;
         float scale = (float) (1.0 / Math.sqrt(d));
         Gemm.PackedRows[] keys = new Gemm.PackedRows[batch * heads], valuesT = new Gemm.PackedRows[batch * heads];
-        Parallel.forEach(batch * heads, bh -> {
+        par.forEach(batch * heads, bh -> {
             int at = bh / heads * lk * channels + bh % heads * d;
             keys[bh] = Gemm.packRows(k, at, channels, 1, lk, d, null);
             valuesT[bh] = Gemm.packRows(v, at, 1, channels, d, lk, null);
@@ -49,7 +49,7 @@ final class CpuAttention {
         }
         float[] keyBias = bias;
         int panels = (lq + QUERIES - 1) / QUERIES;
-        Parallel.forEach(batch * heads * panels, t -> {
+        par.forEach(batch * heads * panels, t -> {
             int bh = t / panels, b = bh / heads, h = bh % heads, q0 = t % panels * QUERIES, n = Math.min(QUERIES, lq - q0);
             Scratch s = SCRATCH.get();
             int qOff = (b * lq + q0) * channels + h * d;

@@ -25,9 +25,47 @@ public final class CpuBackend implements Backend {
     /** Doubles of the same vector width (half as many lanes), for double-precision statistics. */
     private static final VectorSpecies<Double> D = VectorSpecies.of(double.class, S.vectorShape());
 
+    /** This backend's workers: its ops use {@code threads} cores, whatever other backends in the JVM do. */
+    private final Parallel par;
+
+    /** A backend on every core the JVM sees. */
+    public CpuBackend() {
+        this(cores());
+    }
+
+    /**
+     * A backend on {@code threads} cores (the calling thread plus {@code threads - 1} workers it
+     * owns). Several engines in one JVM: give each cores / engines threads so they do not contend.
+     */
+    public CpuBackend(int threads) {
+        this(threads, DEFAULT_WINOGRAD_MIN_PIXELS);
+    }
+
+    /** @param winogradMinPixels smallest image (H x W) for Winograd convolutions; Integer.MAX_VALUE turns it off */
+    public CpuBackend(int threads, int winogradMinPixels) {
+        if (threads < 1 || threads > 4096) throw new IllegalArgumentException("CPU threads must be in 1..4096, got " + threads);
+        this.par = new Parallel(threads);
+        this.winogradMinPixels = winogradMinPixels;
+    }
+
+    /** The cores the JVM sees (what {@link #CpuBackend()} uses). */
+    public static int cores() {
+        return Runtime.getRuntime().availableProcessors();
+    }
+
+    public int threads() {
+        return par.threads();
+    }
+
     @Override
     public String name() {
-        return "cpu (" + Parallel.THREADS + " threads, " + S.vectorBitSize() + "-bit vectors)";
+        return "cpu (" + par.threads() + " threads, " + S.vectorBitSize() + "-bit vectors)";
+    }
+
+    /** Stops this backend's workers; its tensors stay readable, its ops fail afterwards. */
+    @Override
+    public void close() {
+        par.close();
     }
 
     // ---- data ----
@@ -88,11 +126,11 @@ public final class CpuBackend implements Backend {
             this.kernelWidth = kw;
         }
 
-        Gemm.Packed[] winograd() {
+        Gemm.Packed[] winograd(Parallel par) {
             Gemm.Packed[] u = winograd;
             if (u == null) {
                 synchronized (this) {
-                    if (winograd == null) winograd = Winograd.transformWeights(packed, outChannels, inChannels);
+                    if (winograd == null) winograd = Winograd.transformWeights(par, packed, outChannels, inChannels);
                     u = winograd;
                 }
             }
@@ -127,18 +165,10 @@ public final class CpuBackend implements Backend {
     private final int winogradMinPixels;
     public static final int DEFAULT_WINOGRAD_MIN_PIXELS = 64;
 
-    public CpuBackend() {
-        this(DEFAULT_WINOGRAD_MIN_PIXELS);
-    }
-
-    /** @param winogradMinPixels smallest image (H x W) for Winograd convolutions; Integer.MAX_VALUE turns it off */
-    public CpuBackend(int winogradMinPixels) {
-        this.winogradMinPixels = winogradMinPixels;
-    }
 
     @Override
     public LinearWeights linearWeights(float[] weight, int outFeatures, int inFeatures, float[] bias) {
-        return new Linear(new Gemm.Packed(weight, outFeatures, inFeatures, bias));
+        return new Linear(new Gemm.Packed(par, weight, outFeatures, inFeatures, bias));
     }
 
     @Override
@@ -146,13 +176,13 @@ public final class CpuBackend implements Backend {
         if ((long) out * in * kh * kw != w.length)
             throw new IllegalArgumentException("conv weight has " + w.length + " values, not " + out + "x" + in + "x" + kh + "x" + kw);
         float[] ohwi = new float[w.length];
-        Parallel.forEach(out, o -> {
+        par.forEach(out, o -> {
             for (int i = 0; i < in; i++)
                 for (int y = 0; y < kh; y++)
                     for (int x = 0; x < kw; x++)
                         ohwi[((o * kh + y) * kw + x) * in + i] = w[((o * in + i) * kh + y) * kw + x];
         });
-        return new Conv(new Gemm.Packed(ohwi, out, kh * kw * in, bias), in, out, kh, kw);
+        return new Conv(new Gemm.Packed(par, ohwi, out, kh * kw * in, bias), in, out, kh, kw);
     }
 
     // ---- GEMM-based ops ----
@@ -171,15 +201,15 @@ public final class CpuBackend implements Backend {
         int[] shape = x.shape();
         shape[shape.length - 1] = p.n;
         float[] y = pool.take(m * p.n);
-        Gemm.multiply(m, Gemm.dense(in.data, 0, p.k), p, y, 0, p.n, false);
+        Gemm.multiply(par, m, Gemm.dense(in.data, 0, p.k), p, y, 0, p.n, false);
         for (LoraAdapter a : adapters) {
             Gemm.Packed down = ((Linear) a.down()).packed, up = ((Linear) a.up()).packed;
             if (down.k != p.k || up.n != p.n)
                 throw new IllegalArgumentException("LoRA adapter " + down.k + "->" + up.n + " does not fit linear " + p.k + "->" + p.n);
             float[] t = new float[m * down.n];
-            Gemm.multiply(m, Gemm.dense(in.data, 0, p.k), down, t, 0, down.n, false);
+            Gemm.multiply(par, m, Gemm.dense(in.data, 0, p.k), down, t, 0, down.n, false);
             for (int i = 0; i < t.length; i++) t[i] *= a.scale();
-            Gemm.multiply(m, Gemm.dense(t, 0, down.n), up, y, 0, p.n, true);
+            Gemm.multiply(par, m, Gemm.dense(t, 0, down.n), up, y, 0, p.n, true);
         }
         return new CpuTensor(y, shape);
     }
@@ -197,8 +227,8 @@ public final class CpuBackend implements Backend {
         if (kh == 3 && kw == 3 && stride == 1 && pad.equals(Padding.same(1)) && h * wd >= winogradMinPixels) {
             // up to one tile block of tiles, weights transformed as they are read (8x8 conv 8.4-8.7 -> 7.8 ms,
             // 16x16 5.9-7.0 -> 5.7; with more tiles the pre-transformed blocks win); bias padded past cout: only [0, cout) is read
-            if (Winograd.fewTiles(n, h, wd)) Winograd.convFewTiles(in.data, n, h, wd, c, w.packed, w.outChannels, w.packed.bias, y);
-            else Winograd.conv(in.data, n, h, wd, c, w.winograd(), w.outChannels, w.packed.bias, y);
+            if (Winograd.fewTiles(n, h, wd)) Winograd.convFewTiles(par, in.data, n, h, wd, c, w.packed, w.outChannels, w.packed.bias, y);
+            else Winograd.conv(par, in.data, n, h, wd, c, w.winograd(par), w.outChannels, w.packed.bias, y);
             return new CpuTensor(y, n, oh, ow, w.outChannels);
         }
         Gemm.ARows rows;
@@ -225,7 +255,7 @@ public final class CpuBackend implements Backend {
                 return new Gemm.Block(buf, 0, kc);
             };
         }
-        Gemm.multiply(m, rows, w.packed, y, 0, w.outChannels, false);
+        Gemm.multiply(par, m, rows, w.packed, y, 0, w.outChannels, false);
         return new CpuTensor(y, n, oh, ow, w.outChannels);
     }
 
@@ -269,11 +299,11 @@ public final class CpuBackend implements Backend {
      * each float vector widened to double vectors; in double, E[x^2] - E[x]^2 loses nothing that
      * matters at fp32 output precision.
      */
-    private static double[][] channelMoments(float[] x, int base, int pixels, int c) {
-        int chunks = Math.max(1, Math.min(Parallel.THREADS * 2, pixels / 256));
+    private double[][] channelMoments(float[] x, int base, int pixels, int c) {
+        int chunks = Math.max(1, Math.min(par.threads() * 2, pixels / 256));
         double[][] sums = new double[chunks][c], squares = new double[chunks][c];
         int per = (pixels + chunks - 1) / chunks, bound = S.loopBound(c), dl = D.length();
-        Parallel.forEach(chunks, ci -> {
+        par.forEach(chunks, ci -> {
             double[] sum = sums[ci], sq = squares[ci];
             for (int p = ci * per, end = Math.min(pixels, p + per); p < end; p++) {
                 int off = base + p * c, ch = 0;
@@ -303,9 +333,9 @@ public final class CpuBackend implements Backend {
     }
 
     /** y = x * scale[c] + shift[c] (then SiLU), vectorised over channels. */
-    private static void applyAffine(float[] x, float[] y, int base, int pixels, int c, float[] scale, float[] shift, boolean silu) {
+    private void applyAffine(float[] x, float[] y, int base, int pixels, int c, float[] scale, float[] shift, boolean silu) {
         int bound = S.loopBound(c);
-        Parallel.forRange(pixels, 64, (from, to) -> {
+        par.forRange(pixels, 64, (from, to) -> {
             for (int p = from; p < to; p++) {
                 int off = base + p * c;
                 int ch = 0;
@@ -326,7 +356,7 @@ public final class CpuBackend implements Backend {
         float[] xd = cpu(x).data, g = cpu(gamma).data, b = cpu(beta).data;
         int c = x.dim(-1), rows = Math.toIntExact(x.numel() / c), bound = S.loopBound(c), dl = D.length();
         float[] y = pool.take(xd.length);
-        Parallel.forRange(rows, 16, (from, to) -> {
+        par.forRange(rows, 16, (from, to) -> {
             for (int r = from; r < to; r++) {
                 int off = r * c, i = 0;
                 // row mean and variance in double, one vectorised pass (sum and sum of squares)
@@ -363,7 +393,7 @@ public final class CpuBackend implements Backend {
         Shapes.attention(q, k, v, heads, keyMask);
         int b = q.dim(0), lq = q.dim(1), c = q.dim(2), lk = k.dim(1);
         float[] out = pool.take(b * lq * c);
-        CpuAttention.run(cpu(q).data, cpu(k).data, cpu(v).data, b, lq, lk, c, heads, keyMask == null ? null : cpu(keyMask).data, out);
+        CpuAttention.run(par, cpu(q).data, cpu(k).data, cpu(v).data, b, lq, lk, c, heads, keyMask == null ? null : cpu(keyMask).data, out);
         return new CpuTensor(out, b, lq, c);
     }
 
@@ -373,7 +403,7 @@ public final class CpuBackend implements Backend {
         int b = q.dim(0), lq = q.dim(1), c = q.dim(2), lk = k.dim(1);
         float[] out = new float[Math.toIntExact((long) b * heads * lq * lk)];
         float[] qd = cpu(q).data, kd = cpu(k).data, bd = bias == null ? null : cpu(bias).data;
-        Parallel.forRange(b * heads, 1, (from, to) -> io.refldmseg.engine.UnfusedAttention.scores(qd, kd, lq, lk, c, heads, bd, biasShape, out, from, to));
+        par.forRange(b * heads, 1, (from, to) -> io.refldmseg.engine.UnfusedAttention.scores(qd, kd, lq, lk, c, heads, bd, biasShape, out, from, to));
         return new CpuTensor(out, b, heads, lq, lk);
     }
 
@@ -383,7 +413,7 @@ public final class CpuBackend implements Backend {
         int b = v.dim(0), lq = p.dim(2), lk = v.dim(1), c = v.dim(2);
         float[] out = new float[Math.toIntExact((long) b * lq * c)];
         float[] pd = cpu(p).data, vd = cpu(v).data;
-        Parallel.forRange(b * heads, 1, (from, to) -> io.refldmseg.engine.UnfusedAttention.attend(pd, vd, lq, lk, c, heads, out, from, to));
+        par.forRange(b * heads, 1, (from, to) -> io.refldmseg.engine.UnfusedAttention.attend(pd, vd, lq, lk, c, heads, out, from, to));
         return new CpuTensor(out, b, lq, c);
     }
 
@@ -392,7 +422,7 @@ public final class CpuBackend implements Backend {
         float[] xd = cpu(x).data;
         int c = x.dim(-1), rows = Math.toIntExact(x.numel() / c), pad = (c + L - 1) / L * L;
         float[] y = new float[xd.length];
-        Parallel.forRange(rows, 16, (from, to) -> {
+        par.forRange(rows, 16, (from, to) -> {
             float[] row = new float[pad];
             for (int r = from; r < to; r++) {
                 System.arraycopy(xd, r * c, row, 0, c);
@@ -413,7 +443,7 @@ public final class CpuBackend implements Backend {
     private Tensor mapVector(Tensor x, Activation op, float arg) {
         float[] xd = cpu(x).data;
         float[] y = pool.take(xd.length);
-        Parallel.forRange(xd.length, 4096, (from, to) -> applyVector(xd, from, y, from, to - from, op, arg));
+        par.forRange(xd.length, 4096, (from, to) -> applyVector(xd, from, y, from, to - from, op, arg));
         return new CpuTensor(y, x.shape());
     }
 
@@ -482,7 +512,7 @@ public final class CpuBackend implements Backend {
         int c2 = x.dim(-1), h = c2 / 2, rows = Math.toIntExact(x.numel() / c2);
         if (c2 % 2 != 0) throw new IllegalArgumentException("geglu needs an even last dimension, got " + x);
         float[] y = pool.take(rows * h);
-        Parallel.forRange(rows, 16, (from, to) -> {
+        par.forRange(rows, 16, (from, to) -> {
             for (int r = from; r < to; r++) {
                 applyVector(xd, r * c2 + h, y, r * h, h, Activation.GELU, 0f); // gelu(gate)
                 int i = 0;
@@ -506,7 +536,7 @@ public final class CpuBackend implements Backend {
         if (!Arrays.equals(a.shape(), b.shape())) throw new IllegalArgumentException("shapes differ: " + a + " and " + b);
         float[] ad = cpu(a).data, bd = cpu(b).data;
         float[] y = pool.take(ad.length);
-        Parallel.forRange(ad.length, 8192, (from, to) -> {
+        par.forRange(ad.length, 8192, (from, to) -> {
             if (alpha == 1f && beta == 1f) for (int i = from; i < to; i++) y[i] = ad[i] + bd[i];
             else for (int i = from; i < to; i++) y[i] = alpha * ad[i] + beta * bd[i];
         });
@@ -520,7 +550,7 @@ public final class CpuBackend implements Backend {
         float[] xd = cpu(x).data, vd = cpu(v).data;
         int pixels = Math.toIntExact(x.numel() / ((long) n * c));
         float[] y = pool.take(xd.length);
-        Parallel.forRange(n * pixels, 256, (from, to) -> {
+        par.forRange(n * pixels, 256, (from, to) -> {
             for (int p = from; p < to; p++) {
                 int off = p * c, voff = (p / pixels) * c;
                 for (int ch = 0; ch < c; ch++) y[off + ch] = xd[off + ch] + vd[voff + ch];
@@ -594,7 +624,7 @@ public final class CpuBackend implements Backend {
     public Tensor upsampleNearest2x(Tensor x) {
         int n = x.dim(0), h = x.dim(1), w = x.dim(2), c = x.dim(3);
         float[] xd = cpu(x).data, y = pool.take(n * 4 * h * w * c);
-        Parallel.forRange(n * 2 * h, 8, (from, to) -> {
+        par.forRange(n * 2 * h, 8, (from, to) -> {
             for (int row = from; row < to; row++) {
                 int b = row / (2 * h), oy = row % (2 * h);
                 for (int ox = 0; ox < 2 * w; ox++)
@@ -609,7 +639,7 @@ public final class CpuBackend implements Backend {
         int n = x.dim(0), h = x.dim(1), w = x.dim(2), c = x.dim(3);
         float[] xd = cpu(x).data, y = new float[n * outH * outW * c];
         float sh = (float) h / outH, sw = (float) w / outW;
-        Parallel.forRange(n * outH, 4, (from, to) -> {
+        par.forRange(n * outH, 4, (from, to) -> {
             for (int row = from; row < to; row++) {
                 int b = row / outH, oy = row % outH;
                 float fy = Math.max(0f, (oy + 0.5f) * sh - 0.5f);

@@ -61,18 +61,18 @@ final class Gemm {
         final float[] bias;
 
         /** {@code b} is [n, k] row-major (a PyTorch linear weight). */
-        Packed(float[] b, int n, int k, float[] bias) {
+        Packed(Parallel par, float[] b, int n, int k, float[] bias) {
             if ((long) n * k != b.length) throw new IllegalArgumentException("weight has " + b.length + " values, not " + n + "x" + k);
             if (bias != null && bias.length != n) throw new IllegalArgumentException("bias has " + bias.length + " values, not " + n);
             this.n = n;
             this.k = k;
             this.panels = (n + NR - 1) / NR;
             int size = Math.multiplyExact(panels * NR, k);
-            boolean fp16 = exactIn(b, false), brain = !fp16 && exactIn(b, true), narrow = fp16 || brain;
+            boolean fp16 = exactIn(par, b, false), brain = !fp16 && exactIn(par, b, true), narrow = fp16 || brain;
             this.bf16 = brain;
             this.data = narrow ? null : new float[size];
             this.half = narrow ? new short[size] : null;
-            Parallel.forEach(panels, p -> {
+            par.forEach(panels, p -> {
                 int base = p * k * NR;
                 for (int j = 0; j < NR && p * NR + j < n; j++) {
                     int row = (p * NR + j) * k;
@@ -102,10 +102,10 @@ final class Gemm {
         }
 
         /** Every value survives a round trip through fp16 (or, {@code brain}, bf16: its low 16 bits are zero). */
-        private static boolean exactIn(float[] b, boolean brain) {
-            int chunks = Math.max(1, Math.min(Parallel.THREADS * 4, b.length / 65536));
+        private static boolean exactIn(Parallel par, float[] b, boolean brain) {
+            int chunks = Math.max(1, Math.min(par.threads() * 4, b.length / 65536));
             boolean[] inexact = new boolean[chunks];
-            Parallel.forEach(chunks, c -> {
+            par.forEach(chunks, c -> {
                 for (int i = (int) ((long) b.length * c / chunks), end = (int) ((long) b.length * (c + 1) / chunks); i < end; i++) {
                     int bits = Float.floatToRawIntBits(b[i]);
                     if (brain ? (bits & 0xffff) != 0 : Float.floatToRawIntBits(Float.float16ToFloat(Float.floatToFloat16(b[i]))) != bits) {
@@ -236,15 +236,15 @@ final class Gemm {
      * is near rowTasks = sqrt(tasks x M / N) (1024x2560x320: 174-182 -> 193-197 GFLOP/s,
      * 257x4096x1024: 210-226 -> 244-246), with at least MIN_TASK_ROWS rows per row task.
      */
-    static void multiply(int m, ARows a, Packed b, float[] c, int cOff, int ldc, boolean accumulate) {
+    static void multiply(Parallel par, int m, ARows a, Packed b, float[] c, int cOff, int ldc, boolean accumulate) {
         if (m == 0) return;
-        int groups = (m + MR - 1) / MR, target = 2 * Parallel.THREADS;
+        int groups = (m + MR - 1) / MR, target = 2 * par.threads();
         int leastCopying = (int) Math.round(Math.sqrt((double) target * m / b.n));
         int rowTasks = Math.max(1, Math.min(leastCopying, Math.min(target, m / MIN_TASK_ROWS)));
         // with one row task every panel task packs (or im2cols) all of A: one task per core, not two
         // (8x8 and 4x4 convs, K = 11520: 3-4% faster)
-        int panelTasks = Math.min(b.panels, rowTasks == 1 ? Parallel.THREADS : (target + rowTasks - 1) / rowTasks);
-        Parallel.forEach(rowTasks * panelTasks, t -> {
+        int panelTasks = Math.min(b.panels, rowTasks == 1 ? par.threads() : (target + rowTasks - 1) / rowTasks);
+        par.forEach(rowTasks * panelTasks, t -> {
             int rt = t / panelTasks, pt = t % panelTasks;
             int g0 = (int) ((long) groups * rt / rowTasks), g1 = (int) ((long) groups * (rt + 1) / rowTasks);
             int p0 = b.panels * pt / panelTasks, p1 = b.panels * (pt + 1) / panelTasks;

@@ -7,40 +7,51 @@ import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.IntConsumer;
 
 /**
- * Runs independent tasks on all cores: the calling thread plus {@code THREADS - 1} daemon
- * workers of the engine's own (refldmseg-cpu-N), which take task indices from a shared counter.
- * Not the fork-join common pool: its workers clear their ThreadLocals after every task, so every
- * op re-allocated (and zeroed) the per-thread scratch of the GEMM and Winograd (~0.6 GB per UNet
- * step). Calls from several threads take turns; a call from inside a task runs serially.
+ * One backend's workers: runs independent tasks on the calling thread plus {@code threads - 1}
+ * daemon workers owned by this pool (refldmseg-cpu-P-N), which take task indices from a shared
+ * counter. Each {@link CpuBackend} owns one, so two backends in one JVM run in parallel; calls
+ * from several threads into the same pool take turns; a call from inside a task (of any pool)
+ * runs serially. Not the fork-join common pool: its workers clear their ThreadLocals after every
+ * task, so every op would re-allocate (and zero) the per-thread scratch of the GEMM and Winograd.
  */
-final class Parallel {
-    static final int THREADS = Runtime.getRuntime().availableProcessors();
-    private static final ReentrantLock TURN = new ReentrantLock();
-    private static final Worker[] WORKERS = new Worker[THREADS - 1];
+final class Parallel implements AutoCloseable {
+    private static final AtomicInteger POOLS = new AtomicInteger();
     private static final ThreadLocal<Boolean> IN_TASK = ThreadLocal.withInitial(() -> false);
 
-    static {
-        for (int i = 0; i < WORKERS.length; i++) {
-            WORKERS[i] = new Worker();
-            Thread t = new Thread(WORKERS[i], "refldmseg-cpu-" + (i + 1));
+    private final int threads;
+    private final ReentrantLock turn = new ReentrantLock();
+    private final Worker[] workers;
+    private volatile boolean closed;
+
+    /** A pool of {@code threads} (>= 1; the caller counts as one, so 1 starts no thread). */
+    Parallel(int threads) {
+        if (threads < 1) throw new IllegalArgumentException("threads must be at least 1, got " + threads);
+        this.threads = threads;
+        this.workers = new Worker[threads - 1];
+        int id = POOLS.incrementAndGet();
+        for (int i = 0; i < workers.length; i++) {
+            workers[i] = new Worker();
+            Thread t = new Thread(workers[i], "refldmseg-cpu-" + id + "-" + (i + 1));
             t.setDaemon(true);
-            WORKERS[i].thread = t;
+            workers[i].thread = t;
             t.start();
         }
     }
 
-    private Parallel() {
+    int threads() {
+        return threads;
     }
 
-    static void forEach(int tasks, IntConsumer body) {
-        if (tasks == 1 || THREADS == 1 || IN_TASK.get()) {
+    void forEach(int tasks, IntConsumer body) {
+        if (tasks == 1 || threads == 1 || IN_TASK.get()) {
             for (int i = 0; i < tasks; i++) body.accept(i);
             return;
         }
-        TURN.lock();
+        turn.lock();
         try {
+            if (closed) throw new IllegalStateException("the CPU backend's workers are closed");
             Job job = new Job(tasks, body, Thread.currentThread());
-            for (Worker w : WORKERS) w.start(job);
+            for (Worker w : workers) w.start(job);
             job.work();
             job.awaitAll();
             Throwable failure = job.failure.get();
@@ -48,18 +59,31 @@ final class Parallel {
             if (failure instanceof Error e) throw e;
             if (failure != null) throw new RuntimeException(failure);
         } finally {
-            TURN.unlock();
+            turn.unlock();
         }
     }
 
-    /** Splits [0, n) into about {@code 4 x cores} chunks of at least {@code minChunk} and runs them in parallel. */
-    static void forRange(int n, int minChunk, RangeBody body) {
-        int chunks = Math.max(1, Math.min(THREADS * 4, n / Math.max(1, minChunk)));
+    /** Splits [0, n) into about {@code 4 x threads} chunks of at least {@code minChunk} and runs them in parallel. */
+    void forRange(int n, int minChunk, RangeBody body) {
+        int chunks = Math.max(1, Math.min(threads * 4, n / Math.max(1, minChunk)));
         int size = (n + chunks - 1) / chunks;
         forEach(chunks, c -> {
             int from = c * size, to = Math.min(n, from + size);
             if (from < to) body.run(from, to);
         });
+    }
+
+    /** Stops the workers once the call in progress (if any) is done; later calls fail. */
+    @Override
+    public void close() {
+        turn.lock();
+        try {
+            if (closed) return;
+            closed = true;
+            for (Worker w : workers) w.stop();
+        } finally {
+            turn.unlock();
+        }
     }
 
     interface RangeBody {
@@ -106,6 +130,7 @@ final class Parallel {
 
     private static final class Worker implements Runnable {
         private final AtomicReference<Job> pending = new AtomicReference<>();
+        private volatile boolean stopped;
         Thread thread;
 
         void start(Job job) {
@@ -113,9 +138,14 @@ final class Parallel {
             LockSupport.unpark(thread);
         }
 
+        void stop() {
+            stopped = true;
+            LockSupport.unpark(thread);
+        }
+
         @Override
         public void run() {
-            while (true) {
+            while (!stopped) {
                 Job job = pending.getAndSet(null);
                 if (job == null) {
                     LockSupport.park(this);

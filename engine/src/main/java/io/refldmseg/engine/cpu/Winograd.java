@@ -18,7 +18,7 @@ final class Winograd {
     }
 
     /** U = G g G^T for every (out, in) pair, from the direct conv's packed [out, (ky, kx, in)] weights. */
-    static Gemm.Packed[] transformWeights(Gemm.Packed direct, int cout, int cin) {
+    static Gemm.Packed[] transformWeights(Parallel par, Gemm.Packed direct, int cout, int cin) {
         float[][] u = new float[POSITIONS][cout * cin];
         float[] g = new float[9];
         for (int co = 0; co < cout; co++) {
@@ -44,17 +44,17 @@ final class Winograd {
             }
         }
         Gemm.Packed[] out = new Gemm.Packed[POSITIONS];
-        for (int i = 0; i < POSITIONS; i++) out[i] = new Gemm.Packed(u[i], cout, cin, null);
+        for (int i = 0; i < POSITIONS; i++) out[i] = new Gemm.Packed(par, u[i], cout, cin, null);
         return out;
     }
 
     /** y [n, h, w, cout] = conv3x3(x [n, h, w, cin], padding 1) + bias; every element of y is written. */
-    static void conv(float[] x, int n, int h, int w, int cin, Gemm.Packed[] u, int cout, float[] bias, float[] y) {
+    static void conv(Parallel par, float[] x, int n, int h, int w, int cin, Gemm.Packed[] u, int cout, float[] bias, float[] y) {
         int th = (h + 1) / 2, tw = (w + 1) / 2, tiles = n * th * tw;
         // even blocks of at most TILE_BLOCK tiles, a multiple of the core count of them so no core idles at the end
         int least = (tiles + TILE_BLOCK - 1) / TILE_BLOCK;
-        int blocks = Math.min(tiles, (least + Parallel.THREADS - 1) / Parallel.THREADS * Parallel.THREADS);
-        Parallel.forEach(blocks, blk -> {
+        int blocks = Math.min(tiles, (least + par.threads() - 1) / par.threads() * par.threads());
+        par.forEach(blocks, blk -> {
             int t0 = (int) ((long) tiles * blk / blocks), tb = (int) ((long) tiles * (blk + 1) / blocks) - t0;
             float[][] scratch = SCRATCH.get();
             if (scratch[0].length < POSITIONS * TILE_BLOCK * cin) scratch[0] = new float[POSITIONS * TILE_BLOCK * cin];
@@ -80,15 +80,15 @@ final class Winograd {
      * fp32) one input-channel slice at a time as it goes: the weight is read once per call and no
      * U is kept. U comes out bit for bit as {@link #transformWeights} makes it.
      */
-    static void convFewTiles(float[] x, int n, int h, int w, int cin, Gemm.Packed direct, int cout, float[] bias, float[] y) {
+    static void convFewTiles(Parallel par, float[] x, int n, int h, int w, int cin, Gemm.Packed direct, int cout, float[] bias, float[] y) {
         int th = (h + 1) / 2, tw = (w + 1) / 2, tiles = n * th * tw, rows = Gemm.groupedRows(tiles), ldm = direct.panels * Gemm.NR;
         float[] v = new float[POSITIONS * tiles * cin];
-        Parallel.forEach(tiles, t -> inputTile(x, h, w, cin, th, tw, t, v, t, tiles));
+        par.forEach(tiles, t -> inputTile(x, h, w, cin, th, tw, t, v, t, tiles));
         Gemm.PackedRows[] vp = new Gemm.PackedRows[POSITIONS];
-        Parallel.forEach(POSITIONS, pos -> vp[pos] = Gemm.packRows(v, pos * tiles * cin, cin, 1, tiles, cin, null));
+        par.forEach(POSITIONS, pos -> vp[pos] = Gemm.packRows(v, pos * tiles * cin, cin, 1, tiles, cin, null));
         float[] m = new float[POSITIONS * rows * ldm];
-        int slices = (cin + Gemm.KC - 1) / Gemm.KC, step = (cin + slices - 1) / slices, tasks = Math.min(direct.panels, 2 * Parallel.THREADS);
-        Parallel.forEach(tasks, task -> {
+        int slices = (cin + Gemm.KC - 1) / Gemm.KC, step = (cin + slices - 1) / slices, tasks = Math.min(direct.panels, 2 * par.threads());
+        par.forEach(tasks, task -> {
             float[][] scratch = SCRATCH.get();
             if (scratch[0].length < 9 * sliceStride(step)) scratch[0] = new float[9 * sliceStride(step)];
             if (scratch[1].length < POSITIONS * sliceStride(step)) scratch[1] = new float[POSITIONS * sliceStride(step)];
@@ -102,7 +102,7 @@ final class Winograd {
                 }
             }
         });
-        Parallel.forEach(tiles, t -> outputTile(m, t, rows, ldm, cout, bias, y, h, w, th, tw, t));
+        par.forEach(tiles, t -> outputTile(m, t, rows, ldm, cout, bias, y, h, w, th, tw, t));
     }
 
     /**

@@ -12,6 +12,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * against a double-precision reference.
  */
 class CpuAttentionTest {
+    static final Parallel PAR = new Parallel(CpuBackend.cores());
+
     @Test
     void matchesADoubleReference() {
         Random r = new Random(11);
@@ -26,7 +28,7 @@ class CpuAttentionTest {
                     for (int i = 0; i < mask.length; i++) mask[i] = r.nextInt(3) == 0 ? 0f : 1f;
                 }
                 float[] out = new float[batch * lq * ch];
-                CpuAttention.run(q, k, v, batch, lq, lk, ch, heads, mask, out);
+                CpuAttention.run(PAR, q, k, v, batch, lq, lk, ch, heads, mask, out);
                 double worst = 0;
                 for (int b = 0; b < batch; b++)
                     for (int h = 0; h < heads; h++)

@@ -8,6 +8,8 @@ import static org.junit.jupiter.api.Assertions.*;
 
 /** The packed GEMM's storage choice and both storages against a naive double reference. */
 class GemmTest {
+    static final Parallel PAR = new Parallel(CpuBackend.cores());
+
     /** The AVX2 test run sets the expected vector width, so a flag the JVM ignored cannot pass for a test of the 6-row kernel. */
     @Test
     void runsWithTheVectorWidthTheBuildAskedFor() {
@@ -29,7 +31,7 @@ class GemmTest {
                 half[i] = Float.float16ToFloat(Float.floatToFloat16(w[i] * 0.05f)); // fp16 values, subnormals included
             }
             half[0] = Float.float16ToFloat((short) 1); // the smallest fp16 subnormal
-            Gemm.Packed fp32 = new Gemm.Packed(w, n, k, null), fp16 = new Gemm.Packed(half, n, k, null);
+            Gemm.Packed fp32 = new Gemm.Packed(PAR, w, n, k, null), fp16 = new Gemm.Packed(PAR, half, n, k, null);
             assertNotNull(fp32.data, "gaussian weights are not fp16 values: fp32 storage");
             assertNull(fp32.half);
             assertNotNull(fp16.half, "fp16 values: half storage");
@@ -54,7 +56,7 @@ class GemmTest {
             bf[0] = Float.intBitsToFloat(0x33800000); // 2^-24 x 1.0: below fp16's normal range with bf16 precision kept
             bf[1] = Float.intBitsToFloat(0x0d800000); // ~7.9e-31: far outside fp16
             bf[2] = Float.intBitsToFloat(0x47800000); // 65536: above fp16's largest
-            Gemm.Packed packed = new Gemm.Packed(bf, n, k, null);
+            Gemm.Packed packed = new Gemm.Packed(PAR, bf, n, k, null);
             assertNotNull(packed.half, "bf16 values: 2 bytes each");
             assertTrue(packed.bf16);
             check(m, n, k, x, bf, packed);
@@ -64,7 +66,7 @@ class GemmTest {
             }
             float[] fp32 = bf.clone();
             fp32[3] = Math.nextUp(fp32[3]); // one value that is neither: everything stays fp32
-            assertNull(new Gemm.Packed(fp32, n, k, null).half);
+            assertNull(new Gemm.Packed(PAR, fp32, n, k, null).half);
         }
     }
 
@@ -103,7 +105,7 @@ class GemmTest {
 
     private static void check(int m, int n, int k, float[] x, float[] w, Gemm.Packed packed) {
         float[] y = new float[m * n];
-        Gemm.multiply(m, Gemm.dense(x, 0, k), packed, y, 0, n, false);
+        Gemm.multiply(PAR, m, Gemm.dense(x, 0, k), packed, y, 0, n, false);
         double worst = 0;
         for (int i = 0; i < m; i++)
             for (int j = 0; j < n; j++) {

@@ -13,6 +13,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** Winograd F(2x2, 3x3) against a double-precision convolution, next to the direct fp32 path. */
 class WinogradTest {
+    static final Parallel PAR = new Parallel(CpuBackend.cores());
+
     @Test
     void errorStaysWithinAnOrderOfMagnitudeOfDirectFp32() {
         Random r = new Random(5);
@@ -24,7 +26,7 @@ class WinogradTest {
             for (int i = 0; i < wt.length; i++) wt[i] = (float) (r.nextGaussian() / Math.sqrt(9 * cin));
             for (int i = 0; i < cout; i++) b[i] = (float) r.nextGaussian() * 0.1f;
             double[] ref = reference(x, wt, b, n, h, w, cin, cout);
-            float[] direct = run(new CpuBackend(Integer.MAX_VALUE), x, wt, b, s), wino = run(new CpuBackend(0), x, wt, b, s);
+            float[] direct = run(new CpuBackend(CpuBackend.cores(), Integer.MAX_VALUE), x, wt, b, s), wino = run(new CpuBackend(CpuBackend.cores(), 0), x, wt, b, s);
             double errDirect = maxErr(ref, direct), errWino = maxErr(ref, wino), maxRef = 0;
             for (double v : ref) maxRef = Math.max(maxRef, Math.abs(v));
             double bound = 10 * Math.max(errDirect, 1e-7 * maxRef);
@@ -58,13 +60,13 @@ class WinogradTest {
                 // bf16 values of this size are fp16 values too; one outside fp16's range makes the weight bf16-only
                 if (kind.equals("bf16")) wt[0] = Float.intBitsToFloat(Float.floatToRawIntBits(1e-20f) & 0xffff0000);
                 for (int i = 0; i < cout; i++) b[i] = (float) r.nextGaussian();
-                Gemm.Packed direct = new Gemm.Packed(wt, cout, 9 * cin, b); // [out][(ky, kx, in)]: the conv's packing
+                Gemm.Packed direct = new Gemm.Packed(PAR, wt, cout, 9 * cin, b); // [out][(ky, kx, in)]: the conv's packing
                 assertEquals(half, direct.half != null);
                 assertEquals(kind.equals("bf16"), direct.bf16, kind);
                 float[] pre = new float[n * h * w * cout], few = new float[n * h * w * cout];
                 java.util.Arrays.fill(few, Float.NaN); // every element must be written
-                Winograd.conv(x, n, h, w, cin, Winograd.transformWeights(direct, cout, cin), cout, direct.bias, pre);
-                Winograd.convFewTiles(x, n, h, w, cin, direct, cout, direct.bias, few);
+                Winograd.conv(PAR, x, n, h, w, cin, Winograd.transformWeights(PAR, direct, cout, cin), cout, direct.bias, pre);
+                Winograd.convFewTiles(PAR, x, n, h, w, cin, direct, cout, direct.bias, few);
                 assertArrayEquals(pre, few, java.util.Arrays.toString(s) + " " + kind);
             }
         }
