@@ -151,6 +151,9 @@ public interface Backend extends AutoCloseable {
     /** Concatenates along dimension 0 (batch). */
     Tensor concatBatch(List<Tensor> parts);
 
+    /** Rows [from, from + count) of dimension 0 (batch). */
+    Tensor sliceBatch(Tensor x, int from, int count);
+
     /** [N, H, W, C] -> [N, 2H, 2W, C], nearest. */
     Tensor upsampleNearest2x(Tensor x);
 

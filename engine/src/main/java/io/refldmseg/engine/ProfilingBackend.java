@@ -182,6 +182,11 @@ public final class ProfilingBackend implements Backend {
     }
 
     @Override
+    public Tensor sliceBatch(Tensor x, int from, int count) {
+        return time("slice", () -> inner.sliceBatch(x, from, count));
+    }
+
+    @Override
     public Tensor concatBatch(List<Tensor> parts) {
         return time("concat", () -> inner.concatBatch(parts));
     }

@@ -43,6 +43,15 @@ public final class Shapes {
     }
 
     /** The shape of parts stacked along the batch (all else equal). */
+    /** The shape of rows [from, from + count) of dimension 0, or an exception naming the range. */
+    public static int[] sliceBatch(Tensor x, int from, int count) {
+        if (x.rank() < 1 || from < 0 || count < 1 || from + count > x.dim(0))
+            throw new IllegalArgumentException("batch rows [" + from + ", " + ((long) from + count) + ") of " + x);
+        int[] shape = x.shape();
+        shape[0] = count;
+        return shape;
+    }
+
     public static int[] concatBatch(List<Tensor> parts) {
         int[] shape = parts.getFirst().shape();
         int total = 0;

@@ -82,6 +82,10 @@ public final class SegmentServer implements AutoCloseable {
         return s;
     }
 
+    public Segmenter segmenter() {
+        return segmenter;
+    }
+
     public int port() {
         return app.port();
     }
@@ -133,8 +137,9 @@ public final class SegmentServer implements AutoCloseable {
         out.append("refldmseg_segmenter_total{outcome=\"rejected\"} ").append(s.rejected()).append('\n');
         out.append("refldmseg_segmenter_total{outcome=\"expired\"} ").append(s.expired()).append('\n');
         out.append("refldmseg_segmenter_total{outcome=\"cancelled\"} ").append(s.cancelled()).append('\n');
-        out.append("# HELP refldmseg_batch_size Requests per UNet call (no dynamic batching yet: always 1).\n# TYPE refldmseg_batch_size gauge\n")
-                .append("refldmseg_batch_size 1\n");
+        out.append("# HELP refldmseg_batches_total Batches run, by requests in the batch.\n# TYPE refldmseg_batches_total counter\n");
+        for (int size = 1; size < s.batchSizeCounts().length; size++)
+            out.append("refldmseg_batches_total{size=\"").append(size).append("\"} ").append(s.batchSizeCounts()[size]).append('\n');
         out.append("# HELP refldmseg_prompt_cache_total Instruction cache lookups.\n# TYPE refldmseg_prompt_cache_total counter\n");
         out.append("refldmseg_prompt_cache_total{result=\"hit\"} ").append(s.promptCacheHits()).append('\n');
         out.append("refldmseg_prompt_cache_total{result=\"miss\"} ").append(s.promptCacheMisses()).append('\n');

@@ -34,16 +34,25 @@ final class ServeCommand implements Callable<Integer> {
     @Option(names = "--prompt-cache-mb", defaultValue = "256", description = "budget of the support-instruction cache (default: ${DEFAULT-VALUE})")
     int promptCacheMb;
 
+    @Option(names = "--max-batch", defaultValue = "4", description = "most requests run as one batch; 1 turns batching off (default: ${DEFAULT-VALUE})")
+    int maxBatch;
+
+    @Option(names = "--max-wait-ms", defaultValue = "5", description = "how long a batch waits for more requests (default: ${DEFAULT-VALUE})")
+    long maxWaitMs;
+
     @Override
     public Integer call() throws InterruptedException {
         if (port < 0 || port > 65535) throw new Main.UserError("--port must be in 0..65535, got " + port);
         if (queue < 1) throw new Main.UserError("--queue must be at least 1, got " + queue);
         if (deadlineMs < 1) throw new Main.UserError("--deadline-ms must be positive, got " + deadlineMs);
         if (maxUploadMb < 1) throw new Main.UserError("--max-upload-mb must be positive, got " + maxUploadMb);
+        if (maxBatch < 1 || maxBatch > 256) throw new Main.UserError("--max-batch must be in 1..256, got " + maxBatch);
+        if (maxWaitMs < 0 || maxWaitMs > 60_000) throw new Main.UserError("--max-wait-ms must be in 0..60000, got " + maxWaitMs);
         if (promptCacheMb < 0) throw new Main.UserError("--prompt-cache-mb must be >= 0, got " + promptCacheMb);
         System.setProperty("org.slf4j.simpleLogger.defaultLogLevel", System.getProperty("org.slf4j.simpleLogger.defaultLogLevel", "warn"));
         RefLdmSeg seg = models.open();
-        Segmenter segmenter = new Segmenter(seg, new Segmenter.Config(queue, Duration.ofMillis(deadlineMs), (long) promptCacheMb << 20));
+        Segmenter segmenter = new Segmenter(seg, new Segmenter.Config(queue, Duration.ofMillis(deadlineMs), (long) promptCacheMb << 20,
+                maxBatch, Duration.ofMillis(maxWaitMs)));
         SegmentServer server = SegmentServer.start(segmenter, new SegmentServer.Settings(host, port, (long) maxUploadMb << 20, Duration.ofMillis(deadlineMs)));
         Progress.line("serving -" + seg.architecture().name().toLowerCase() + " on http://" + host + ":" + server.port() + "/v1/segment (Ctrl-C stops)");
         CountDownLatch stopped = new CountDownLatch(1);

@@ -222,6 +222,64 @@ public final class RefLdmSeg implements AutoCloseable {
         return scoped(() -> run(encode(query), prompt, o, listening(kept, listener), kept, 0));
     }
 
+    /**
+     * Several requests as one batch through the VAE encoder, the UNet (-n: every request's CFG rows
+     * in one call per step) and the VAE decoder; result i equals {@code segment(queries[i],
+     * prompts[i], options[i])} bit for bit. The requests must be {@link #batchable} with one another.
+     */
+    public synchronized List<Result> segmentBatch(List<RgbImage> queries, List<Prompt> prompts, List<Options> options) {
+        int b = queries.size();
+        if (b == 0 || prompts.size() != b || options.size() != b)
+            throw new IllegalArgumentException("a batch needs as many prompts and options as queries, got " + b + "/" + prompts.size() + "/" + options.size());
+        for (int i = 1; i < b; i++)
+            if (!batchable(prompts.getFirst(), options.getFirst(), prompts.get(i), options.get(i)))
+                throw new IllegalArgumentException("request " + i + " of the batch cannot share a batch with request 0 (shots, steps, scheduler or guidance differ)");
+        if (b == 1) return List.of(segment(queries.getFirst(), prompts.getFirst(), options.getFirst()));
+        return scoped(() -> {
+            long t0 = System.nanoTime();
+            List<EncodedQuery> encoded = new ArrayList<>();
+            List<Tensor> xs = new ArrayList<>();
+            for (RgbImage q : queries) {
+                Preprocess.Geometry g = prep.geometry(q.width(), q.height());
+                Tensor x = prep.image(q, g);
+                xs.add(x);
+                encoded.add(new EncodedQuery(q, g, x, null, 0));
+            }
+            AutoencoderKL.Posterior all = vae.encode(be.concatBatch(xs));
+            List<AutoencoderKL.Posterior> posts = new ArrayList<>();
+            List<RandomGenerator> rngs = new ArrayList<>();
+            for (int i = 0; i < b; i++) {
+                posts.add(new AutoencoderKL.Posterior(be.sliceBatch(all.mean(), i, 1), be.sliceBatch(all.logvar(), i, 1)));
+                rngs.add(RandomGeneratorFactory.of("L64X128MixRandom").create(options.get(i).seed()));
+            }
+            long t1 = System.nanoTime();
+            Tensor latents = predictor.predictBatch(posts, prompts, options, rngs);
+            long t2 = System.nanoTime();
+            Tensor decoded = vae.decode(be.scale(latents, 1f / latentScale));
+            List<Result> out = new ArrayList<>();
+            for (int i = 0; i < b; i++) {
+                Options o = options.get(i);
+                float alpha = o.maskAlpha() != null ? o.maskAlpha() : arch.defaultMaskAlpha();
+                EncodedQuery q = encoded.get(i);
+                Tensor logits = be.axpby(1f, be.sliceBatch(decoded, i, 1), -alpha, q.x());
+                out.add(finish(q, logits, (t1 - t0) / b, (t2 - t1) / b, 0, t2, PipelineListener.NONE, null));
+            }
+            return out;
+        });
+    }
+
+    /** Whether two requests may run in one {@link #segmentBatch}: same shots and token count, no tensors kept, and options the predictor can step together. */
+    public boolean batchable(Prompt a, Options oa, Prompt b, Options ob) {
+        return a.shots() == b.shots() && java.util.Arrays.equals(a.tokens().shape(), b.tokens().shape())
+                && !oa.keepTensors() && !ob.keepTensors() && predictor.batchable(oa, ob);
+    }
+
+    /** The same check before the prompts exist: the same number of supports (the token count follows from it). */
+    public boolean batchable(Request a, Request b) {
+        return a.supports().size() == b.supports().size() && !a.options().keepTensors() && !b.options().keepTensors()
+                && predictor.batchable(a.options(), b.options());
+    }
+
     private static PipelineListener listening(PipelineListener.TensorCollector kept, PipelineListener listener) {
         return PipelineListener.both(kept == null ? PipelineListener.NONE : kept, java.util.Objects.requireNonNull(listener, "listener"));
     }
@@ -295,6 +353,12 @@ public final class RefLdmSeg implements AutoCloseable {
         Tensor decoded = vae.decode(be.scale(latent, 1f / latentScale));
         float alpha = o.maskAlpha() != null ? o.maskAlpha() : arch.defaultMaskAlpha();
         Tensor logits = be.axpby(1f, decoded, -alpha, q.x());
+        return finish(q, logits, q.nanos(), t2 - t1, promptNanos, t2, keep, kept);
+    }
+
+    /** Logits [1, 256, 256, 3] of one request -> its mask at the query's size, with the timings. */
+    private Result finish(EncodedQuery q, Tensor logits, long encodeNanos, long unetNanos, long promptNanos, long decodeStart,
+                          PipelineListener keep, PipelineListener.TensorCollector kept) {
         if (keep != PipelineListener.NONE) {
             HostTensor l = HostCopies.nchw(be, logits);
             keep.onTensor("logits", l);
@@ -310,8 +374,8 @@ public final class RefLdmSeg implements AutoCloseable {
             keep.onTensor("mask", HostTensor.u8(m, 1, h, w));
         }
         float[] chw = Layouts.nhwcToNchw(hwc, 1, h, w, 3);
-        Result.Timings tm = new Result.Timings(promptNanos / 1_000_000, q.nanos() / 1_000_000, (t2 - t1) / 1_000_000,
-                (t3 - t2) / 1_000_000, (promptNanos + q.nanos() + t3 - t1) / 1_000_000);
+        Result.Timings tm = new Result.Timings(promptNanos / 1_000_000, encodeNanos / 1_000_000, unetNanos / 1_000_000,
+                (t3 - decodeStart) / 1_000_000, (promptNanos + encodeNanos + unetNanos + t3 - decodeStart) / 1_000_000);
         return new Result(w, h, mask, chw, kept == null ? Map.of() : kept.tensors(), tm);
     }
 

@@ -6,14 +6,17 @@ import java.nio.ByteBuffer;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.AtomicLongArray;
 import java.util.concurrent.atomic.LongAdder;
 
 /**
@@ -29,23 +32,35 @@ import java.util.concurrent.atomic.LongAdder;
  * instruction from an LRU cache with a byte budget: video and dataset annotation repeat the same
  * support thousands of times, and the tower is about a third of a -f request.
  *
- * <p>Not yet: dynamic batching (every request is its own UNet call) and engine-owned worker pools
- * (the CPU backend's workers are shared by the JVM).
+ * <p>Dynamic batching: when the worker takes a request it also takes, for up to {@code maxWait},
+ * later requests that can share its batch ({@link RefLdmSeg#batchable}: same shots, and for -n the
+ * same steps, scheduler and guidance rows), up to {@code maxBatch}, and runs them as one
+ * {@link RefLdmSeg#segmentBatch} (results equal to single runs bit for bit). A request that cannot
+ * join waits for the next round, first in line; arrival order is otherwise kept.
  */
 public final class Segmenter implements AutoCloseable {
     /**
      * @param queueCapacity     requests waiting beyond the one running
      * @param defaultDeadline   how long a request may wait and run before it fails, or null for no limit
      * @param promptCacheBytes  budget of the instruction cache (0 disables it)
+     * @param maxBatch          most requests run as one batch (1: no batching)
+     * @param maxWait           how long the worker waits for more requests to fill a batch (zero: only those already queued)
      */
-    public record Config(int queueCapacity, Duration defaultDeadline, long promptCacheBytes) {
+    public record Config(int queueCapacity, Duration defaultDeadline, long promptCacheBytes, int maxBatch, Duration maxWait) {
         public Config {
             if (queueCapacity < 1) throw new IllegalArgumentException("queue capacity must be at least 1, got " + queueCapacity);
             if (promptCacheBytes < 0) throw new IllegalArgumentException("prompt cache budget must be >= 0, got " + promptCacheBytes);
+            if (maxBatch < 1 || maxBatch > 256) throw new IllegalArgumentException("max batch must be in 1..256, got " + maxBatch);
+            if (maxWait == null || maxWait.isNegative()) throw new IllegalArgumentException("max wait must be >= 0, got " + maxWait);
+        }
+
+        /** No batching. */
+        public Config(int queueCapacity, Duration defaultDeadline, long promptCacheBytes) {
+            this(queueCapacity, defaultDeadline, promptCacheBytes, 1, Duration.ZERO);
         }
 
         public static Config defaults() {
-            return new Config(64, null, 256L << 20);
+            return new Config(64, null, 256L << 20, 4, Duration.ofMillis(5));
         }
     }
 
@@ -59,7 +74,7 @@ public final class Segmenter implements AutoCloseable {
     /** Counters for monitoring (a server exports them as metrics). */
     public record Stats(int queued, long completed, long failed, long rejected, long expired, long cancelled,
                         long promptCacheHits, long promptCacheMisses, long promptCacheBytes, long[] latencyBucketsMillis,
-                        long[] latencyCounts, double latencySumSeconds) {
+                        long[] latencyCounts, double latencySumSeconds, long[] batchSizeCounts) {
     }
 
     /** What a result came with: the result and how long it waited in the queue. */
@@ -83,6 +98,8 @@ public final class Segmenter implements AutoCloseable {
             expired = new LongAdder(), cancelled = new LongAdder();
     private final AtomicLong[] latency = new AtomicLong[LATENCY_BUCKETS_MS.length + 1];
     private final AtomicLong latencyMicros = new AtomicLong();
+    /** Batches run, by size (index 0 unused). */
+    private final AtomicLongArray batchSizes;
 
     public Segmenter(RefLdmSeg seg, Config config) {
         this.seg = seg;
@@ -90,6 +107,7 @@ public final class Segmenter implements AutoCloseable {
         this.queue = new ArrayBlockingQueue<>(config.queueCapacity() + 1); // + room for the stop marker
         this.cache = new PromptCache(config.promptCacheBytes());
         for (int i = 0; i < latency.length; i++) latency[i] = new AtomicLong();
+        this.batchSizes = new AtomicLongArray(config.maxBatch() + 1);
         this.worker = Thread.ofPlatform().name("refldmseg-segmenter").daemon(true).start(this::work);
     }
 
@@ -122,47 +140,112 @@ public final class Segmenter implements AutoCloseable {
     }
 
     private void work() {
+        java.util.ArrayDeque<Job> held = new java.util.ArrayDeque<>(); // taken from the queue but not batchable with the last batch
+        boolean stopping = false;
         while (true) {
-            Job job;
-            try {
-                job = queue.take();
-            } catch (InterruptedException e) {
-                continue; // only close() ends the worker, after the queue drains
+            Job first = held.pollFirst();
+            if (first == null) {
+                if (stopping) return;
+                try {
+                    first = queue.take();
+                } catch (InterruptedException e) {
+                    continue; // only close() ends the worker, after the queue drains
+                }
+                if (first == STOP) return;
             }
-            if (job == STOP) return;
-            run(job);
+            List<Job> batch = new ArrayList<>(List.of(first));
+            long until = System.nanoTime() + config.maxWait().toNanos();
+            // earlier-held requests first (they arrived before anything still queued), then the queue
+            for (var it = held.iterator(); it.hasNext() && batch.size() < config.maxBatch(); ) {
+                Job j = it.next();
+                if (seg.batchable(first.request(), j.request())) {
+                    batch.add(j);
+                    it.remove();
+                }
+            }
+            while (batch.size() < config.maxBatch() && !stopping) {
+                Job next;
+                try {
+                    long left = until - System.nanoTime();
+                    next = left > 0 ? queue.poll(left, TimeUnit.NANOSECONDS) : queue.poll();
+                } catch (InterruptedException e) {
+                    next = null;
+                }
+                if (next == null) break;
+                if (next == STOP) stopping = true;
+                else if (seg.batchable(first.request(), next.request())) batch.add(next);
+                else held.addLast(next);
+            }
+            run(batch);
         }
     }
 
-    private void run(Job job) {
-        CompletableFuture<Done> f = job.future();
-        if (f.isCancelled()) {
-            cancelled.increment();
-            return;
-        }
-        long start = System.nanoTime();
-        if (start > job.deadlineNanos()) {
-            expired.increment();
-            f.completeExceptionally(new TimeoutException("deadline passed after " + (start - job.submittedNanos()) / 1_000_000
-                    + " ms in the queue"));
-            return;
-        }
-        try {
-            Request r = job.request();
-            PromptCache.Lookup p = cache.prompt(seg, r.supports(), r.options().ignoreLabel());
-            Result result = seg.segment(r.query(), p.prompt(), r.options());
-            long end = System.nanoTime();
-            record(end - job.submittedNanos());
-            completed.increment();
-            if (end > job.deadlineNanos()) {
-                expired.increment();
-                f.completeExceptionally(new TimeoutException("finished " + (end - job.deadlineNanos()) / 1_000_000 + " ms after its deadline"));
-            } else if (!f.complete(new Done(result, (start - job.submittedNanos()) / 1_000_000, p.hit()))) {
+    /** Runs the live requests of {@code batch} as one batch (each alone if the batch fails, so one bad request fails only itself). */
+    private void run(List<Job> batch) {
+        List<Job> live = new ArrayList<>();
+        List<PromptCache.Lookup> prompts = new ArrayList<>();
+        for (Job job : batch) {
+            CompletableFuture<Done> f = job.future();
+            if (f.isCancelled()) {
                 cancelled.increment();
+                continue;
             }
-        } catch (RuntimeException | Error e) {
-            failed.increment();
-            f.completeExceptionally(e);
+            long start = System.nanoTime();
+            if (start > job.deadlineNanos()) {
+                expired.increment();
+                f.completeExceptionally(new TimeoutException("deadline passed after " + (start - job.submittedNanos()) / 1_000_000
+                        + " ms in the queue"));
+                continue;
+            }
+            try {
+                Request r = job.request();
+                prompts.add(cache.prompt(seg, r.supports(), r.options().ignoreLabel()));
+                live.add(job);
+            } catch (RuntimeException | Error e) {
+                failed.increment();
+                f.completeExceptionally(e);
+            }
+        }
+        if (live.isEmpty()) return;
+        long start = System.nanoTime();
+        if (live.size() > 1) {
+            List<Result> results;
+            try {
+                results = seg.segmentBatch(live.stream().map(j -> j.request().query()).toList(),
+                        prompts.stream().map(PromptCache.Lookup::prompt).toList(), live.stream().map(j -> j.request().options()).toList());
+            } catch (RuntimeException | Error e) {
+                results = null;
+            }
+            if (results != null) {
+                batchSizes.incrementAndGet(live.size());
+                for (int i = 0; i < live.size(); i++) finish(live.get(i), results.get(i), start, prompts.get(i).hit());
+                return;
+            }
+        }
+        for (int i = 0; i < live.size(); i++) {
+            Job job = live.get(i);
+            long t = System.nanoTime();
+            try {
+                Result result = seg.segment(job.request().query(), prompts.get(i).prompt(), job.request().options());
+                batchSizes.incrementAndGet(1);
+                finish(job, result, t, prompts.get(i).hit());
+            } catch (RuntimeException | Error e) {
+                failed.increment();
+                job.future().completeExceptionally(e);
+            }
+        }
+    }
+
+    private void finish(Job job, Result result, long start, boolean promptCached) {
+        CompletableFuture<Done> f = job.future();
+        long end = System.nanoTime();
+        record(end - job.submittedNanos());
+        completed.increment();
+        if (end > job.deadlineNanos()) {
+            expired.increment();
+            f.completeExceptionally(new TimeoutException("finished " + (end - job.deadlineNanos()) / 1_000_000 + " ms after its deadline"));
+        } else if (!f.complete(new Done(result, (start - job.submittedNanos()) / 1_000_000, promptCached))) {
+            cancelled.increment();
         }
     }
 
@@ -177,8 +260,10 @@ public final class Segmenter implements AutoCloseable {
     public Stats stats() {
         long[] counts = new long[latency.length];
         for (int i = 0; i < counts.length; i++) counts[i] = latency[i].get();
+        long[] sizes = new long[batchSizes.length()];
+        for (int i = 0; i < sizes.length; i++) sizes[i] = batchSizes.get(i);
         return new Stats(queue.size(), completed.sum(), failed.sum(), rejected.sum(), expired.sum(), cancelled.sum(),
-                cache.hits.sum(), cache.misses.sum(), cache.bytes(), LATENCY_BUCKETS_MS.clone(), counts, latencyMicros.get() / 1e6);
+                cache.hits.sum(), cache.misses.sum(), cache.bytes(), LATENCY_BUCKETS_MS.clone(), counts, latencyMicros.get() / 1e6, sizes);
     }
 
     /** Stops accepting requests, runs every queued one, and waits for the worker to finish them. */

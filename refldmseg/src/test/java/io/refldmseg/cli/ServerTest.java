@@ -112,11 +112,12 @@ class ServerTest {
             assertEquals(0, code);
             expected.put(e.getKey(), ImageFiles.readLabels(out));
         }
-        try (SegmentServer server = SegmentServer.start(new Segmenter(seg, new Segmenter.Config(64, null, 1 << 20)),
+        // dynamic batching on: concurrent requests share batches, and every mask is still the CLI's
+        try (SegmentServer server = SegmentServer.start(new Segmenter(seg, new Segmenter.Config(64, null, 1 << 20, 4, Duration.ofMillis(20))),
                 new SegmentServer.Settings("127.0.0.1", 0, 8 << 20, Duration.ofSeconds(120)))) {
             URI uri = URI.create("http://127.0.0.1:" + server.port() + "/v1/segment");
             HttpClient http = HttpClient.newHttpClient();
-            int clients = 8, each = 4;
+            int clients = 16, each = Integer.getInteger("refldmseg.serverRequests", 4); // the 20 per client: -Drefldmseg.serverRequests=20
             ExecutorService pool = Executors.newFixedThreadPool(clients);
             List<Future<List<String>>> runs = new ArrayList<>();
             for (int c = 0; c < clients; c++) {
@@ -144,6 +145,14 @@ class ServerTest {
                     HttpResponse.BodyHandlers.ofString()).body();
             assertTrue(metrics.contains("refldmseg_requests_total{outcome=\"ok\"} " + clients * each), metrics);
             assertTrue(metrics.contains("refldmseg_prompt_cache_total{result=\"hit\"} " + (clients * each - 1)), "one support: one miss, then hits\n" + metrics);
+            long[] sizes = server.segmenter().stats().batchSizeCounts();
+            long requests = 0, batched = 0;
+            for (int size = 1; size < sizes.length; size++) {
+                requests += size * sizes[size];
+                if (size > 1) batched += size * sizes[size];
+            }
+            assertEquals(clients * each, requests, "every request ran in exactly one batch\n" + metrics);
+            assertTrue(batched > 0, "16 concurrent clients: some requests shared a batch\n" + metrics);
         }
     }
 
@@ -282,6 +291,27 @@ class ServerTest {
         s.close();
         for (var f : queued) assertTrue(f.isDone() && !f.isCompletedExceptionally(), "finished, not lost");
         assertThrows(java.util.concurrent.RejectedExecutionException.class, () -> s.submit(request(query)));
+        // batching: 1-shot and 2-shot requests queued together; the 2-shot ones wait for their own batch,
+        // close() still runs all, and every result is the one a single run gives
+        Request twoShot = new Request(request(support).query(), List.of(request(query).supports().getFirst(), request(query).supports().getFirst()));
+        Result twoShotAlone = seg.segment(twoShot.query(), twoShot.supports(), Options.defaults());
+        Result supportAlone = seg.segment(request(support).query(), request(support).supports(), Options.defaults());
+        Segmenter batching = new Segmenter(seg, new Segmenter.Config(16, null, 1 << 20, 3, Duration.ofMillis(200)));
+        List<CompletableFuture<Segmenter.Done>> mixed = new ArrayList<>();
+        List<Result> want = new ArrayList<>();
+        for (int i = 0; i < 7; i++) {
+            boolean two = i % 3 == 1;
+            mixed.add(batching.submit(two ? twoShot : request(i % 2 == 0 ? query : support)));
+            want.add(two ? twoShotAlone : i % 2 == 0 ? direct : supportAlone);
+        }
+        batching.close();
+        for (int i = 0; i < mixed.size(); i++)
+            assertArrayEquals(want.get(i).logits(), mixed.get(i).get().result().logits(), 0f, "request " + i + " through batches equals a single run");
+        long[] sizes = batching.stats().batchSizeCounts();
+        long runs = 0;
+        for (int size = 1; size < sizes.length; size++) runs += size * sizes[size];
+        assertEquals(7, runs, "each request in one batch: " + java.util.Arrays.toString(sizes));
+        assertTrue(sizes[2] + sizes[3] > 0, "some requests shared a batch: " + java.util.Arrays.toString(sizes));
         // a full queue refuses at once
         try (Segmenter small = new Segmenter(seg, new Segmenter.Config(1, null, 0))) {
             List<CompletableFuture<Segmenter.Done>> accepted = new ArrayList<>();

@@ -618,6 +618,15 @@ public final class CpuBackend implements Backend {
         return new CpuTensor(y, shape);
     }
 
+    @Override
+    public Tensor sliceBatch(Tensor x, int from, int count) {
+        int[] shape = Shapes.sliceBatch(x, from, count);
+        int row = Math.toIntExact(x.numel() / x.dim(0));
+        float[] y = new float[row * count];
+        System.arraycopy(cpu(x).data, from * row, y, 0, y.length);
+        return new CpuTensor(y, shape);
+    }
+
     // ---- resampling ----
 
     @Override

@@ -373,6 +373,13 @@ public final class CudaBackend implements Backend, AutoCloseable {
         return y;
     }
 
+    @Override
+    public Tensor sliceBatch(Tensor x, int from, int count) {
+        CudaTensor y = empty(Shapes.sliceBatch(x, from, count));
+        copyRows(dev(x), 0, from * (x.numel() / x.dim(0)), y, 0, 0, 1, y.numel());
+        return y;
+    }
+
     private Tensor resize(String kernel, Tensor x, int outH, int outW) {
         int n = x.dim(0), h = x.dim(1), w = x.dim(2), c = x.dim(3);
         CudaTensor y = empty(n, outH, outW, c);
