@@ -1,0 +1,138 @@
+package io.refldmseg.bench;
+
+import io.refldmseg.engine.cpu.CpuBackend;
+import io.refldmseg.eval.SyntheticScenes;
+import io.refldmseg.pipeline.LabelMap;
+import io.refldmseg.pipeline.Options;
+import io.refldmseg.pipeline.RefLdmSeg;
+import io.refldmseg.pipeline.Request;
+import io.refldmseg.pipeline.RgbImage;
+import io.refldmseg.pipeline.Segmenter;
+import io.refldmseg.pipeline.Support;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/**
+ * Serving throughput: images/s and p50/p99 latency through {@link Segmenter} for each max batch x
+ * client concurrency, against sequential {@link RefLdmSeg#segment} calls in the same run (the
+ * same queries, one support whose instruction both sides reuse: the prompt cache on the service
+ * side, a prompt made once on the sequential side). Synthetic-scene queries, all different.
+ *
+ * <pre>ThroughputBench DIR|tiny REQUESTS [BATCHES=1,2,4,8] [CLIENTS=1,4,16] [MAX_WAIT_MS=5]</pre>
+ * DIR holds unet/vae/clip.safetensors (e.g. from {@link WriteSyntheticCheckpoints}); "tiny" uses
+ * the test fixtures. JSON goes to bench/results/throughput-&lt;time&gt;.json.
+ */
+public final class ThroughputBench {
+    record Row(int maxBatch, int clients, int requests, double seconds, double imagesPerSecond, double p50Ms, double p99Ms,
+               double meanBatch) {
+    }
+
+    public static void main(String[] args) throws Exception {
+        if (args.length < 2) throw new IllegalArgumentException("usage: ThroughputBench DIR|tiny REQUESTS [BATCHES] [CLIENTS] [MAX_WAIT_MS]");
+        Path dir = args[0].equals("tiny") ? Path.of("testdata/fixtures") : Path.of(args[0]);
+        RefLdmSeg.Checkpoints c = args[0].equals("tiny")
+                ? new RefLdmSeg.Checkpoints(dir.resolve("unet_diffusers.safetensors"), dir.resolve("vae_diffusers.safetensors"), dir.resolve("alphaclip_visual.safetensors"))
+                : new RefLdmSeg.Checkpoints(dir.resolve("unet.safetensors"), dir.resolve("vae.safetensors"), dir.resolve("clip.safetensors"));
+        int requests = Integer.parseInt(args[1]);
+        int[] batches = ints(args.length > 2 ? args[2] : "1,2,4,8"), clients = ints(args.length > 3 ? args[3] : "1,4,16");
+        long maxWaitMs = args.length > 4 ? Long.parseLong(args[4]) : 5;
+        List<RgbImage> queries = new ArrayList<>();
+        for (int i = 0; i < 16; i++) queries.add(SyntheticScenes.scene(4242, i).image());
+        SyntheticScenes.Scene s = SyntheticScenes.scene(4243, 0);
+        List<Support> supports = List.of(new Support(s.image(), new LabelMap(256, 256, s.mask(0))));
+        Options o = Options.defaults();
+        try (RefLdmSeg seg = RefLdmSeg.load(c, new CpuBackend(), line -> { }).closingBackend()) {
+            System.out.println("backend: " + seg.backend().name() + ", architecture -" + seg.architecture().name().toLowerCase() + ", models " + args[0]);
+            RefLdmSeg.Prompt prompt = seg.prompt(supports, -1);
+            for (int i = 0; i < Math.min(4, requests); i++) seg.segment(queries.get(i % 16), prompt, o); // warm-up
+            double[] seq = new double[requests];
+            long t0 = System.nanoTime();
+            for (int i = 0; i < requests; i++) {
+                long a = System.nanoTime();
+                seg.segment(queries.get(i % 16), prompt, o);
+                seq[i] = (System.nanoTime() - a) / 1e6;
+            }
+            double seqSeconds = (System.nanoTime() - t0) / 1e9;
+            Row sequential = new Row(0, 1, requests, seqSeconds, requests / seqSeconds, percentile(seq, 50), percentile(seq, 99), 1);
+            List<Row> rows = new ArrayList<>();
+            for (int b : batches)
+                for (int k : clients) rows.add(serve(seg, queries, supports, o, requests, b, k, maxWaitMs));
+            System.out.printf("%nsequential RefLdmSeg.segment: %d requests in %.1f s, %.3f images/s, p50 %.0f ms, p99 %.0f ms%n",
+                    requests, seqSeconds, sequential.imagesPerSecond(), sequential.p50Ms(), sequential.p99Ms());
+            System.out.printf("%-9s %-7s %10s %8s %9s %9s %10s%n", "maxBatch", "clients", "images/s", "x seq", "p50 ms", "p99 ms", "mean batch");
+            StringBuilder json = new StringBuilder("{\"date\":\"" + Instant.now() + "\",\"backend\":\"" + seg.backend().name() + "\",\"models\":\""
+                    + args[0] + "\",\"requests\":" + requests + ",\"max_wait_ms\":" + maxWaitMs
+                    + String.format(",\"sequential\":{\"images_per_s\":%.4f,\"p50_ms\":%.1f,\"p99_ms\":%.1f},\"rows\":[", sequential.imagesPerSecond(), sequential.p50Ms(), sequential.p99Ms()));
+            String sep = "";
+            for (Row r : rows) {
+                double ratio = r.imagesPerSecond() / sequential.imagesPerSecond();
+                System.out.printf("%-9d %-7d %10.3f %8.2f %9.0f %9.0f %10.2f%n", r.maxBatch(), r.clients(), r.imagesPerSecond(), ratio, r.p50Ms(), r.p99Ms(), r.meanBatch());
+                json.append(sep).append(String.format("{\"max_batch\":%d,\"clients\":%d,\"images_per_s\":%.4f,\"ratio_to_sequential\":%.3f,\"p50_ms\":%.1f,\"p99_ms\":%.1f,\"mean_batch\":%.2f}",
+                        r.maxBatch(), r.clients(), r.imagesPerSecond(), ratio, r.p50Ms(), r.p99Ms(), r.meanBatch()));
+                sep = ",";
+            }
+            json.append("]}\n");
+            Path out = Path.of("bench/results", "throughput-" + Instant.now().toString().replace(":", "") + ".json");
+            Files.createDirectories(out.getParent());
+            Files.writeString(out, json);
+            System.out.println("written " + out);
+        }
+    }
+
+    /** {@code requests} requests from {@code clients} threads, each waiting for its answer before sending the next. */
+    private static Row serve(RefLdmSeg seg, List<RgbImage> queries, List<Support> supports, Options o, int requests, int maxBatch, int clients,
+                             long maxWaitMs) throws Exception {
+        double[] latency = new double[requests];
+        AtomicInteger next = new AtomicInteger();
+        try (Segmenter segmenter = new Segmenter(seg, new Segmenter.Config(Math.max(64, clients * 2), null, 64L << 20, maxBatch, Duration.ofMillis(maxWaitMs)))) {
+            segmenter.submit(new Request(queries.getFirst(), supports, o)).get(); // fills the prompt cache
+            ExecutorService pool = Executors.newFixedThreadPool(clients);
+            long t0 = System.nanoTime();
+            List<Future<?>> done = new ArrayList<>();
+            for (int k = 0; k < clients; k++)
+                done.add(pool.submit(() -> {
+                    for (int i; (i = next.getAndIncrement()) < requests; ) {
+                        long a = System.nanoTime();
+                        segmenter.submit(new Request(queries.get(i % 16), supports, o)).get();
+                        latency[i] = (System.nanoTime() - a) / 1e6;
+                    }
+                    return null;
+                }));
+            for (Future<?> f : done) f.get();
+            double seconds = (System.nanoTime() - t0) / 1e9;
+            pool.shutdown();
+            long[] sizes = segmenter.stats().batchSizeCounts();
+            long batches = 0, served = 0;
+            for (int size = 1; size < sizes.length; size++) {
+                batches += sizes[size];
+                served += size * sizes[size];
+            }
+            Row r = new Row(maxBatch, clients, requests, seconds, requests / seconds, percentile(latency, 50), percentile(latency, 99),
+                    batches == 0 ? 0 : (double) served / batches);
+            System.out.printf("  max batch %d, %2d clients: %.3f images/s, p50 %.0f ms, p99 %.0f ms, mean batch %.2f%n", maxBatch, clients,
+                    r.imagesPerSecond(), r.p50Ms(), r.p99Ms(), r.meanBatch());
+            return r;
+        }
+    }
+
+    private static double percentile(double[] values, double p) {
+        double[] v = values.clone();
+        Arrays.sort(v);
+        return v[Math.min(v.length - 1, (int) Math.ceil(p / 100 * v.length) - 1)];
+    }
+
+    private static int[] ints(String csv) {
+        return Arrays.stream(csv.split(",")).mapToInt(Integer::parseInt).toArray();
+    }
+}
