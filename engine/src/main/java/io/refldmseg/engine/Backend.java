@@ -154,6 +154,9 @@ public interface Backend extends AutoCloseable {
     /** Rows [from, from + count) of dimension 0 (batch). */
     Tensor sliceBatch(Tensor x, int from, int count);
 
+    /** The top-left {@code h x w} of each image of [N, H, W, C] (removing bottom/right padding). */
+    Tensor crop(Tensor x, int h, int w);
+
     /** [N, H, W, C] -> [N, 2H, 2W, C], nearest. */
     Tensor upsampleNearest2x(Tensor x);
 

@@ -182,6 +182,11 @@ public final class ProfilingBackend implements Backend {
     }
 
     @Override
+    public Tensor crop(Tensor x, int h, int w) {
+        return time("slice", () -> inner.crop(x, h, w));
+    }
+
+    @Override
     public Tensor sliceBatch(Tensor x, int from, int count) {
         return time("slice", () -> inner.sliceBatch(x, from, count));
     }

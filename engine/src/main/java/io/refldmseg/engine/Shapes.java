@@ -52,6 +52,13 @@ public final class Shapes {
         return shape;
     }
 
+    /** The shape of the top-left h x w of [N, H, W, C], or an exception naming the sizes. */
+    public static int[] crop(Tensor x, int h, int w) {
+        if (x.rank() != 4 || h < 1 || w < 1 || h > x.dim(1) || w > x.dim(2))
+            throw new IllegalArgumentException("cannot crop " + x + " to " + h + "x" + w);
+        return new int[]{x.dim(0), h, w, x.dim(3)};
+    }
+
     public static int[] concatBatch(List<Tensor> parts) {
         int[] shape = parts.getFirst().shape();
         int total = 0;

@@ -33,21 +33,23 @@ final class Denoiser implements LatentPredictor {
         this.progress = progress;
     }
 
-    /** One request's denoising state: its scheduler, conditioning rows and current latent (host, NHWC). */
+    /**
+     * One request's denoising state, on the backend: its scheduler, conditioning rows, current
+     * latent and every step's noise (drawn up front in the order the steps use it, uploaded once).
+     */
     private final class Trajectory {
         final Options o;
-        final RandomGenerator rng;
         final Scheduler sched;
-        final Tensor image, context, mask, softMask, imageCond, nullTokens;
+        final Tensor image, context, mask, softMask, imageCond, nullTokens, stepNoise;
         final int[] shape;
         final int n;
         final boolean guided;
         final List<AttentionContext.Branch> branches;
-        float[] lat;
+        final float[] initNoise;
+        Tensor lat;
 
         Trajectory(AutoencoderKL.Posterior post, RefLdmSeg.Prompt p, Options o, RandomGenerator rng) {
             this.o = o;
-            this.rng = rng;
             NoiseSchedule schedule = NoiseSchedule.stableDiffusion();
             sched = o.scheduler() == Options.SchedulerKind.DDPM ? new DdpmScheduler(schedule, o.steps()) : new DdimScheduler(schedule, o.steps());
             image = post.mean();
@@ -69,7 +71,22 @@ final class Denoiser implements LatentPredictor {
                 mask = p.keyMask();
                 imageCond = image;
             }
-            lat = Noise.nhwc(o.noise() == null ? null : o.noise().initNoise(), image, rng, "init_noise");
+            initNoise = Noise.nhwc(o.noise() == null ? null : o.noise().initNoise(), image, rng, "init_noise");
+            lat = be.tensor(initNoise, shape);
+            stepNoise = sched.needsNoise() ? be.tensor(stepNoises(rng), Math.multiplyExact(sched.timesteps().length, shape[0]), shape[1], shape[2], shape[3]) : null;
+        }
+
+        /** Every step's noise, supplied or drawn, in step order, NHWC. */
+        private float[] stepNoises(RandomGenerator rng) {
+            int steps = sched.timesteps().length;
+            float[] all = o.noise() == null ? null : o.noise().stepNoise(), out = new float[Math.multiplyExact(steps, n)];
+            if (all != null && all.length < steps * n)
+                throw new IllegalArgumentException("step_noise holds " + all.length / n + " steps, " + steps + " needed");
+            for (int i = 0; i < steps; i++) {
+                float[] supplied = all == null ? null : java.util.Arrays.copyOfRange(all, i * n, (i + 1) * n);
+                System.arraycopy(Noise.nhwc(supplied, image, rng, "step_noise"), 0, out, i * n, n);
+            }
+            return out;
         }
 
         int rows() {
@@ -78,25 +95,16 @@ final class Denoiser implements LatentPredictor {
 
         /** The UNet's input rows for the current latent: [rows, h, w, 2 x latent]. */
         Tensor unetInput() {
-            Tensor latT = be.tensor(lat, shape);
-            return be.concatChannels(guided ? be.concatBatch(List.of(latT, latT, latT)) : latT, imageCond);
+            return be.concatChannels(guided ? be.concatBatch(List.of(lat, lat, lat)) : lat, imageCond);
         }
 
         /** Guidance and one scheduler update from this request's raw UNet rows; returns the guided noise. */
-        float[] advance(int i, float[] raw) {
-            int[] ts = sched.timesteps();
-            float[] eps = guided ? Guidance.combine(raw, n, o.guidance(), o.imageGuidance()) : raw;
-            float[] stepNoise = null;
-            if (sched.needsNoise()) {
-                float[] all = o.noise() == null ? null : o.noise().stepNoise(), supplied = null;
-                if (all != null) {
-                    if (all.length < ts.length * n)
-                        throw new IllegalArgumentException("step_noise holds " + all.length / n + " steps, " + ts.length + " needed");
-                    supplied = java.util.Arrays.copyOfRange(all, i * n, (i + 1) * n);
-                }
-                stepNoise = Noise.nhwc(supplied, image, rng, "step_noise");
-            }
-            lat = sched.step(eps, i, lat, stepNoise).prevSample();
+        Tensor advance(int i, Tensor raw) {
+            Tensor eps = guided ? Guidance.combine(be, raw, o.guidance(), o.imageGuidance()) : raw;
+            Scheduler.Update u = sched.update(i);
+            Tensor next = be.axpby(u.sample(), lat, u.eps(), eps);
+            if (u.noise() != 0f) next = be.axpby(1f, next, u.noise(), be.sliceBatch(stepNoise, i * shape[0], shape[0]));
+            lat = next;
             return eps;
         }
     }
@@ -106,34 +114,38 @@ final class Denoiser implements LatentPredictor {
         Trajectory tr = new Trajectory(post, p, o, rng);
         int[] shape = tr.shape, ts = tr.sched.timesteps();
         int rows = tr.rows();
-        float[][] stepLatents = keep == PipelineListener.NONE ? null : new float[ts.length][], stepRaw = keep == PipelineListener.NONE ? null : new float[ts.length][],
-                stepGuided = keep == PipelineListener.NONE ? null : new float[ts.length][];
-        if (keep != PipelineListener.NONE) {
+        boolean listening = keep != PipelineListener.NONE;
+        float[][] stepLatents = listening ? new float[ts.length][] : null, stepRaw = listening ? new float[ts.length][] : null,
+                stepGuided = listening ? new float[ts.length][] : null;
+        if (listening) {
             if (tr.guided) keep.onTensor("null_prompt", HostTensor.f32(be.toHost(tr.nullTokens), 1, tr.nullTokens.dim(1), tr.nullTokens.dim(2)));
             keep.onTensor("image_latents", HostCopies.nchw(be, tr.image));
-            keep.onTensor("init_noise", HostTensor.f32(Layouts.nhwcToNchw(tr.lat, 1, shape[1], shape[2], shape[3]), 1, shape[3], shape[1], shape[2]));
+            keep.onTensor("init_noise", HostTensor.f32(Layouts.nhwcToNchw(tr.initNoise, 1, shape[1], shape[2], shape[3]), 1, shape[3], shape[1], shape[2]));
         }
         for (int i = 0; i < ts.length; i++) {
             progress.get().accept(String.format("step %d/%d (t = %d)", i + 1, ts.length, ts[i]));
-            float[] latIn = tr.lat;
+            Tensor latIn = tr.lat;
             AttentionContext where = LatentPredictor.unetCall(p, ts[i], i, tr.branches, tr.softMask);
-            float[] raw = unetStep(tr::unetInput, ts[i], tr.context, tr.mask, where);
-            float[] eps = tr.advance(i, raw);
-            if (keep != PipelineListener.NONE) {
-                stepLatents[i] = tr.lat;
-                stepRaw[i] = raw;
-                stepGuided[i] = eps;
-                keep.onStep(new PipelineListener.Step(i, ts[i], HostCopies.latentNchw(latIn, shape, 1), HostCopies.latentNchw(raw, shape, rows),
-                        HostCopies.latentNchw(eps, shape, 1), HostCopies.latentNchw(tr.lat, shape, 1)));
+            try (Backend.Scope step = be.scope()) {
+                Tensor raw = unet.forward(tr.unetInput(), new float[]{ts[i]}, tr.context, tr.mask, io.refldmseg.model.Probe.NONE, where);
+                Tensor eps = tr.advance(i, raw);
+                step.keep(tr.lat);
+                if (listening) {
+                    stepLatents[i] = be.toHost(tr.lat);
+                    stepRaw[i] = be.toHost(raw);
+                    stepGuided[i] = be.toHost(eps);
+                    keep.onStep(new PipelineListener.Step(i, ts[i], HostCopies.latentNchw(be.toHost(latIn), shape, 1), HostCopies.latentNchw(stepRaw[i], shape, rows),
+                            HostCopies.latentNchw(stepGuided[i], shape, 1), HostCopies.latentNchw(stepLatents[i], shape, 1)));
+                }
             }
         }
-        if (keep != PipelineListener.NONE) {
+        if (listening) {
             keep.onTensor("step_latents_out", HostCopies.stack(stepLatents, shape, 1));
             keep.onTensor("step_unet_raw", HostCopies.stack(stepRaw, shape, rows));
             keep.onTensor("step_eps_guided", HostCopies.stack(stepGuided, shape, 1));
-            keep.onTensor("final_latents", HostTensor.f32(Layouts.nhwcToNchw(tr.lat, 1, shape[1], shape[2], shape[3]), 1, shape[3], shape[1], shape[2]));
+            keep.onTensor("final_latents", HostCopies.nchw(be, tr.lat));
         }
-        return be.tensor(tr.lat, shape);
+        return tr.lat;
     }
 
     /** Every request's CFG rows in one UNet call per step (request-major: its rows together, in the official order). */
@@ -152,16 +164,20 @@ final class Denoiser implements LatentPredictor {
         }
         Tensor context = be.concatBatch(contexts), mask = be.concatBatch(masks), softMask = be.concatBatch(soft);
         int[] ts = first.sched.timesteps();
-        int rowFloats = first.rows() * first.n;
+        int rows = first.rows();
         for (int i = 0; i < ts.length; i++) {
             progress.get().accept(String.format("step %d/%d (t = %d), %d requests", i + 1, ts.length, ts[i], all.size()));
             AttentionContext where = LatentPredictor.unetCall(prompts.getFirst(), ts[i], i, branches, softMask);
-            float[] raw = unetStep(() -> be.concatBatch(all.stream().map(Trajectory::unetInput).toList()), ts[i], context, mask, where);
-            for (int r = 0; r < all.size(); r++) all.get(r).advance(i, java.util.Arrays.copyOfRange(raw, r * rowFloats, (r + 1) * rowFloats));
+            try (Backend.Scope step = be.scope()) {
+                Tensor raw = unet.forward(be.concatBatch(all.stream().map(Trajectory::unetInput).toList()), new float[]{ts[i]}, context, mask,
+                        io.refldmseg.model.Probe.NONE, where);
+                for (int r = 0; r < all.size(); r++) {
+                    all.get(r).advance(i, be.sliceBatch(raw, r * rows, rows));
+                    step.keep(all.get(r).lat);
+                }
+            }
         }
-        List<Tensor> out = new ArrayList<>();
-        for (Trajectory tr : all) out.add(be.tensor(tr.lat, tr.shape));
-        return be.concatBatch(out);
+        return be.concatBatch(all.stream().map(tr -> tr.lat).toList());
     }
 
     /** Same steps, scheduler and number of guidance rows: the requests step through the same timesteps together. */
@@ -169,10 +185,5 @@ final class Denoiser implements LatentPredictor {
     public boolean batchable(Options a, Options b) {
         return a.steps() == b.steps() && a.scheduler() == b.scheduler()
                 && Guidance.applies(a.guidance(), a.imageGuidance()) == Guidance.applies(b.guidance(), b.imageGuidance());
-    }
-
-    /** One -n UNet call on the rows {@code input} makes; its activations are freed once the prediction is on the host. */
-    private float[] unetStep(java.util.function.Supplier<Tensor> input, int t, Tensor context, Tensor mask, AttentionContext where) {
-        return HostCopies.scoped(be, () -> be.toHost(unet.forward(input.get(), new float[]{t}, context, mask, io.refldmseg.model.Probe.NONE, where)));
     }
 }

@@ -1,9 +1,12 @@
 package io.refldmseg.pipeline;
 
+import io.refldmseg.engine.Backend;
+import io.refldmseg.engine.Tensor;
+
 /**
- * Ref LDM-Seg-n's three-branch classifier-free guidance as a pure function, on the host: rows
- * (text, image, unconditioned) of one UNet call's prediction, g_t on the instruction and g_q on
- * the query image (InstructPix2Pix's rule).
+ * Ref LDM-Seg-n's three-branch classifier-free guidance: rows (text, image, unconditioned) of one
+ * UNet call's prediction, g_t on the instruction and g_q on the query image (InstructPix2Pix's
+ * rule); on the backend (what the pipeline uses) and as a host function with the same rounding.
  */
 public final class Guidance {
     private Guidance() {
@@ -23,5 +26,12 @@ public final class Guidance {
             e[i] = uncond + gt * (text - image) + gq * (image - uncond);
         }
         return e;
+    }
+
+    /** The same on the backend: raw is [3, h, w, c] (rows text, image, uncond), the result [1, h, w, c]. */
+    public static Tensor combine(Backend be, Tensor raw, float gt, float gq) {
+        Tensor text = be.sliceBatch(raw, 0, 1), image = be.sliceBatch(raw, 1, 1), uncond = be.sliceBatch(raw, 2, 1);
+        Tensor byText = be.axpby(1f, text, -1f, image), byImage = be.axpby(1f, image, -1f, uncond);
+        return be.axpby(1f, be.axpby(1f, uncond, gt, byText), gq, byImage);
     }
 }

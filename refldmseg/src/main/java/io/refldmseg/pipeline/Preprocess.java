@@ -53,13 +53,9 @@ final class Preprocess {
         return be.tensor(out, 1, size, size, 1);
     }
 
-    /** Crops the padding of [1, size, size, C] and resizes bilinearly to the original size. */
+    /** Crops the padding of [1, size, size, C] and resizes bilinearly to the original size (on the backend). */
     Tensor restore(Tensor x, Geometry g) {
-        int c = x.dim(3);
-        float[] full = be.toHost(x);
-        float[] crop = new float[g.fitH * g.fitW * c];
-        for (int y = 0; y < g.fitH; y++) System.arraycopy(full, y * size * c, crop, y * g.fitW * c, g.fitW * c);
-        Tensor t = be.tensor(crop, 1, g.fitH, g.fitW, c);
+        Tensor t = g.fitW == size && g.fitH == size ? x : be.crop(x, g.fitH, g.fitW);
         return g.fitW == g.origW && g.fitH == g.origH ? t : be.resizeBilinear(t, g.origH, g.origW);
     }
 }

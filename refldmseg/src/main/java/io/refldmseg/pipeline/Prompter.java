@@ -70,23 +70,33 @@ final class Prompter {
     }
 
 
-    /** [k, 1 + L, W] tower output -> [1, k * L, W] instruction tokens, shots concatenated. */
+    /** [k, 1 + L, W] tower output -> [1, k * L, W] instruction tokens, shots concatenated (on the backend). */
     private Tensor dropClassToken(Tensor all, int k) {
         int l = all.dim(1) - 1, w = all.dim(2);
-        float[] a = be.toHost(all), out = new float[k * l * w];
-        for (int s = 0; s < k; s++) System.arraycopy(a, (s * (l + 1) + 1) * w, out, s * l * w, l * w);
-        return be.tensor(out, 1, k * l, w);
+        Tensor rows = be.reshape(all, k * (l + 1), w);
+        List<Tensor> shots = new ArrayList<>();
+        for (int s = 0; s < k; s++) shots.add(be.sliceBatch(rows, s * (l + 1) + 1, l));
+        return be.reshape(k == 1 ? shots.getFirst() : be.concatBatch(shots), 1, k * l, w);
     }
 
-
-    /** Tower tokens of an all-zero image with an all-ones mask: the "no instruction" of classifier-free guidance. */
+    /**
+     * The tokens of an all-zero image with an all-ones mask (-n's null instruction), tiled for
+     * {@code shots}. Made once, outside any request: the backend's memory of that forward is
+     * freed and only the tokens stay, so a request-scoped backend never frees them.
+     */
     Tensor nullTokens(int shots) {
-        if (nullTokens == null) {
-            int res = tower.config().inputResolution();
-            float[] alpha = new float[res * res];
-            java.util.Arrays.fill(alpha, (1f - 0.5f) / 0.26f);
-            Tensor all = tower.forward(be.tensor(new float[res * res * 3], 1, res, res, 3), be.tensor(alpha, 1, res, res, 1));
-            nullTokens = dropClassToken(all, 1);
+        synchronized (this) {
+            if (nullTokens == null) {
+                int res = tower.config().inputResolution();
+                float[] alpha = new float[res * res];
+                java.util.Arrays.fill(alpha, (1f - 0.5f) / 0.26f);
+                Tensor[] made = new Tensor[1];
+                float[] host = HostCopies.scoped(be, () -> {
+                    made[0] = dropClassToken(tower.forward(be.tensor(new float[res * res * 3], 1, res, res, 3), be.tensor(alpha, 1, res, res, 1)), 1);
+                    return be.toHost(made[0]);
+                });
+                nullTokens = be.tensor(host, made[0].shape());
+            }
         }
         return shots == 1 ? nullTokens : be.concatDim1(Collections.nCopies(shots, nullTokens));
     }

@@ -94,6 +94,7 @@ public final class RefLdmSeg implements AutoCloseable {
         this.prompter = new Prompter(backend, tower, prep);
         this.predictor = arch == Architecture.F ? new SingleStepPredictor(backend, unet, latentScale)
                 : new Denoiser(backend, unet, prompter, () -> progress);
+        if (arch == Architecture.N) prompter.nullTokens(1); // made now, outside any request's memory scope
     }
 
     /**

@@ -19,16 +19,25 @@ public final class DdimScheduler extends LeadingScheduler {
     }
 
     @Override
-    public Step step(float[] eps, int stepIndex, float[] sample, float[] noise) {
+    public Update update(int stepIndex) {
         int t = timestep(stepIndex), prev = previous(stepIndex);
         float[] ac = schedule.alphasCumprod();
         float alphaProd = ac[t], alphaProdPrev = prev >= 0 ? ac[prev] : finalAlphaCumprod();
         float sqrtBetaProd = (float) Math.sqrt(1f - alphaProd), sqrtAlphaProd = (float) Math.sqrt(alphaProd);
         float sqrtAlphaPrev = (float) Math.sqrt(alphaProdPrev), dirCoeff = (float) Math.sqrt(1f - alphaProdPrev);
+        // x0 = (x - sqrt(1 - a) e) / sqrt(a); x_prev = sqrt(a_prev) x0 + sqrt(1 - a_prev) e (eta = 0)
+        return new Update(sqrtAlphaPrev / sqrtAlphaProd, dirCoeff - sqrtAlphaPrev * sqrtBetaProd / sqrtAlphaProd, 0f);
+    }
+
+    @Override
+    public Step step(float[] eps, int stepIndex, float[] sample, float[] noise) {
+        float alphaProd = schedule.alphasCumprod()[timestep(stepIndex)];
+        float sqrtBetaProd = (float) Math.sqrt(1f - alphaProd), sqrtAlphaProd = (float) Math.sqrt(alphaProd);
+        Update u = update(stepIndex);
         float[] prevSample = new float[sample.length], x0 = new float[sample.length];
         for (int i = 0; i < sample.length; i++) {
             x0[i] = (sample[i] - sqrtBetaProd * eps[i]) / sqrtAlphaProd;
-            prevSample[i] = sqrtAlphaPrev * x0[i] + dirCoeff * eps[i];
+            prevSample[i] = u.sample() * sample[i] + u.eps() * eps[i];
         }
         return new Step(prevSample, x0);
     }

@@ -13,6 +13,13 @@ public interface Scheduler {
 
     boolean needsNoise();
 
+    /** The update of step {@code stepIndex}, which is linear: what {@link #step} computes, as three coefficients (for a backend to apply). */
+    Update update(int stepIndex);
+
     record Step(float[] prevSample, float[] predOriginal) {
+    }
+
+    /** x_{t-1} = sample * x_t + eps * e + noise * n (noise is 0 where no noise is added). */
+    record Update(float sample, float eps, float noise) {
     }
 }

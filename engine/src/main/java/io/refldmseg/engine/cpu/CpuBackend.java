@@ -627,6 +627,16 @@ public final class CpuBackend implements Backend {
         return new CpuTensor(y, shape);
     }
 
+    @Override
+    public Tensor crop(Tensor x, int h, int w) {
+        int[] shape = Shapes.crop(x, h, w);
+        int n = x.dim(0), hh = x.dim(1), ww = x.dim(2), c = x.dim(3);
+        float[] xd = cpu(x).data, y = new float[n * h * w * c];
+        for (int b = 0; b < n; b++)
+            for (int r = 0; r < h; r++) System.arraycopy(xd, ((b * hh + r) * ww) * c, y, ((b * h + r) * w) * c, w * c);
+        return new CpuTensor(y, shape);
+    }
+
     // ---- resampling ----
 
     @Override

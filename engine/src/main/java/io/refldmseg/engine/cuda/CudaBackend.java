@@ -380,6 +380,14 @@ public final class CudaBackend implements Backend, AutoCloseable {
         return y;
     }
 
+    @Override
+    public Tensor crop(Tensor x, int h, int w) {
+        CudaTensor y = empty(Shapes.crop(x, h, w));
+        long hh = x.dim(1), ww = x.dim(2), c = x.dim(3);
+        for (int b = 0; b < x.dim(0); b++) copyRows(dev(x), ww * c, b * hh * ww * c, y, w * c, b * (long) h * w * c, h, w * c);
+        return y;
+    }
+
     private Tensor resize(String kernel, Tensor x, int outH, int outW) {
         int n = x.dim(0), h = x.dim(1), w = x.dim(2), c = x.dim(3);
         CudaTensor y = empty(n, outH, outW, c);
