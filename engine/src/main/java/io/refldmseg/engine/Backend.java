@@ -169,21 +169,6 @@ public interface Backend extends AutoCloseable {
     /** Sinusoidal timestep embedding [T] -> [T, dim], diffusers' get_timestep_embedding in fp32. */
     Tensor timestepEmbedding(float[] timesteps, int dim, boolean flipSinToCos, float downscaleFreqShift);
 
-    // ---- scratch memory ----
-
-    /**
-     * A mark in the backend's activation memory; {@link #release(long)} with it frees every tensor
-     * made since (they must not be used again). Marks nest like a stack. Backends whose tensors
-     * the garbage collector frees (the CPU) do nothing.
-     */
-    default long mark() {
-        return 0;
-    }
-
-    /** Frees every tensor made since {@code mark} was taken. */
-    default void release(long mark) {
-    }
-
     @Override
     default void close() {
     }

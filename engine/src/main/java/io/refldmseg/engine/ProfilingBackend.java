@@ -221,13 +221,4 @@ public final class ProfilingBackend implements Backend {
         inner.close();
     }
 
-    @Override
-    public long mark() {
-        return inner.mark();
     }
-
-    @Override
-    public void release(long mark) {
-        inner.release(mark);
-    }
-}

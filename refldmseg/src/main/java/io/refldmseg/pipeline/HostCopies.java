@@ -31,11 +31,8 @@ final class HostCopies {
 
     /** Runs {@code body} and then frees the backend memory it made (results are host data by then). */
     static <T> T scoped(Backend be, java.util.function.Supplier<T> body) {
-        long mark = be.mark();
-        try {
+        try (Backend.Scope ignored = be.scope()) {
             return body.get();
-        } finally {
-            be.release(mark);
         }
     }
 }

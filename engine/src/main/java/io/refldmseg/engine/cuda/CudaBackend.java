@@ -21,8 +21,8 @@ import java.util.Map;
 /**
  * The {@link Backend} on an NVIDIA GPU through the driver API, fp32 throughout: the exactness
  * mode that every op is checked in against the CPU backend. Weights are uploaded once into their
- * own allocations; activations are slices of one {@link DeviceArena}, freed back to a {@link
- * #mark()} by {@link #release(long)} (the pipeline does so per request and per denoising step). Launches go to the default stream in op order, so
+ * own allocations; activations are slices of one {@link DeviceArena}, freed when the {@link
+ * #scope()} they were made in closes (the pipeline opens one per request and per denoising step). Launches go to the default stream in op order, so
  * ops are ordered without explicit syncs; {@link #toHost} waits for them.
  */
 public final class CudaBackend implements Backend, AutoCloseable {
@@ -47,15 +47,60 @@ public final class CudaBackend implements Backend, AutoCloseable {
         return "cuda (" + deviceName + ", fp32)";
     }
 
+    /**
+     * A scope over the activation arena: closing it rewinds the arena to where the scope began, so
+     * every activation made inside is freed; kept tensors are first moved down to the start of the
+     * freed space (through a staging copy above the arena's top, since old and new places may
+     * overlap) and their views follow.
+     */
     @Override
-    public long mark() {
-        return activations.used();
+    public Scope scope() {
+        long mark = activations.used();
+        List<CudaTensor> kept = new ArrayList<>();
+        return new Scope() {
+            @Override
+            public <T extends Tensor> T keep(T t) {
+                kept.add(dev(t));
+                return t;
+            }
+
+            @Override
+            public void close() {
+                if (activations.used() < mark) throw new IllegalStateException("CUDA scopes closed out of order");
+                long from = activations.address(mark), to = activations.address(activations.used());
+                Map<Long, CudaTensor> byAddress = new java.util.LinkedHashMap<>(); // views of one tensor move once
+                for (CudaTensor t : kept) if (t.ptr() >= from && t.ptr() < to) byAddress.putIfAbsent(t.ptr(), t);
+                List<CudaTensor> moving = List.copyOf(byAddress.values());
+                long[] staged = new long[moving.size()];
+                for (int i = 0; i < staged.length; i++) staged[i] = copy(moving.get(i).ptr(), moving.get(i).numel());
+                activations.rewind(mark);
+                long[] target = new long[staged.length];
+                for (int i = 0; i < staged.length; i++) target[i] = activations.allocate(moving.get(i).numel() * Float.BYTES);
+                long end = activations.used();
+                // the staging copies sit above every target: copy them down, then drop the staging space
+                for (int i = 0; i < staged.length; i++) {
+                    copy(staged[i], target[i], moving.get(i).numel());
+                    moving.get(i).move(target[i]);
+                }
+                activations.rewind(end);
+            }
+        };
     }
 
-    /** Frees every activation tensor made since {@code mark} (weights stay). */
-    @Override
-    public void release(long mark) {
-        activations.rewind(mark);
+    /** A fresh arena copy of {@code n} floats at {@code src}; returns its address. */
+    private long copy(long src, long n) {
+        long dst = activations.allocate(n * Float.BYTES);
+        copy(src, dst, n);
+        return dst;
+    }
+
+    private void copy(long src, long dst, long n) {
+        elementwise("copy_rows_f32", n, src, 0L, 0L, dst, 0L, 0L, 1L, n);
+    }
+
+    /** Arena bytes in use now. */
+    public long arenaBytesInUse() {
+        return activations.used();
     }
 
     /** The most arena bytes in use at once since the backend was made. */
@@ -102,7 +147,7 @@ public final class CudaBackend implements Backend, AutoCloseable {
         if (data.length != Tensor.numel(shape))
             throw new IllegalArgumentException(data.length + " values do not fill shape " + Arrays.toString(shape));
         CudaTensor t = empty(shape);
-        upload(t.ptr, data);
+        upload(t.ptr(), data);
         return t;
     }
 
@@ -113,7 +158,7 @@ public final class CudaBackend implements Backend, AutoCloseable {
         float[] out = new float[n];
         try (Arena a = Arena.ofConfined()) {
             MemorySegment staging = a.allocate((long) n * Float.BYTES, 64);
-            cu.copyToHost(staging, d.ptr); // synchronous: waits for the ops before it
+            cu.copyToHost(staging, d.ptr()); // synchronous: waits for the ops before it
             MemorySegment.copy(staging, ValueLayout.JAVA_FLOAT, 0, out, 0, n);
         }
         return out;
@@ -122,7 +167,7 @@ public final class CudaBackend implements Backend, AutoCloseable {
     @Override
     public Tensor reshape(Tensor t, int... shape) {
         if (Tensor.numel(shape) != t.numel()) throw new IllegalArgumentException("cannot reshape " + t + " to " + Arrays.toString(shape));
-        return new CudaTensor(dev(t).ptr, shape);
+        return dev(t).view(shape);
     }
 
     // ---- launches ----
@@ -139,7 +184,7 @@ public final class CudaBackend implements Backend, AutoCloseable {
     }
 
     private void copyRows(CudaTensor src, long srcStride, long srcOff, CudaTensor dst, long dstStride, long dstOff, long rows, long count) {
-        elementwise("copy_rows_f32", rows * count, src.ptr, srcStride, srcOff, dst.ptr, dstStride, dstOff, rows, count);
+        elementwise("copy_rows_f32", rows * count, src.ptr(), srcStride, srcOff, dst.ptr(), dstStride, dstOff, rows, count);
     }
 
     // ---- weights ----
@@ -188,16 +233,16 @@ public final class CudaBackend implements Backend, AutoCloseable {
         int[] shape = x.shape();
         shape[shape.length - 1] = w.outFeatures();
         CudaTensor y = empty(shape);
-        gemm(dev(x).ptr, w.weight(), w.bias(), y.ptr, m, w.outFeatures(), w.inFeatures(), false);
+        gemm(dev(x).ptr(), w.weight(), w.bias(), y.ptr(), m, w.outFeatures(), w.inFeatures(), false);
         for (LoraAdapter a : adapters) {
             Linear down = (Linear) a.down(), up = (Linear) a.up();
             if (down.inFeatures() != w.inFeatures() || up.outFeatures() != w.outFeatures())
                 throw new IllegalArgumentException("LoRA adapter " + down.inFeatures() + "->" + up.outFeatures() + " does not fit linear "
                         + w.inFeatures() + "->" + w.outFeatures());
             CudaTensor t = empty(m, down.outFeatures());
-            gemm(dev(x).ptr, down.weight(), 0L, t.ptr, m, down.outFeatures(), down.inFeatures(), false);
-            elementwise("map_f32", t.numel(), t.ptr, t.ptr, t.numel(), 3, a.scale());
-            gemm(t.ptr, up.weight(), 0L, y.ptr, m, up.outFeatures(), up.inFeatures(), true);
+            gemm(dev(x).ptr(), down.weight(), 0L, t.ptr(), m, down.outFeatures(), down.inFeatures(), false);
+            elementwise("map_f32", t.numel(), t.ptr(), t.ptr(), t.numel(), 3, a.scale());
+            gemm(t.ptr(), up.weight(), 0L, y.ptr(), m, up.outFeatures(), up.inFeatures(), true);
         }
         return y;
     }
@@ -213,7 +258,7 @@ public final class CudaBackend implements Backend, AutoCloseable {
         CudaTensor y = empty(Shapes.conv2d(x, w, stride, pad));
         int n = x.dim(0), h = x.dim(1), wd = x.dim(2), kh = w.kernelHeight(), kw = w.kernelWidth(), oh = y.dim(1), ow = y.dim(2);
         int m = n * oh * ow;
-        cu.launchGrid(fn("conv2d_f32"), (w.outChannels() + 63) / 64, (m + 63) / 64, THREADS, 0, dev(x).ptr, w.weight(), w.bias(), y.ptr,
+        cu.launchGrid(fn("conv2d_f32"), (w.outChannels() + 63) / 64, (m + 63) / 64, THREADS, 0, dev(x).ptr(), w.weight(), w.bias(), y.ptr(),
                 n, h, wd, w.inChannels(), oh, ow, w.outChannels(), kh, kw, stride, pad.top(), pad.left());
         return y;
     }
@@ -224,7 +269,7 @@ public final class CudaBackend implements Backend, AutoCloseable {
         if (c % groups != 0) throw new IllegalArgumentException(c + " channels do not split into " + groups + " groups");
         int pixels = Math.toIntExact(x.numel() / ((long) n * c));
         CudaTensor y = empty(x.shape());
-        cu.launch(fn("group_norm_f32"), n * groups, THREADS, 0, dev(x).ptr, dev(gamma).ptr, dev(beta).ptr, y.ptr, pixels, c, groups, eps, silu ? 1 : 0);
+        cu.launch(fn("group_norm_f32"), n * groups, THREADS, 0, dev(x).ptr(), dev(gamma).ptr(), dev(beta).ptr(), y.ptr(), pixels, c, groups, eps, silu ? 1 : 0);
         return y;
     }
 
@@ -232,7 +277,7 @@ public final class CudaBackend implements Backend, AutoCloseable {
     public Tensor layerNorm(Tensor x, Tensor gamma, Tensor beta, float eps) {
         int c = x.dim(-1), rows = Math.toIntExact(x.numel() / c);
         CudaTensor y = empty(x.shape());
-        if (rows > 0) cu.launch(fn("layer_norm_f32"), rows, THREADS, 0, dev(x).ptr, dev(gamma).ptr, dev(beta).ptr, y.ptr, c, eps);
+        if (rows > 0) cu.launch(fn("layer_norm_f32"), rows, THREADS, 0, dev(x).ptr(), dev(gamma).ptr(), dev(beta).ptr(), y.ptr(), c, eps);
         return y;
     }
 
@@ -244,8 +289,8 @@ public final class CudaBackend implements Backend, AutoCloseable {
         CudaTensor out = empty(b, lq, c);
         long warps = (long) b * heads * lq;
         int blocks = Math.toIntExact((warps * 32 + THREADS - 1) / THREADS);
-        if (warps > 0) cu.launch(fn("attention_f32"), blocks, THREADS, 0, dev(q).ptr, dev(k).ptr, dev(v).ptr,
-                keyMask == null ? 0L : dev(keyMask).ptr, out.ptr, b, lq, lk, heads, d, (float) (1.0 / Math.sqrt(d)));
+        if (warps > 0) cu.launch(fn("attention_f32"), blocks, THREADS, 0, dev(q).ptr(), dev(k).ptr(), dev(v).ptr(),
+                keyMask == null ? 0L : dev(keyMask).ptr(), out.ptr(), b, lq, lk, heads, d, (float) (1.0 / Math.sqrt(d)));
         return out;
     }
 
@@ -253,13 +298,13 @@ public final class CudaBackend implements Backend, AutoCloseable {
     public Tensor softmax(Tensor x) {
         int c = x.dim(-1), rows = Math.toIntExact(x.numel() / c);
         CudaTensor y = empty(x.shape());
-        if (rows > 0) cu.launch(fn("softmax_rows_f32"), rows, THREADS, 0, dev(x).ptr, y.ptr, c);
+        if (rows > 0) cu.launch(fn("softmax_rows_f32"), rows, THREADS, 0, dev(x).ptr(), y.ptr(), c);
         return y;
     }
 
     private Tensor map(Tensor x, int op, float arg) {
         CudaTensor y = empty(x.shape());
-        elementwise("map_f32", x.numel(), dev(x).ptr, y.ptr, x.numel(), op, arg);
+        elementwise("map_f32", x.numel(), dev(x).ptr(), y.ptr(), x.numel(), op, arg);
         return y;
     }
 
@@ -291,7 +336,7 @@ public final class CudaBackend implements Backend, AutoCloseable {
         int[] shape = x.shape();
         shape[shape.length - 1] = h;
         CudaTensor y = empty(shape);
-        elementwise("geglu_f32", rows * h, dev(x).ptr, y.ptr, rows, h);
+        elementwise("geglu_f32", rows * h, dev(x).ptr(), y.ptr(), rows, h);
         return y;
     }
 
@@ -299,7 +344,7 @@ public final class CudaBackend implements Backend, AutoCloseable {
     public Tensor add(Tensor a, Tensor b) {
         sameShape(a, b);
         CudaTensor y = empty(a.shape());
-        elementwise("add_f32", a.numel(), dev(a).ptr, dev(b).ptr, y.ptr, a.numel());
+        elementwise("add_f32", a.numel(), dev(a).ptr(), dev(b).ptr(), y.ptr(), a.numel());
         return y;
     }
 
@@ -307,7 +352,7 @@ public final class CudaBackend implements Backend, AutoCloseable {
     public Tensor axpby(float alpha, Tensor a, float beta, Tensor b) {
         sameShape(a, b);
         CudaTensor y = empty(a.shape());
-        elementwise("axpby_f32", a.numel(), alpha, dev(a).ptr, beta, dev(b).ptr, y.ptr, a.numel());
+        elementwise("axpby_f32", a.numel(), alpha, dev(a).ptr(), beta, dev(b).ptr(), y.ptr(), a.numel());
         return y;
     }
 
@@ -321,7 +366,7 @@ public final class CudaBackend implements Backend, AutoCloseable {
         if (v.rank() != 2 || v.dim(0) != n || v.dim(1) != c) throw new IllegalArgumentException("cannot add " + v + " to " + x);
         long pixels = x.numel() / ((long) n * c);
         CudaTensor y = empty(x.shape());
-        elementwise("add_per_sample_f32", x.numel(), dev(x).ptr, dev(v).ptr, y.ptr, pixels, c, x.numel());
+        elementwise("add_per_sample_f32", x.numel(), dev(x).ptr(), dev(v).ptr(), y.ptr(), pixels, c, x.numel());
         return y;
     }
 
@@ -391,7 +436,7 @@ public final class CudaBackend implements Backend, AutoCloseable {
     private Tensor resize(String kernel, Tensor x, int outH, int outW) {
         int n = x.dim(0), h = x.dim(1), w = x.dim(2), c = x.dim(3);
         CudaTensor y = empty(n, outH, outW, c);
-        elementwise(kernel, y.numel(), dev(x).ptr, y.ptr, n, h, w, c, outH, outW);
+        elementwise(kernel, y.numel(), dev(x).ptr(), y.ptr(), n, h, w, c, outH, outW);
         return y;
     }
 

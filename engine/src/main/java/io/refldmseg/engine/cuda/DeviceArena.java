@@ -32,6 +32,11 @@ final class DeviceArena implements AutoCloseable {
         used = mark;
     }
 
+    /** The device address of arena offset {@code offset}. */
+    long address(long offset) {
+        return base + offset;
+    }
+
     long used() {
         return used;
     }

@@ -36,14 +36,39 @@ class CudaBackendTest {
         if (probe.device().isPresent()) gpu = new CudaBackend(probe.device().get(), 2L << 30);
     }
 
+    private Backend.Scope testScope;
+
     @BeforeEach
     void needsGpu() {
         Assumptions.assumeTrue(gpu != null, () -> "GPU test skipped: " + probe.reason());
+        testScope = gpu.scope();
     }
 
     @AfterEach
     void reset() {
-        if (gpu != null) gpu.release(0);
+        if (testScope != null) testScope.close();
+    }
+
+    /** A scope frees what was made in it; a kept tensor (and its view) moves down and keeps its values. */
+    @Test
+    void scopesFreeActivationsAndMoveKeptTensorsDown() {
+        float[] data = random(4096);
+        long before;
+        Tensor kept, view;
+        try (Backend.Scope outer = gpu.scope()) {
+            before = gpu.arenaBytesInUse();
+            try (Backend.Scope inner = gpu.scope()) {
+                gpu.tensor(random(1 << 20), 1 << 20); // 4 MiB of scratch below the kept tensor
+                kept = inner.keep(gpu.scale(gpu.tensor(data, 64, 64), 2f));
+                view = gpu.reshape(kept, 4096);
+            }
+            assertTrue(gpu.arenaBytesInUse() - before < 64 << 10, "only the kept tensor stays: " + (gpu.arenaBytesInUse() - before) + " bytes");
+            float[] want = new float[data.length];
+            for (int i = 0; i < want.length; i++) want[i] = 2f * data[i];
+            assertArrayEquals(want, gpu.toHost(kept), 0f);
+            assertArrayEquals(want, gpu.toHost(view), 0f, "a view follows the move");
+        }
+        assertEquals(before, gpu.arenaBytesInUse(), "the outer scope freed the kept tensor too");
     }
 
     @AfterAll
