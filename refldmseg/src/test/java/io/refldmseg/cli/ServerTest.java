@@ -98,6 +98,33 @@ class ServerTest {
         return p;
     }
 
+    /** -n through the server: concurrent requests with their own seeds and steps share batches and match single runs. */
+    @Test
+    void denoisingRequestsThroughTheServer() throws Exception {
+        try (RefLdmSeg n = RefLdmSeg.load(new RefLdmSeg.Checkpoints(Fixtures.file("unet8_diffusers.safetensors"), Fixtures.file("vae_diffusers.safetensors"),
+                Fixtures.file("alphaclip_visual.safetensors")), new CpuBackend(), s -> { }).closingBackend();
+             SegmentServer server = SegmentServer.start(new Segmenter(n, new Segmenter.Config(16, null, 1 << 20, 4, Duration.ofMillis(50))),
+                     new SegmentServer.Settings("127.0.0.1", 0, 8 << 20, Duration.ofSeconds(120)))) {
+            URI uri = URI.create("http://127.0.0.1:" + server.port() + "/v1/segment");
+            HttpClient http = HttpClient.newHttpClient();
+            List<CompletableFuture<HttpResponse<byte[]>>> sent = new ArrayList<>();
+            for (int seed = 1; seed <= 4; seed++) {
+                Map<String, Object> p = parts(query);
+                p.put("steps", "2");
+                p.put("seed", String.valueOf(seed));
+                sent.add(http.sendAsync(multipart(uri, p).build(), HttpResponse.BodyHandlers.ofByteArray()));
+            }
+            for (int seed = 1; seed <= 4; seed++) {
+                HttpResponse<byte[]> r = sent.get(seed - 1).get();
+                assertEquals(200, r.statusCode(), new String(r.body(), StandardCharsets.UTF_8));
+                Result alone = n.segment(request(query).query(), request(query).supports(), Options.defaults().withSteps(2).withSeed(seed));
+                byte[] want = alone.mask().clone();
+                for (int i = 0; i < want.length; i++) want[i] = (byte) (want[i] != 0 ? 255 : 0); // the PNG's object value
+                assertArrayEquals(want, ImageFiles.readLabels(r.body(), "response").labels(), "seed " + seed + ": the server's -n mask is a single run's");
+            }
+        }
+    }
+
     @Test
     void concurrentClientsGetTheMasksTheCliWrites() throws Exception {
         // the references: the segment command's own output files
