@@ -170,9 +170,6 @@ public final class OrtSideBySide {
         }
         json.append("]}\n");
         System.out.println("ratio = ORT time / our time (> 1: we are faster)");
-        Path out = Path.of("bench/results", "ort-" + Instant.now().toString().replace(":", "") + ".json");
-        Files.createDirectories(out.getParent());
-        Files.writeString(out, json);
-        System.out.println("written " + out);
+        ResultFiles.write("ort", json);
     }
 }

@@ -7,8 +7,6 @@ import org.openjdk.jmh.runner.options.OptionsBuilder;
 import org.openjdk.jmh.runner.options.TimeValue;
 
 import java.io.IOException;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.time.Instant;
 import java.util.Collection;
 import java.util.LinkedHashMap;
@@ -46,9 +44,6 @@ public final class SgemmTable {
             sep = ",";
         }
         json.append("]}\n");
-        Path out = Path.of("bench/results", "sgemm-" + Instant.now().toString().replace(":", "") + ".json");
-        Files.createDirectories(out.getParent());
-        Files.writeString(out, json);
-        System.out.println("written " + out);
+        ResultFiles.write("sgemm", json);
     }
 }

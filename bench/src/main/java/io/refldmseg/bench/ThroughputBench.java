@@ -11,7 +11,6 @@ import io.refldmseg.pipeline.Segmenter;
 import io.refldmseg.pipeline.Support;
 
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
@@ -83,10 +82,7 @@ public final class ThroughputBench {
                 sep = ",";
             }
             json.append("]}\n");
-            Path out = Path.of("bench/results", "throughput-" + Instant.now().toString().replace(":", "") + ".json");
-            Files.createDirectories(out.getParent());
-            Files.writeString(out, json);
-            System.out.println("written " + out);
+            ResultFiles.write("throughput", json);
         }
     }
 
