@@ -108,7 +108,10 @@ public final class ThroughputBench {
             for (Future<?> f : done) f.get();
             double seconds = (System.nanoTime() - t0) / 1e9;
             pool.shutdown();
-            long[] sizes = segmenter.stats().batchSizeCounts();
+            Segmenter.Stats stats = segmenter.stats();
+            if (stats.batchFallbacks() > 0)
+                System.out.println("  " + stats.batchFallbacks() + " batches failed and ran one by one; last: " + stats.lastBatchFailure());
+            long[] sizes = stats.batchSizeCounts();
             long batches = 0, served = 0;
             for (int size = 1; size < sizes.length; size++) {
                 batches += sizes[size];

@@ -140,6 +140,8 @@ public final class SegmentServer implements AutoCloseable {
         out.append("# HELP refldmseg_batches_total Batches run, by requests in the batch.\n# TYPE refldmseg_batches_total counter\n");
         for (int size = 1; size < s.batchSizeCounts().length; size++)
             out.append("refldmseg_batches_total{size=\"").append(size).append("\"} ").append(s.batchSizeCounts()[size]).append('\n');
+        out.append("# HELP refldmseg_batch_fallbacks_total Batches that failed (e.g. out of memory) and ran one request at a time.\n")
+                .append("# TYPE refldmseg_batch_fallbacks_total counter\nrefldmseg_batch_fallbacks_total ").append(s.batchFallbacks()).append('\n');
         out.append("# HELP refldmseg_prompt_cache_total Instruction cache lookups.\n# TYPE refldmseg_prompt_cache_total counter\n");
         out.append("refldmseg_prompt_cache_total{result=\"hit\"} ").append(s.promptCacheHits()).append('\n');
         out.append("refldmseg_prompt_cache_total{result=\"miss\"} ").append(s.promptCacheMisses()).append('\n');

@@ -34,7 +34,8 @@ final class ServeCommand implements Callable<Integer> {
     @Option(names = "--prompt-cache-mb", defaultValue = "256", description = "budget of the support-instruction cache (default: ${DEFAULT-VALUE})")
     int promptCacheMb;
 
-    @Option(names = "--max-batch", defaultValue = "4", description = "most requests run as one batch; 1 turns batching off (default: ${DEFAULT-VALUE})")
+    @Option(names = "--max-batch", defaultValue = "1", description = "most requests run as one batch; 1 turns batching off (default: ${DEFAULT-VALUE};"
+            + " on the CPU full-size batches are not faster yet)")
     int maxBatch;
 
     @Option(names = "--max-wait-ms", defaultValue = "5", description = "how long a batch waits for more requests (default: ${DEFAULT-VALUE})")

@@ -59,8 +59,9 @@ public final class Segmenter implements AutoCloseable {
             this(queueCapacity, defaultDeadline, promptCacheBytes, 1, Duration.ZERO);
         }
 
+        /** No batching by default: on the CPU a full-size -f batch of 4 is slower than four single runs today (see the README). */
         public static Config defaults() {
-            return new Config(64, null, 256L << 20, 4, Duration.ofMillis(5));
+            return new Config(64, null, 256L << 20, 1, Duration.ZERO);
         }
     }
 
@@ -74,7 +75,8 @@ public final class Segmenter implements AutoCloseable {
     /** Counters for monitoring (a server exports them as metrics). */
     public record Stats(int queued, long completed, long failed, long rejected, long expired, long cancelled,
                         long promptCacheHits, long promptCacheMisses, long promptCacheBytes, long[] latencyBucketsMillis,
-                        long[] latencyCounts, double latencySumSeconds, long[] batchSizeCounts) {
+                        long[] latencyCounts, double latencySumSeconds, long[] batchSizeCounts, long batchFallbacks,
+                        String lastBatchFailure) {
     }
 
     /** What a result came with: the result and how long it waited in the queue. */
@@ -100,6 +102,9 @@ public final class Segmenter implements AutoCloseable {
     private final AtomicLong latencyMicros = new AtomicLong();
     /** Batches run, by size (index 0 unused). */
     private final AtomicLongArray batchSizes;
+    /** Batches that failed and were rerun one request at a time (e.g. out of memory at that batch size). */
+    private final LongAdder batchFallbacks = new LongAdder();
+    private volatile String lastBatchFailure = "";
 
     public Segmenter(RefLdmSeg seg, Config config) {
         this.seg = seg;
@@ -213,8 +218,10 @@ public final class Segmenter implements AutoCloseable {
             try {
                 results = seg.segmentBatch(live.stream().map(j -> j.request().query()).toList(),
                         prompts.stream().map(PromptCache.Lookup::prompt).toList(), live.stream().map(j -> j.request().options()).toList());
-            } catch (RuntimeException | Error e) {
+            } catch (RuntimeException | OutOfMemoryError e) {
                 results = null;
+                batchFallbacks.increment();
+                lastBatchFailure = "batch of " + live.size() + ": " + e;
             }
             if (results != null) {
                 batchSizes.incrementAndGet(live.size());
@@ -263,7 +270,8 @@ public final class Segmenter implements AutoCloseable {
         long[] sizes = new long[batchSizes.length()];
         for (int i = 0; i < sizes.length; i++) sizes[i] = batchSizes.get(i);
         return new Stats(queue.size(), completed.sum(), failed.sum(), rejected.sum(), expired.sum(), cancelled.sum(),
-                cache.hits.sum(), cache.misses.sum(), cache.bytes(), LATENCY_BUCKETS_MS.clone(), counts, latencyMicros.get() / 1e6, sizes);
+                cache.hits.sum(), cache.misses.sum(), cache.bytes(), LATENCY_BUCKETS_MS.clone(), counts, latencyMicros.get() / 1e6, sizes,
+                batchFallbacks.sum(), lastBatchFailure);
     }
 
     /** Stops accepting requests, runs every queued one, and waits for the worker to finish them. */
