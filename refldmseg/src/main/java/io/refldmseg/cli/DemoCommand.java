@@ -1,5 +1,8 @@
 package io.refldmseg.cli;
 
+import io.refldmseg.pipeline.BundledModel;
+import io.refldmseg.pipeline.ImageFiles;
+import io.refldmseg.pipeline.LabelMap;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -8,27 +11,34 @@ import java.nio.file.Path;
 import java.util.concurrent.Callable;
 
 @Command(name = "demo", mixinStandardHelpOptions = true,
-        description = "Segment the bundled sample with the bundled tiny models and write a mask and an overlay.")
+        description = "Segment the bundled synthetic sample with the bundled tiny model; write a mask and an overlay, and score the mask.")
 final class DemoCommand implements Callable<Integer> {
     @Option(names = "--out-dir", defaultValue = "out", paramLabel = "DIR", description = "where to write (default: ${DEFAULT-VALUE})")
     Path outDir;
 
     @Override
     public Integer call() {
-        Path home = Path.of(System.getProperty("refldmseg.home", "."));
-        Path models = home.resolve("testdata/fixtures"), samples = home.resolve("samples");
-        if (!Files.isDirectory(models) || !Files.isDirectory(samples))
-            throw new Main.UserError("bundled models/samples not found under " + home.toAbsolutePath() + " (run from the repository, or set -Drefldmseg.home)");
-        Progress.line("demo: the bundled tiny models have RANDOM weights: the mask shows the pipeline works, not what it segments.");
-        Progress.line("      For real use pass --unet/--vae (or --checkpoint) and --clip to 'refldmseg segment' (see README).");
-        return Main.run("segment",
-                "--unet", models.resolve("unet_diffusers.safetensors").toString(),
-                "--vae", models.resolve("vae_diffusers.safetensors").toString(),
-                "--clip", models.resolve("alphaclip_visual.safetensors").toString(),
+        Path samples = BundledModel.folder().map(m -> m.getParent().getParent().resolve("samples/synth"))
+                .orElseThrow(() -> new Main.UserError("the bundled model (" + BundledModel.FOLDER
+                        + ") was not found (run from the repository, or set -Drefldmseg.home)"));
+        if (!Files.isDirectory(samples)) throw new Main.UserError("the bundled sample folder " + samples + " is missing");
+        Path mask = outDir.resolve("demo_mask.png");
+        Progress.line("demo: segment the triangles of samples/synth/query.png, marked in samples/synth/support.png by its mask");
+        int rc = Main.run("segment",
                 "--query", samples.resolve("query.png").toString(),
                 "--support", samples.resolve("support.png").toString(),
                 "--support-mask", samples.resolve("support_mask.png").toString(),
-                "--out", outDir.resolve("demo_mask.png").toString(),
+                "--out", mask.toString(),
                 "--overlay", outDir.resolve("demo_overlay.png").toString());
+        if (rc != 0) return rc;
+        LabelMap pred = ImageFiles.readLabels(mask), truth = ImageFiles.readLabels(samples.resolve("query_truth.png"));
+        long inter = 0, union = 0;
+        for (int i = 0; i < pred.labels().length; i++) {
+            boolean p = pred.labels()[i] != 0, t = truth.labels()[i] != 0;
+            if (p && t) inter++;
+            if (p || t) union++;
+        }
+        Progress.line(String.format("demo: IoU against the scene's ground truth (samples/synth/query_truth.png): %.3f", union == 0 ? 1.0 : (double) inter / union));
+        return 0;
     }
 }

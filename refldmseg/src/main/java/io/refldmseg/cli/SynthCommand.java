@@ -5,8 +5,6 @@ import io.refldmseg.pipeline.ImageFiles;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
-import javax.imageio.ImageIO;
-import java.awt.image.BufferedImage;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -35,11 +33,7 @@ final class SynthCommand implements Callable<Integer> {
             for (int k = 0; k < perKind.length; k++) {
                 if (!s.contains(k)) continue;
                 Path dir = Files.createDirectories(out.resolve(SyntheticScenes.KINDS.get(k)));
-                BufferedImage img = new BufferedImage(SyntheticScenes.SIZE, SyntheticScenes.SIZE, BufferedImage.TYPE_INT_RGB);
-                for (int y = 0; y < SyntheticScenes.SIZE; y++)
-                    for (int x = 0; x < SyntheticScenes.SIZE; x++)
-                        img.setRGB(x, y, (s.image().at(y, x, 0) << 16) | (s.image().at(y, x, 1) << 8) | s.image().at(y, x, 2));
-                ImageIO.write(img, "jpg", dir.resolve(i + ".jpg").toFile());
+                ImageFiles.writeRgb(dir.resolve(i + ".jpg"), s.image());
                 ImageFiles.writeMask(dir.resolve(i + ".png"), SyntheticScenes.SIZE, SyntheticScenes.SIZE, s.mask(k));
                 perKind[k]++;
             }

@@ -189,9 +189,23 @@ public final class ImageFiles {
         write(file, img);
     }
 
+    /** An RGB image as PNG, or as JPEG (the JDK's default quality) when the name ends in .jpg or .jpeg. */
+    public static void writeRgb(Path file, RgbImage image) throws IOException {
+        BufferedImage img = new BufferedImage(image.width(), image.height(), BufferedImage.TYPE_INT_RGB);
+        for (int y = 0; y < image.height(); y++)
+            for (int x = 0; x < image.width(); x++)
+                img.setRGB(x, y, (image.at(y, x, 0) << 16) | (image.at(y, x, 1) << 8) | image.at(y, x, 2));
+        String name = file.getFileName().toString().toLowerCase(java.util.Locale.ROOT);
+        write(file, img, name.endsWith(".jpg") || name.endsWith(".jpeg") ? "jpg" : "png");
+    }
+
     private static void write(Path file, BufferedImage img) throws IOException {
+        write(file, img, "png");
+    }
+
+    private static void write(Path file, BufferedImage img, String format) throws IOException {
         Path parent = file.toAbsolutePath().getParent();
         if (parent != null) Files.createDirectories(parent);
-        if (!ImageIO.write(img, "png", file.toFile())) throw new IOException("no PNG writer");
+        if (!ImageIO.write(img, format, file.toFile())) throw new IOException("no " + format + " writer");
     }
 }

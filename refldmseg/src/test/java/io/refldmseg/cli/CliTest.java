@@ -197,10 +197,23 @@ class CliTest {
         String home = System.getProperty("refldmseg.home");
         System.setProperty("refldmseg.home", Fixtures.dir().resolve("../..").normalize().toString());
         try {
-            Run r = cli("demo", "--out-dir", dir.toString());
+            java.io.PrintStream stderr = System.err;
+            java.io.ByteArrayOutputStream lines = new java.io.ByteArrayOutputStream();
+            Run r;
+            System.setErr(new java.io.PrintStream(lines, true, java.nio.charset.StandardCharsets.UTF_8));
+            try {
+                r = cli("demo", "--out-dir", dir.toString());
+            } finally {
+                System.setErr(stderr);
+            }
+            String progress = lines.toString(java.nio.charset.StandardCharsets.UTF_8);
             assertEquals(0, r.code(), r.err());
             assertEquals(256, ImageFiles.readLabels(dir.resolve("demo_mask.png")).width());
             assertEquals(256, ImageFiles.readRgb(dir.resolve("demo_overlay.png")).width());
+            // the bundled model finds the sample's triangles (0.696 when the model was committed; random weights: near 0)
+            java.util.regex.Matcher m = java.util.regex.Pattern.compile("IoU against the scene's ground truth .*: ([0-9.]+)").matcher(progress);
+            assertTrue(m.find(), progress);
+            assertTrue(Double.parseDouble(m.group(1)) >= 0.5, "demo IoU " + m.group(1));
         } finally {
             if (home == null) System.clearProperty("refldmseg.home");
             else System.setProperty("refldmseg.home", home);

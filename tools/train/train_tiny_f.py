@@ -1,0 +1,264 @@
+#!/usr/bin/env python3
+"""Trains the bundled tiny Ref LDM-Seg-f on the synthetic shape domain (`bin/refldmseg synth`).
+
+Real diffusers v0.25.0 `UNet2DConditionModel` / `AutoencoderKL` and Alpha-CLIP's `VisionTransformer`
+at tiny widths, wired as the engine runs -f (DESIGN.md): z = VAE.encode(query).mode * scaling,
+tokens = tower(support 224, alpha)[:, 1:] (no ln_post, no proj), key mask = support mask nearest
+to the 16 x 16 grid, pred = UNet(z, t=0, tokens, key mask), D = VAE.decode(pred / scaling), and the
+mask is D[1] > D[0] (mask_alpha 0). All three networks are trained jointly, end to end, on the
+logit D[1] - D[0] (binary cross-entropy + soft Dice), with two training-only auxiliary heads that
+speed learning up and are not saved: the query's per-pixel kind (background + 5) from the UNet's last
+up block, and the support object's kind from the tower tokens under its mask. Writes unet/vae/clip .safetensors with the
+config in the metadata (F32; export_fp16.py makes the committed F16 copy), the form the engine's loader reads.
+
+  /usr/bin/python3 tools/train/train_tiny_f.py --src SRC --data TRAIN_DIR --out models/tiny-synth \
+      [--minutes 50] [--batch 8] [--seed 0]
+
+SRC holds diffusers/, huggingface_hub/ and AlphaCLIP/ as ../shared/tools/onnx-export/README.md
+unpacks them; TRAIN_DIR is `bin/refldmseg synth --out TRAIN_DIR --scenes 8000 --seed 1`.
+"""
+import argparse
+import importlib.machinery
+import importlib.util
+import json
+import math
+import os
+import sys
+import time
+import types
+
+ap = argparse.ArgumentParser()
+ap.add_argument("--src", required=True)
+ap.add_argument("--data", required=True)
+ap.add_argument("--out", required=True)
+ap.add_argument("--minutes", type=float, default=50)
+ap.add_argument("--batch", type=int, default=8)
+ap.add_argument("--lr", type=float, default=1.5e-3)
+ap.add_argument("--seed", type=int, default=0)
+ap.add_argument("--max-scenes", type=int, default=0, help="load at most this many scenes (0 = all)")
+ap.add_argument("--threads", type=int, default=os.cpu_count())
+ap.add_argument("--tower-minutes", type=float, default=0,
+                help="first train the tower alone this long on the support-kind task (batches of 4 x --batch), then everything")
+ap.add_argument("--resume", help="a model folder this script wrote (F32): start from its weights (the auxiliary heads start afresh)")
+a = ap.parse_args()
+
+for p in ("diffusers/src", "huggingface_hub/src"):
+    sys.path.insert(0, os.path.join(a.src, p))
+# diffusers imports safetensors at module level; nothing here calls it (the writer below is ours).
+for _name in ("safetensors", "safetensors.torch"):
+    _m = types.ModuleType(_name)
+    _m.__spec__ = importlib.machinery.ModuleSpec(_name, None)
+    _m.__version__ = "0"
+    sys.modules.setdefault(_name, _m)
+sys.modules.setdefault("loralib", types.ModuleType("loralib"))  # only used with lora_adapt=True
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+from PIL import Image  # noqa: E402
+from diffusers import AutoencoderKL, UNet2DConditionModel  # noqa: E402
+
+import st_io  # noqa: E402  (beside this script)
+
+torch.set_num_threads(a.threads)
+torch.manual_seed(a.seed)
+rng = np.random.default_rng(a.seed)
+
+spec = importlib.util.spec_from_file_location("alpha_clip_model", os.path.join(a.src, "AlphaCLIP", "alpha_clip", "model.py"))
+alpha_clip = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(alpha_clip)
+
+KINDS = ["disc", "square", "triangle", "ring", "plus"]
+TOWER = dict(input_resolution=224, patch_size=14, width=64, layers=3, heads=4, output_dim=32)
+VAE = dict(in_channels=3, out_channels=3, down_block_types=["DownEncoderBlock2D"] * 4, up_block_types=["UpDecoderBlock2D"] * 4,
+           block_out_channels=[8, 16, 32, 64], layers_per_block=1, act_fn="silu", latent_channels=4, norm_num_groups=8,
+           sample_size=256, scaling_factor=0.18215)
+UNET = dict(sample_size=32, in_channels=4, out_channels=4, down_block_types=["DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"],
+            up_block_types=["CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"], block_out_channels=[48, 96, 128],
+            layers_per_block=1, norm_num_groups=8, cross_attention_dim=64, attention_head_dim=4, encoder_hid_dim=TOWER["width"])
+
+
+def load_data(root):
+    """Every scene once (uint8 [N,256,256,3]), its kind map (0 = background, 1 + kind), and per kind
+    the scenes showing it with their masks."""
+    ids = sorted({int(f[:-4]) for k in KINDS for f in os.listdir(os.path.join(root, k)) if f.endswith(".jpg")})
+    if a.max_scenes:
+        ids = ids[:a.max_scenes]
+    index = {s: i for i, s in enumerate(ids)}
+    images = np.zeros((len(ids), 256, 256, 3), np.uint8)
+    kind_maps = np.zeros((len(ids), 256, 256), np.uint8)
+    done = set()
+    per_kind = []
+    for k in KINDS:
+        scenes, masks = [], []
+        for f in sorted(os.listdir(os.path.join(root, k))):
+            if not f.endswith(".png") or int(f[:-4]) not in index:
+                continue
+            s = int(f[:-4])
+            if s not in done:
+                images[index[s]] = np.asarray(Image.open(os.path.join(root, k, f"{s}.jpg")).convert("RGB"))
+                done.add(s)
+            scenes.append(index[s])
+            masks.append(np.asarray(Image.open(os.path.join(root, k, f))) > 0)
+            kind_maps[index[s]][masks[-1]] = KINDS.index(k) + 1
+        per_kind.append((np.array(scenes), np.stack(masks)))
+        print(f"{k}: {len(scenes)} scenes", flush=True)
+    return images, kind_maps, per_kind
+
+
+def tower_tokens(vt, x, alpha):
+    """The engine's instructions: the last block's tokens, class token dropped, no ln_post / proj."""
+    h = vt.conv1(x) + vt.conv1_alpha(alpha)
+    h = h.reshape(h.shape[0], h.shape[1], -1).permute(0, 2, 1)
+    cls = vt.class_embedding.to(h.dtype) + torch.zeros(h.shape[0], 1, h.shape[-1], dtype=h.dtype)
+    h = vt.ln_pre(torch.cat([cls, h], dim=1) + vt.positional_embedding.to(h.dtype))
+    h = vt.transformer(h.permute(1, 0, 2)).permute(1, 0, 2)
+    return h[:, 1:, :]
+
+
+def forward(nets, query, support, support_mask, taps=None):
+    """query/support float [B,3,256,256] in [-1, 1], support_mask float [B,1,256,256] -> logits [B,256,256].
+    taps (training only): a dict that gets the tower tokens and key mask."""
+    vae, unet, vt = nets
+    z = vae.encode(query).latent_dist.mode() * VAE["scaling_factor"]
+    sx = F.interpolate(support, size=(224, 224), mode="bilinear", align_corners=False)
+    alpha = (F.interpolate(support_mask, size=(224, 224), mode="nearest") - 0.5) / 0.26
+    keys = F.interpolate(support_mask, size=(16, 16), mode="nearest").flatten(1)
+    tokens = tower_tokens(vt, sx, alpha)
+    if taps is not None:
+        taps["tokens"], taps["keys"] = tokens, keys
+    t = torch.zeros(query.shape[0], dtype=torch.long)
+    pred = unet(z, t, encoder_hidden_states=tokens, encoder_attention_mask=keys).sample
+    d = vae.decode(pred / VAE["scaling_factor"]).sample
+    return d[:, 1] - d[:, 0]
+
+
+def episode_batch(images, kind_maps, per_kind, n):
+    """n 1-shot episodes: a kind, two different scenes showing it (support, query); also the kinds and the query's kind map."""
+    q, s, sm, qm, kinds, qk = [], [], [], [], [], []
+    for _ in range(n):
+        k = rng.integers(len(KINDS))
+        scenes, masks = per_kind[k]
+        i, j = rng.choice(len(scenes), 2, replace=False)
+        s.append(images[scenes[i]]); sm.append(masks[i]); q.append(images[scenes[j]]); qm.append(masks[j])
+        kinds.append(k); qk.append(kind_maps[scenes[j]])
+    img = lambda xs: torch.from_numpy(np.stack(xs)).permute(0, 3, 1, 2).float() / 127.5 - 1
+    return (img(q), img(s), torch.from_numpy(np.stack(sm)).float()[:, None], torch.from_numpy(np.stack(qm)).float(),
+            torch.tensor(kinds), torch.from_numpy(np.stack(qk)).long())
+
+
+def support_batch(images, per_kind, n):
+    """n supports of random kinds: image, mask and kind (for the tower's own warm-up)."""
+    s, sm, kinds = [], [], []
+    for _ in range(n):
+        k = rng.integers(len(KINDS))
+        scenes, masks = per_kind[k]
+        i = rng.integers(len(scenes))
+        s.append(images[scenes[i]]); sm.append(masks[i]); kinds.append(k)
+    return (torch.from_numpy(np.stack(s)).permute(0, 3, 1, 2).float() / 127.5 - 1, torch.from_numpy(np.stack(sm)).float()[:, None],
+            torch.tensor(kinds))
+
+
+def support_kind_logits(vt, head, support, support_mask):
+    """The support object's kind from the tower tokens under its mask (mean over the masked tokens)."""
+    sx = F.interpolate(support, size=(224, 224), mode="bilinear", align_corners=False)
+    alpha = (F.interpolate(support_mask, size=(224, 224), mode="nearest") - 0.5) / 0.26
+    keys = F.interpolate(support_mask, size=(16, 16), mode="nearest").flatten(1)[:, :, None]
+    tokens = tower_tokens(vt, sx, alpha)
+    return head((tokens * keys).sum(1) / keys.sum(1).clamp(min=1))
+
+
+def loss_fn(logits, truth):
+    bce = F.binary_cross_entropy_with_logits(logits, truth)
+    p = torch.sigmoid(logits)
+    inter = (p * truth).sum((1, 2))
+    dice = 1 - (2 * inter + 1) / (p.sum((1, 2)) + truth.sum((1, 2)) + 1)
+    return bce + dice.mean(), p
+
+
+def save(nets, out, step):
+    vae, unet, vt = nets
+    os.makedirs(out, exist_ok=True)
+    st_io.write(os.path.join(out, "vae.safetensors"), vae.state_dict(),
+                      {"config": json.dumps(dict(vae.config)), "layout": "diffusers AutoencoderKL v0.25.0", "trained_steps": str(step)})
+    st_io.write(os.path.join(out, "unet.safetensors"), unet.state_dict(),
+                      {"config": json.dumps(dict(unet.config)), "layout": "diffusers UNet2DConditionModel v0.25.0", "trained_steps": str(step)})
+    st_io.write(os.path.join(out, "clip.safetensors"), vt.state_dict(),
+                      {"config": json.dumps(TOWER), "layout": "alpha_clip VisionTransformer state_dict", "trained_steps": str(step)})
+
+
+def main():
+    images, kind_maps, per_kind = load_data(a.data)
+    vae = AutoencoderKL(**VAE).to(memory_format=torch.channels_last)  # faster convolutions on the CPU
+    unet = UNet2DConditionModel(**UNET).to(memory_format=torch.channels_last)
+    vt = alpha_clip.VisionTransformer(**TOWER)
+    nets = (vae, unet, vt)
+    if a.resume:
+        for name, m in zip(("vae", "unet", "clip"), nets):
+            m.load_state_dict(st_io.read(os.path.join(a.resume, name + ".safetensors"))[0])
+        print("resumed from", a.resume, flush=True)
+    # training-only heads: per-pixel kind of the query from the last up block, kind of the support from its masked tokens
+    pixel_head = torch.nn.Conv2d(UNET["block_out_channels"][0], len(KINDS) + 1, 1)
+    support_head = torch.nn.Linear(TOWER["width"], len(KINDS))
+    last_up = {}
+    unet.up_blocks[-1].register_forward_hook(lambda m, i, o: last_up.__setitem__("h", o))
+    params = [p for m in nets for p in m.parameters()] + list(pixel_head.parameters()) + list(support_head.parameters())
+    if a.tower_minutes > 0:
+        tower_params = list(vt.parameters()) + list(support_head.parameters())
+        topt = torch.optim.AdamW(tower_params, lr=a.lr, weight_decay=1e-4)
+        t0, tstep, tema = time.time(), 0, None
+        while time.time() - t0 < a.tower_minutes * 60:
+            s, sm, kinds = support_batch(images, per_kind, 4 * a.batch)
+            logits = support_kind_logits(vt, support_head, s, sm)
+            tl = F.cross_entropy(logits, kinds)
+            topt.zero_grad(set_to_none=True)
+            tl.backward()
+            torch.nn.utils.clip_grad_norm_(tower_params, 1.0)
+            topt.step()
+            acc = (logits.argmax(1) == kinds).float().mean().item()
+            tema = acc if tema is None else 0.95 * tema + 0.05 * acc
+            tstep += 1
+            if tstep % 25 == 0:
+                print(f"tower step {tstep} {(time.time() - t0) / 60:.1f} min loss {tl.item():.3f} kind accuracy (EMA) {tema:.3f}", flush=True)
+    print("parameters:", {type(m).__name__: sum(p.numel() for p in m.parameters()) for m in nets}, flush=True)
+    opt = torch.optim.AdamW(params, lr=a.lr, weight_decay=1e-4)
+    budget, start, step, ema = a.minutes * 60, time.time(), 0, None
+    while True:
+        elapsed = time.time() - start
+        if elapsed > budget:
+            break
+        # linear warm-up, then cosine to 5% over the time budget
+        frac = elapsed / budget
+        lr = a.lr * min(1.0, (step + 1) / 100) * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * frac)))
+        for g in opt.param_groups:
+            g["lr"] = lr
+        q, s, sm, qm, kinds, qk = episode_batch(images, kind_maps, per_kind, a.batch)
+        taps = {}
+        logits = forward(nets, q.to(memory_format=torch.channels_last), s, sm, taps)
+        loss, p = loss_fn(logits, qm)
+        pixel_kind = F.cross_entropy(pixel_head(last_up["h"]), qk[:, 4::8, 4::8])
+        keys = taps["keys"][:, :, None]
+        pooled = (taps["tokens"] * keys).sum(1) / keys.sum(1).clamp(min=1)
+        support_kind = F.cross_entropy(support_head(pooled), kinds)
+        loss = loss + 0.5 * pixel_kind + 0.2 * support_kind
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        with torch.no_grad():
+            pred = logits > 0
+            iou = ((pred & (qm > 0)).sum() / ((pred | (qm > 0)).sum() + 1)).item()
+        ema = iou if ema is None else 0.98 * ema + 0.02 * iou
+        step += 1
+        if step % 25 == 0:
+            print(f"step {step} {elapsed / 60:.1f} min lr {lr:.2e} loss {loss.item():.4f} (pixel kind {pixel_kind.item():.3f}, "
+                  f"support kind {support_kind.item():.3f}) batch IoU (EMA) {ema:.3f}", flush=True)
+        if step % 250 == 0:
+            save(nets, a.out, step)
+    save(nets, a.out, step)
+    print(f"done: {step} steps in {(time.time() - start) / 60:.1f} min, saved to {a.out}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
