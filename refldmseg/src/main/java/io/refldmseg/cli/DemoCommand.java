@@ -1,5 +1,6 @@
 package io.refldmseg.cli;
 
+import io.refldmseg.eval.Metrics;
 import io.refldmseg.pipeline.BundledModel;
 import io.refldmseg.pipeline.ImageFiles;
 import io.refldmseg.pipeline.LabelMap;
@@ -32,13 +33,8 @@ final class DemoCommand implements Callable<Integer> {
                 "--overlay", outDir.resolve("demo_overlay.png").toString());
         if (rc != 0) return rc;
         LabelMap pred = ImageFiles.readLabels(mask), truth = ImageFiles.readLabels(samples.resolve("query_truth.png"));
-        long inter = 0, union = 0;
-        for (int i = 0; i < pred.labels().length; i++) {
-            boolean p = pred.labels()[i] != 0, t = truth.labels()[i] != 0;
-            if (p && t) inter++;
-            if (p || t) union++;
-        }
-        Progress.line(String.format("demo: IoU against the scene's ground truth (samples/synth/query_truth.png): %.3f", union == 0 ? 1.0 : (double) inter / union));
+        double iou = Metrics.overlap(pred.labels(), truth.labels(), -1).iou();
+        Progress.line(String.format("demo: IoU against the scene's ground truth (samples/synth/query_truth.png): %.3f", iou));
         return 0;
     }
 }

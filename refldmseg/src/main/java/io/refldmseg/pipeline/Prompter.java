@@ -90,12 +90,10 @@ final class Prompter {
                 int res = tower.config().inputResolution();
                 float[] alpha = new float[res * res];
                 java.util.Arrays.fill(alpha, (1f - 0.5f) / 0.26f);
-                Tensor[] made = new Tensor[1];
-                float[] host = HostCopies.scoped(be, () -> {
-                    made[0] = dropClassToken(tower.forward(be.tensor(new float[res * res * 3], 1, res, res, 3), be.tensor(alpha, 1, res, res, 1)), 1);
-                    return be.toHost(made[0]);
-                });
-                nullTokens = be.tensor(host, made[0].shape());
+                float[] host = HostCopies.scoped(be, () -> be.toHost(dropClassToken(
+                        tower.forward(be.tensor(new float[res * res * 3], 1, res, res, 3), be.tensor(alpha, 1, res, res, 1)), 1)));
+                int grid = tower.config().gridSize();
+                nullTokens = be.tensor(host, 1, grid * grid, tower.config().width());
             }
         }
         return shots == 1 ? nullTokens : be.concatDim1(Collections.nCopies(shots, nullTokens));

@@ -238,32 +238,19 @@ public final class RefLdmSeg implements AutoCloseable {
         if (b == 1) return List.of(segment(queries.getFirst(), prompts.getFirst(), options.getFirst()));
         return scoped(() -> {
             long t0 = System.nanoTime();
-            List<EncodedQuery> encoded = new ArrayList<>();
-            List<Tensor> xs = new ArrayList<>();
-            for (RgbImage q : queries) {
-                Preprocess.Geometry g = prep.geometry(q.width(), q.height());
-                Tensor x = prep.image(q, g);
-                xs.add(x);
-                encoded.add(new EncodedQuery(q, g, x, null, 0));
-            }
-            AutoencoderKL.Posterior all = vae.encode(be.concatBatch(xs));
+            List<EncodedQuery> prepared = queries.stream().map(this::prepare).toList();
+            AutoencoderKL.Posterior all = vae.encode(be.concatBatch(prepared.stream().map(EncodedQuery::x).toList()));
             List<AutoencoderKL.Posterior> posts = new ArrayList<>();
-            List<RandomGenerator> rngs = new ArrayList<>();
-            for (int i = 0; i < b; i++) {
-                posts.add(new AutoencoderKL.Posterior(be.sliceBatch(all.mean(), i, 1), be.sliceBatch(all.logvar(), i, 1)));
-                rngs.add(RandomGeneratorFactory.of("L64X128MixRandom").create(options.get(i).seed()));
-            }
+            for (int i = 0; i < b; i++) posts.add(new AutoencoderKL.Posterior(be.sliceBatch(all.mean(), i, 1), be.sliceBatch(all.logvar(), i, 1)));
+            List<RandomGenerator> rngs = options.stream().map(RefLdmSeg::rng).toList();
             long t1 = System.nanoTime();
             Tensor latents = predictor.predictBatch(posts, prompts, options, rngs);
             long t2 = System.nanoTime();
             Tensor decoded = vae.decode(be.scale(latents, 1f / latentScale));
             List<Result> out = new ArrayList<>();
             for (int i = 0; i < b; i++) {
-                Options o = options.get(i);
-                float alpha = o.maskAlpha() != null ? o.maskAlpha() : arch.defaultMaskAlpha();
-                EncodedQuery q = encoded.get(i);
-                Tensor logits = be.axpby(1f, be.sliceBatch(decoded, i, 1), -alpha, q.x());
-                out.add(finish(q, logits, (t1 - t0) / b, (t2 - t1) / b, 0, t2, PipelineListener.NONE, null));
+                EncodedQuery q = prepared.get(i);
+                out.add(finish(q, logits(be.sliceBatch(decoded, i, 1), q, options.get(i)), (t1 - t0) / b, (t2 - t1) / b, 0, t2, PipelineListener.NONE, null));
             }
             return out;
         });
@@ -271,14 +258,16 @@ public final class RefLdmSeg implements AutoCloseable {
 
     /** Whether two requests may run in one {@link #segmentBatch}: same shots and token count, no tensors kept, and options the predictor can step together. */
     public boolean batchable(Prompt a, Options oa, Prompt b, Options ob) {
-        return a.shots() == b.shots() && java.util.Arrays.equals(a.tokens().shape(), b.tokens().shape())
-                && !oa.keepTensors() && !ob.keepTensors() && predictor.batchable(oa, ob);
+        return a.shots() == b.shots() && java.util.Arrays.equals(a.tokens().shape(), b.tokens().shape()) && batchable(oa, ob);
     }
 
     /** The same check before the prompts exist: the same number of supports (the token count follows from it). */
     public boolean batchable(Request a, Request b) {
-        return a.supports().size() == b.supports().size() && !a.options().keepTensors() && !b.options().keepTensors()
-                && predictor.batchable(a.options(), b.options());
+        return a.supports().size() == b.supports().size() && batchable(a.options(), b.options());
+    }
+
+    private boolean batchable(Options a, Options b) {
+        return !a.keepTensors() && !b.keepTensors() && predictor.batchable(a, b);
     }
 
     private static PipelineListener listening(PipelineListener.TensorCollector kept, PipelineListener listener) {
@@ -336,9 +325,25 @@ public final class RefLdmSeg implements AutoCloseable {
 
     private EncodedQuery encode(RgbImage query) {
         long t0 = System.nanoTime();
+        EncodedQuery q = prepare(query);
+        return new EncodedQuery(query, q.geometry(), q.x(), vae.encode(q.x()), System.nanoTime() - t0);
+    }
+
+    /** The query fitted and normalised, not yet encoded (posterior null). */
+    private EncodedQuery prepare(RgbImage query) {
         Preprocess.Geometry g = prep.geometry(query.width(), query.height());
-        Tensor x = prep.image(query, g);
-        return new EncodedQuery(query, g, x, vae.encode(x), System.nanoTime() - t0);
+        return new EncodedQuery(query, g, prep.image(query, g), null, 0);
+    }
+
+    /** The request's random stream (posterior draw, -n noise), from its seed. */
+    private static RandomGenerator rng(Options o) {
+        return RandomGeneratorFactory.of("L64X128MixRandom").create(o.seed());
+    }
+
+    /** The decoded pseudo mask minus the image term: mask_alpha x the query (the architecture's default alpha unless set). */
+    private Tensor logits(Tensor decoded, EncodedQuery q, Options o) {
+        float alpha = o.maskAlpha() != null ? o.maskAlpha() : arch.defaultMaskAlpha();
+        return be.axpby(1f, decoded, -alpha, q.x());
     }
 
     private Result run(EncodedQuery q, Prompt p, Options o, PipelineListener keep, PipelineListener.TensorCollector kept, long promptNanos) {
@@ -348,13 +353,10 @@ public final class RefLdmSeg implements AutoCloseable {
             keep.onTensor("latent_logvar", HostCopies.nchw(be, post.logvar()));
         }
         long t1 = System.nanoTime();
-        RandomGenerator rng = RandomGeneratorFactory.of("L64X128MixRandom").create(o.seed());
-        Tensor latent = predictor.predict(post, p, o, rng, keep);
+        Tensor latent = predictor.predict(post, p, o, rng(o), keep);
         long t2 = System.nanoTime();
         Tensor decoded = vae.decode(be.scale(latent, 1f / latentScale));
-        float alpha = o.maskAlpha() != null ? o.maskAlpha() : arch.defaultMaskAlpha();
-        Tensor logits = be.axpby(1f, decoded, -alpha, q.x());
-        return finish(q, logits, q.nanos(), t2 - t1, promptNanos, t2, keep, kept);
+        return finish(q, logits(decoded, q, o), q.nanos(), t2 - t1, promptNanos, t2, keep, kept);
     }
 
     /** Logits [1, 256, 256, 3] of one request -> its mask at the query's size, with the timings. */

@@ -1,6 +1,7 @@
 package io.refldmseg.pipeline;
 
 import io.refldmseg.engine.TestBackend;
+import io.refldmseg.eval.Metrics;
 import io.refldmseg.eval.SyntheticScenes;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -30,14 +31,8 @@ class BundledModelTest {
         seg.close();
     }
 
-    private static double iou(byte[] a, byte[] b) {
-        long inter = 0, union = 0;
-        for (int i = 0; i < a.length; i++) {
-            boolean x = a[i] != 0, y = b[i] != 0;
-            if (x && y) inter++;
-            if (x || y) union++;
-        }
-        return union == 0 ? 1 : (double) inter / union;
+    private static double iou(byte[] pred, byte[] truth) {
+        return Metrics.overlap(pred, truth, -1).iou();
     }
 
     /** The first scene after {@code from} (seed 2027) that shows {@code kind}. */
