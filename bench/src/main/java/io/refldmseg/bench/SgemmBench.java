@@ -23,14 +23,16 @@ import java.util.concurrent.TimeUnit;
 
 /**
  * sgemm C = A B^T at the shapes that dominate Ref LDM-Seg (M = tokens, N = out channels, K = Cin
- * or Cin x 9 for 3x3 convs): ours (packed Vector API kernel, both cores) against OpenBLAS's
+ * or Cin x 9 for 3x3 convs; the last three are the vision tower's q/k/v/out, c_fc and c_proj at 257
+ * tokens): ours (packed Vector API kernel, both cores) against OpenBLAS's
  * cblas_sgemm (2 threads) on the same data.
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.AverageTime)
 @OutputTimeUnit(TimeUnit.MILLISECONDS)
 public class SgemmBench {
-    @Param({"1024x320x2880", "256x640x5760", "64x1280x11520", "1024x320x320", "1024x2560x320", "4096x128x1152"})
+    @Param({"1024x320x2880", "256x640x5760", "64x1280x11520", "1024x320x320", "1024x2560x320", "4096x128x1152",
+            "257x1024x1024", "257x4096x1024", "257x1024x4096"})
     public String shape;
 
     int m, n, k;

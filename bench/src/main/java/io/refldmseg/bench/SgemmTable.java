@@ -14,12 +14,14 @@ import java.util.Map;
 
 /**
  * Runs {@link SgemmBench} under JMH and prints one table (shape, ours, OpenBLAS, ratio, GFLOP/s),
- * also written as JSON to bench/results/sgemm-&lt;time&gt;.json.
+ * also written as JSON to bench/results/sgemm-&lt;time&gt;.json. Arguments, if any, are the shapes
+ * (MxNxK) to run instead of the bench's list.
  */
 public final class SgemmTable {
     public static void main(String[] args) throws RunnerException, IOException {
-        Collection<RunResult> results = new Runner(new OptionsBuilder()
-                .include(SgemmBench.class.getName())
+        var options = new OptionsBuilder().include(SgemmBench.class.getName());
+        if (args.length > 0) options.param("shape", args);
+        Collection<RunResult> results = new Runner(options
                 .forks(1).warmupIterations(3).warmupTime(TimeValue.seconds(1)).measurementIterations(5).measurementTime(TimeValue.seconds(1))
                 .jvmArgsAppend("--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED", "-Xms4g", "-Xmx4g", "-XX:+AlwaysPreTouch")
                 .build()).run();
