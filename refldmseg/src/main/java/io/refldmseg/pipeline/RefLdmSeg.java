@@ -224,9 +224,11 @@ public final class RefLdmSeg implements AutoCloseable {
     }
 
     /**
-     * Several requests as one batch through the VAE encoder, the UNet (-n: every request's CFG rows
-     * in one call per step) and the VAE decoder; result i equals {@code segment(queries[i],
-     * prompts[i], options[i])} bit for bit. The requests must be {@link #batchable} with one another.
+     * Several requests as one batch through the UNet (-n: every request's CFG rows in one call per
+     * step); the VAE encodes and decodes them one at a time (at 256 x 256 its GEMMs are large at
+     * batch 1, and a batch would hold several images' activations at once). Result i equals
+     * {@code segment(queries[i], prompts[i], options[i])} bit for bit. The requests must be
+     * {@link #batchable} with one another.
      */
     public synchronized List<Result> segmentBatch(List<RgbImage> queries, List<Prompt> prompts, List<Options> options) {
         int b = queries.size();
@@ -237,23 +239,31 @@ public final class RefLdmSeg implements AutoCloseable {
                 throw new IllegalArgumentException("request " + i + " of the batch cannot share a batch with request 0 (shots, steps, scheduler or guidance differ)");
         if (b == 1) return List.of(segment(queries.getFirst(), prompts.getFirst(), options.getFirst()));
         return scoped(() -> {
-            long t0 = System.nanoTime();
-            List<EncodedQuery> prepared = queries.stream().map(this::prepare).toList();
-            AutoencoderKL.Posterior all = vae.encode(be.concatBatch(prepared.stream().map(EncodedQuery::x).toList()));
-            List<AutoencoderKL.Posterior> posts = new ArrayList<>();
-            for (int i = 0; i < b; i++) posts.add(new AutoencoderKL.Posterior(be.sliceBatch(all.mean(), i, 1), be.sliceBatch(all.logvar(), i, 1)));
+            List<EncodedQuery> encoded = queries.stream().map(this::encodeReleasing).toList();
             List<RandomGenerator> rngs = options.stream().map(RefLdmSeg::rng).toList();
             long t1 = System.nanoTime();
-            Tensor latents = predictor.predictBatch(posts, prompts, options, rngs);
+            Tensor latents = predictor.predictBatch(encoded.stream().map(EncodedQuery::posterior).toList(), prompts, options, rngs);
             long t2 = System.nanoTime();
-            Tensor decoded = vae.decode(be.scale(latents, 1f / latentScale));
             List<Result> out = new ArrayList<>();
             for (int i = 0; i < b; i++) {
-                EncodedQuery q = prepared.get(i);
-                out.add(finish(q, logits(be.sliceBatch(decoded, i, 1), q, options.get(i)), (t1 - t0) / b, (t2 - t1) / b, 0, t2, PipelineListener.NONE, null));
+                EncodedQuery q = encoded.get(i);
+                try (Backend.Scope decode = be.scope()) { // finish copies the mask to the host: nothing of the decode outlives it
+                    long d0 = System.nanoTime();
+                    Tensor decoded = vae.decode(be.scale(be.sliceBatch(latents, i, 1), 1f / latentScale));
+                    out.add(finish(q, logits(decoded, q, options.get(i)), q.nanos(), (t2 - t1) / b, 0, d0, PipelineListener.NONE, null));
+                }
             }
             return out;
         });
+    }
+
+    /** {@link #encode} with the encoder's intermediates released: only the input and the posterior outlive it. */
+    private EncodedQuery encodeReleasing(RgbImage query) {
+        try (Backend.Scope s = be.scope()) {
+            EncodedQuery q = encode(query);
+            AutoencoderKL.Posterior post = new AutoencoderKL.Posterior(s.keep(q.posterior().mean()), s.keep(q.posterior().logvar()));
+            return new EncodedQuery(q.image(), q.geometry(), s.keep(q.x()), post, q.nanos());
+        }
     }
 
     /** Whether two requests may run in one {@link #segmentBatch}: same shots and token count, no tensors kept, and options the predictor can step together. */
