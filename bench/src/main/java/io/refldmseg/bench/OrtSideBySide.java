@@ -7,6 +7,7 @@ import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtSession;
 import ai.onnxruntime.TensorInfo;
 import io.refldmseg.engine.Backend;
+import io.refldmseg.engine.ProfilingBackend;
 import io.refldmseg.engine.cpu.CpuBackend;
 
 import java.io.IOException;
@@ -33,7 +34,7 @@ import java.util.Random;
  * Making the exports needs PyTorch + diffusers and stays outside this repository.
  */
 public final class OrtSideBySide {
-    record Row(String work, double ortStartSeconds, double ortMs, double oursBuildSeconds, double oursMs) {
+    record Row(String work, double ortStartSeconds, double ortMs, double oursBuildSeconds, double oursMs, double gflop) {
     }
 
     public static void main(String[] args) throws Exception {
@@ -67,10 +68,17 @@ public final class OrtSideBySide {
             double[] ort = timeOrt(env, onnx, batch, threads, runs);
             Workloads.Workload ours = Workloads.build(e.getKey(), be);
             double oursMs = median(runs, () -> ours.forward().get());
-            rows.add(new Row(e.getKey(), ort[0], ort[1], ours.buildSeconds(), oursMs));
+            rows.add(new Row(e.getKey(), ort[0], ort[1], ours.buildSeconds(), oursMs, countedGflop(e.getKey(), be)));
             System.err.printf("[ort] %s: ORT %.1f ms, ours %.1f ms%n", e.getKey(), ort[1], oursMs);
         }
-        report(rows, threads, runs);
+        report(rows, threads, runs, Peak.roof(threads));
+    }
+
+    /** GFLOP of one forward of the workload, counted by a {@link ProfilingBackend} over the same networks (built again for it). */
+    static double countedGflop(String work, Backend be) {
+        ProfilingBackend counting = new ProfilingBackend(be);
+        Workloads.build(work, counting).forward().get();
+        return counting.flops() / 1e9;
     }
 
     /** {session start-up seconds, median ms per run}. */
@@ -157,19 +165,23 @@ public final class OrtSideBySide {
         return runs % 2 == 1 ? ms[runs / 2] : (ms[runs / 2 - 1] + ms[runs / 2]) / 2;
     }
 
-    private static void report(List<Row> rows, int threads, int runs) throws IOException {
+    private static void report(List<Row> rows, int threads, int runs, double roof) throws IOException {
         StringBuilder json = new StringBuilder("{\"date\":\"" + Instant.now() + "\",\"threads\":" + threads + ",\"runs\":" + runs
-                + ",\"jvm\":\"" + System.getProperty("java.vm.version") + "\",\"rows\":[");
-        System.out.printf("%n%-12s %10s %10s %8s %14s %14s%n", "work", "ours ms", "ORT ms", "ratio", "ours build s", "ORT start s");
+                + ",\"jvm\":\"" + System.getProperty("java.vm.version") + "\",\"roof_gflops\":" + String.format(Locale.ROOT, "%.1f", roof) + ",\"rows\":[");
+        System.out.printf("%n%-12s %10s %10s %8s %8s %10s %10s %14s %14s%n", "work", "ours ms", "ORT ms", "ratio", "GFLOP", "ours GF/s", "ORT GF/s",
+                "ours build s", "ORT start s");
         String sep = "";
         for (Row r : rows) {
-            System.out.printf("%-12s %10.1f %10.1f %8.2f %14.1f %14.1f%n", r.work(), r.oursMs(), r.ortMs(), r.ortMs() / r.oursMs(), r.oursBuildSeconds(), r.ortStartSeconds());
-            json.append(sep).append(String.format(Locale.ROOT, "{\"work\":\"%s\",\"ours_ms\":%.1f,\"ort_ms\":%.1f,\"ours_build_s\":%.2f,\"ort_start_s\":%.2f}",
-                    r.work(), r.oursMs(), r.ortMs(), r.oursBuildSeconds(), r.ortStartSeconds()));
+            double ours = r.gflop() / r.oursMs() * 1e3, ort = r.gflop() / r.ortMs() * 1e3;
+            System.out.printf("%-12s %10.1f %10.1f %8.2f %8.1f %5.0f %3.0f%% %5.0f %3.0f%% %14.1f %14.1f%n", r.work(), r.oursMs(), r.ortMs(),
+                    r.ortMs() / r.oursMs(), r.gflop(), ours, 100 * ours / roof, ort, 100 * ort / roof, r.oursBuildSeconds(), r.ortStartSeconds());
+            json.append(sep).append(String.format(Locale.ROOT, "{\"work\":\"%s\",\"ours_ms\":%.1f,\"ort_ms\":%.1f,\"gflop\":%.2f,\"ours_build_s\":%.2f,\"ort_start_s\":%.2f}",
+                    r.work(), r.oursMs(), r.ortMs(), r.gflop(), r.oursBuildSeconds(), r.ortStartSeconds()));
             sep = ",";
         }
         json.append("]}\n");
-        System.out.println("ratio = ORT time / our time (> 1: we are faster)");
+        System.out.printf("ratio = ORT time / our time (> 1: we are faster); GFLOP: one forward's multiply-adds x 2 as ProfilingBackend counts them;%n"
+                + "%% = of the %.1f GFLOP/s fp32 FMA roof Peak measured on %d threads in this run%n", roof, threads);
         ResultFiles.write("ort", json);
     }
 }

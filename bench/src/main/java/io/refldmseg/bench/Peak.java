@@ -16,13 +16,17 @@ public final class Peak {
 
     public static void main(String[] args) throws InterruptedException {
         int cores = Runtime.getRuntime().availableProcessors();
-        chains(2_000_000L); // compile the loop before timing it
-        for (int threads = 1; threads <= cores; threads++) {
-            double best = 0;
-            for (int rep = 0; rep < 3; rep++) best = Math.max(best, gflops(threads));
-            System.out.printf("%d thread%s: %.1f GFLOP/s fp32 FMA (%d-bit vectors, best of 3)%n", threads, threads == 1 ? "" : "s", best,
+        for (int threads = 1; threads <= cores; threads++)
+            System.out.printf("%d thread%s: %.1f GFLOP/s fp32 FMA (%d-bit vectors, best of 3)%n", threads, threads == 1 ? "" : "s", roof(threads),
                     S.vectorBitSize());
-        }
+    }
+
+    /** The best of three timings on {@code threads} threads, GFLOP/s. */
+    static double roof(int threads) throws InterruptedException {
+        chains(2_000_000L); // compile the loop before timing it
+        double best = 0;
+        for (int rep = 0; rep < 3; rep++) best = Math.max(best, gflops(threads));
+        return best;
     }
 
     private static double gflops(int threads) throws InterruptedException {

@@ -23,9 +23,13 @@ public final class Profile {
         long t0 = System.nanoTime();
         for (int i = 0; i < runs; i++) forward.get();
         double total = (System.nanoTime() - t0) / 1e6 / runs;
-        System.out.printf("%s: %.0f ms per forward (mean of %d after one warm-up) on %s, Winograd from %d pixels%n", what, total, runs,
-                be.name(), winograd);
-        for (Map.Entry<String, double[]> e : be.report().entrySet())
-            System.out.printf("  %-18s %8.1f ms %5.1f%% %6.0f calls%n", e.getKey(), e.getValue()[0] / runs, 100 * e.getValue()[0] / runs / total, e.getValue()[1] / runs);
+        double gflop = be.flops() / 1e9 / runs;
+        System.out.printf("%s: %.0f ms per forward (mean of %d after one warm-up) on %s, Winograd from %d pixels; %.1f GFLOP counted, %.1f GFLOP/s%n",
+                what, total, runs, be.name(), winograd, gflop, gflop / total * 1e3);
+        for (Map.Entry<String, double[]> e : be.report().entrySet()) {
+            double ms = e.getValue()[0] / runs, op = e.getValue()[2] / runs;
+            System.out.printf("  %-18s %8.1f ms %5.1f%% %6.0f calls%s%n", e.getKey(), ms, 100 * ms / total, e.getValue()[1] / runs,
+                    op > 0 ? String.format(" %7.1f GFLOP/s", op / ms * 1e3) : "");
+        }
     }
 }

@@ -10,11 +10,13 @@ import java.util.function.Supplier;
 /**
  * Wraps a backend and adds up wall time and calls per op (conv2d is split by kernel size and shape), to
  * see where a forward spends its time; linear layers are split by their GEMM shape (M x N x K). Timing a synchronous backend's ops is exact; for an
- * asynchronous one it would need a device sync per op.
+ * asynchronous one it would need a device sync per op. It also counts the multiply-add FLOPs of
+ * the GEMM-class ops (linear, conv2d as a direct convolution even where Winograd does fewer,
+ * attention's two products), 2 per multiply-add, the figure GFLOP/s rates are quoted in.
  */
 public final class ProfilingBackend implements Backend {
     private final Backend inner;
-    private final Map<String, LongAdder> nanos = new ConcurrentHashMap<>(), calls = new ConcurrentHashMap<>();
+    private final Map<String, LongAdder> nanos = new ConcurrentHashMap<>(), calls = new ConcurrentHashMap<>(), flops = new ConcurrentHashMap<>();
 
     public ProfilingBackend(Backend inner) {
         this.inner = inner;
@@ -28,16 +30,38 @@ public final class ProfilingBackend implements Backend {
         return r;
     }
 
-    /** Op -> {milliseconds, calls}, sorted by op name. */
+    private <T> T time(String op, long flop, Supplier<T> body) {
+        T r = time(op, body);
+        flops.computeIfAbsent(op, k -> new LongAdder()).add(flop);
+        return r;
+    }
+
+    /** Op -> {milliseconds, calls, GFLOP (0 for ops that are not counted)}, sorted by op name. */
     public Map<String, double[]> report() {
         Map<String, double[]> out = new TreeMap<>();
-        nanos.forEach((k, v) -> out.put(k, new double[]{v.sum() / 1e6, calls.get(k).sum()}));
+        nanos.forEach((k, v) -> out.put(k, new double[]{v.sum() / 1e6, calls.get(k).sum(), flops.containsKey(k) ? flops.get(k).sum() / 1e9 : 0}));
         return out;
+    }
+
+    /** FLOPs counted since the last {@link #reset()}. */
+    public long flops() {
+        return flops.values().stream().mapToLong(LongAdder::sum).sum();
     }
 
     public void reset() {
         nanos.clear();
         calls.clear();
+        flops.clear();
+    }
+
+    /** Rows of x as a GEMM's M: every dimension but the last. */
+    private static long rows(Tensor x) {
+        return x.numel() / x.dim(-1);
+    }
+
+    /** Both products of attention, q [.., Lq, C] against k / v [.., Lk, C] (every head together spans C). */
+    private static long attentionFlops(Tensor q, Tensor k) {
+        return 4L * rows(q) * k.dim(-2) * q.dim(-1);
     }
 
     @Override
@@ -77,18 +101,22 @@ public final class ProfilingBackend implements Backend {
 
     @Override
     public Tensor linear(Tensor x, LinearWeights w) {
-        return time("linear " + (int) (x.numel() / x.dim(-1)) + "x" + w.outFeatures() + "x" + w.inFeatures(), () -> inner.linear(x, w));
+        return time("linear " + rows(x) + "x" + w.outFeatures() + "x" + w.inFeatures(), 2 * rows(x) * w.outFeatures() * w.inFeatures(),
+                () -> inner.linear(x, w));
     }
 
     @Override
     public Tensor linear(Tensor x, LinearWeights w, List<LoraAdapter> adapters) {
-        return time("linear+lora", () -> inner.linear(x, w, adapters));
+        return time("linear+lora", 2 * rows(x) * w.outFeatures() * w.inFeatures(), () -> inner.linear(x, w, adapters));
     }
 
     @Override
     public Tensor conv2d(Tensor x, ConvWeights w, int stride, Padding padding) {
         String shape = " " + x.dim(1) + "x" + x.dim(2) + "x" + x.dim(3) + "->" + w.outChannels();
-        return time("conv" + w.kernelHeight() + "x" + w.kernelWidth() + (stride > 1 ? " s" + stride : "") + shape, () -> inner.conv2d(x, w, stride, padding));
+        String op = "conv" + w.kernelHeight() + "x" + w.kernelWidth() + (stride > 1 ? " s" + stride : "") + shape;
+        Tensor y = time(op, () -> inner.conv2d(x, w, stride, padding));
+        flops.computeIfAbsent(op, k -> new LongAdder()).add(2 * rows(y) * w.outChannels() * w.inChannels() * w.kernelHeight() * w.kernelWidth());
+        return y;
     }
 
     @Override
@@ -103,22 +131,22 @@ public final class ProfilingBackend implements Backend {
 
     @Override
     public Tensor attention(Tensor q, Tensor k, Tensor v, int heads, Tensor keyMask) {
-        return time("attention", () -> inner.attention(q, k, v, heads, keyMask));
+        return time("attention", attentionFlops(q, k), () -> inner.attention(q, k, v, heads, keyMask));
     }
 
     @Override
     public Tensor attentionScores(Tensor q, Tensor k, int heads, Tensor bias) {
-        return time("attentionScores", () -> inner.attentionScores(q, k, heads, bias));
+        return time("attentionScores", attentionFlops(q, k) / 2, () -> inner.attentionScores(q, k, heads, bias));
     }
 
     @Override
     public Tensor attend(Tensor p, Tensor v, int heads) {
-        return time("attend", () -> inner.attend(p, v, heads));
+        return time("attend", 2 * rows(p) / heads * v.dim(-2) * v.dim(-1), () -> inner.attend(p, v, heads));
     }
 
     @Override
     public Tensor attentionWithBias(Tensor q, Tensor k, Tensor v, int heads, Tensor bias) {
-        return time("attentionWithBias", () -> inner.attentionWithBias(q, k, v, heads, bias));
+        return time("attentionWithBias", attentionFlops(q, k), () -> inner.attentionWithBias(q, k, v, heads, bias));
     }
 
     @Override
