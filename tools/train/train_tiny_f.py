@@ -39,6 +39,7 @@ ap.add_argument("--max-scenes", type=int, default=0, help="load at most this man
 ap.add_argument("--threads", type=int, default=os.cpu_count())
 ap.add_argument("--tower-minutes", type=float, default=0,
                 help="first train the tower alone this long on the support-kind task (batches of 4 x --batch), then everything")
+ap.add_argument("--support-kind-weight", type=float, default=0.2, help="weight of the support-kind auxiliary loss in joint training")
 ap.add_argument("--resume", help="a model folder this script wrote (F32): start from its weights (the auxiliary heads start afresh)")
 a = ap.parse_args()
 
@@ -241,7 +242,7 @@ def main():
         keys = taps["keys"][:, :, None]
         pooled = (taps["tokens"] * keys).sum(1) / keys.sum(1).clamp(min=1)
         support_kind = F.cross_entropy(support_head(pooled), kinds)
-        loss = loss + 0.5 * pixel_kind + 0.2 * support_kind
+        loss = loss + 0.5 * pixel_kind + a.support_kind_weight * support_kind
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
