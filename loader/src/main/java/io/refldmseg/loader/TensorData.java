@@ -110,6 +110,7 @@ public record TensorData(String source, String name, DType dtype, long[] shape, 
     private float[] readFloats() {
         int n = Sizes.arrayLength(source, name, numel());
         float[] out = new float[n];
+        if (n == 0) return out; // an empty tensor's offset may lie past its storage: nothing to read there
         if (dtype == DType.F32 && isContiguous()) {
             MemorySegment.copy(storage, F32, offset * 4, out, 0, n);
             return out;
@@ -138,6 +139,7 @@ public record TensorData(String source, String name, DType dtype, long[] shape, 
 
     /** The raw little-endian bytes in row-major order, dtype unchanged (for backends that keep fp16/bf16). */
     public MemorySegment contiguousBytes() {
+        if (numel() == 0) return MemorySegment.ofArray(new byte[0]); // its offset may lie past the storage
         if (isContiguous()) return storage.asSlice(offset * dtype.size, numel() * dtype.size);
         try {
             MemorySegment out = MemorySegment.ofArray(new byte[Sizes.arrayLength(source, name, numel() * dtype.size)]);

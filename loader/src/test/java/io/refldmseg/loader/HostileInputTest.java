@@ -251,4 +251,16 @@ class HostileInputTest {
             assertTrue(e.getMessage().contains("config field"), json + ": " + e.getMessage());
         }
     }
+
+    /** A checkpoint may declare an empty tensor whose storage offset lies past its storage (PyTorch's own check skips it too). */
+    @Test
+    void anEmptyTensorWithAnOffsetPastItsStorageReadsAsEmpty() {
+        java.lang.foreign.MemorySegment storage = java.lang.foreign.MemorySegment.ofArray(new byte[16]);
+        TensorData empty = new TensorData("x.pt", "w", DType.F32, new long[]{0, 2}, storage, 64, new long[]{2, 1});
+        assertEquals(0, empty.toFloats().length);
+        assertEquals(0, empty.toLongs().length);
+        assertEquals(0, empty.contiguousBytes().byteSize());
+        TensorData half = new TensorData("x.pt", "h", DType.F16, new long[]{0}, storage, 100, new long[]{1});
+        assertEquals(0, half.toFloats().length);
+    }
 }
