@@ -252,7 +252,7 @@ class HostileInputTest {
         }
     }
 
-    /** A checkpoint may declare an empty tensor whose storage offset lies past its storage (PyTorch's own check skips it too). */
+    /** A checkpoint may declare an empty tensor whose storage offset lies past its storage: it has no element to bound-check or read. */
     @Test
     void anEmptyTensorWithAnOffsetPastItsStorageReadsAsEmpty() {
         java.lang.foreign.MemorySegment storage = java.lang.foreign.MemorySegment.ofArray(new byte[16]);
