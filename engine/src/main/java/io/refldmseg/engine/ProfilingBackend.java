@@ -32,8 +32,12 @@ public final class ProfilingBackend implements Backend {
 
     private <T> T time(String op, long flop, Supplier<T> body) {
         T r = time(op, body);
-        flops.computeIfAbsent(op, k -> new LongAdder()).add(flop);
+        count(op, flop);
         return r;
+    }
+
+    private void count(String op, long flop) {
+        flops.computeIfAbsent(op, k -> new LongAdder()).add(flop);
     }
 
     /** Op -> {milliseconds, calls, GFLOP (0 for ops that are not counted)}, sorted by op name. */
@@ -115,7 +119,7 @@ public final class ProfilingBackend implements Backend {
         String shape = " " + x.dim(1) + "x" + x.dim(2) + "x" + x.dim(3) + "->" + w.outChannels();
         String op = "conv" + w.kernelHeight() + "x" + w.kernelWidth() + (stride > 1 ? " s" + stride : "") + shape;
         Tensor y = time(op, () -> inner.conv2d(x, w, stride, padding));
-        flops.computeIfAbsent(op, k -> new LongAdder()).add(2 * rows(y) * w.outChannels() * w.inChannels() * w.kernelHeight() * w.kernelWidth());
+        count(op, 2 * rows(y) * w.outChannels() * w.inChannels() * w.kernelHeight() * w.kernelWidth()); // from the output's pixel count
         return y;
     }
 

@@ -335,14 +335,9 @@ public final class RefLdmSeg implements AutoCloseable {
 
     private EncodedQuery encode(RgbImage query) {
         long t0 = System.nanoTime();
-        EncodedQuery q = prepare(query);
-        return new EncodedQuery(query, q.geometry(), q.x(), vae.encode(q.x()), System.nanoTime() - t0);
-    }
-
-    /** The query fitted and normalised, not yet encoded (posterior null). */
-    private EncodedQuery prepare(RgbImage query) {
         Preprocess.Geometry g = prep.geometry(query.width(), query.height());
-        return new EncodedQuery(query, g, prep.image(query, g), null, 0);
+        Tensor x = prep.image(query, g);
+        return new EncodedQuery(query, g, x, vae.encode(x), System.nanoTime() - t0);
     }
 
     /** The request's random stream (posterior draw, -n noise), from its seed. */
