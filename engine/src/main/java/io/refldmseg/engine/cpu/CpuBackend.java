@@ -109,14 +109,10 @@ public final class CpuBackend implements Backend {
         }
     }
 
-    /**
-     * Conv weight re-laid to [out, kh, kw, in] (the im2col column order for NHWC), then packed; a
-     * 3x3 weight also gets its Winograd transform, built on first stride-1 use on a large enough image.
-     */
+    /** Conv weight re-laid to [out, kh, kw, in] (the im2col column order for NHWC), then packed. */
     private static final class Conv implements ConvWeights {
         final Gemm.Packed packed;
         final int inChannels, outChannels, kernelHeight, kernelWidth;
-        private volatile Gemm.Packed[] winograd;
 
         Conv(Gemm.Packed packed, int in, int out, int kh, int kw) {
             this.packed = packed;
@@ -124,17 +120,6 @@ public final class CpuBackend implements Backend {
             this.outChannels = out;
             this.kernelHeight = kh;
             this.kernelWidth = kw;
-        }
-
-        Gemm.Packed[] winograd(Parallel par) {
-            Gemm.Packed[] u = winograd;
-            if (u == null) {
-                synchronized (this) {
-                    if (winograd == null) winograd = Winograd.transformWeights(par, packed, outChannels, inChannels);
-                    u = winograd;
-                }
-            }
-            return u;
         }
 
         public int inChannels() {
@@ -225,10 +210,8 @@ public final class CpuBackend implements Backend {
         int m = n * oh * ow;
         float[] y = pool.take(m * w.outChannels);
         if (kh == 3 && kw == 3 && stride == 1 && pad.equals(Padding.same(1)) && h * wd >= winogradMinPixels) {
-            // up to one tile block of tiles, weights transformed as they are read (8x8 conv 8.4-8.7 -> 7.8 ms,
-            // 16x16 5.9-7.0 -> 5.7; with more tiles the pre-transformed blocks win); bias padded past cout: only [0, cout) is read
-            if (Winograd.fewTiles(n, h, wd)) Winograd.convFewTiles(par, in.data, n, h, wd, c, w.packed, w.outChannels, w.packed.bias, y);
-            else Winograd.conv(par, in.data, n, h, wd, c, w.winograd(par), w.outChannels, w.packed.bias, y);
+            // bias padded past cout: only [0, cout) is read
+            Winograd.conv(par, in.data, n, h, wd, c, w.packed, w.outChannels, w.packed.bias, y);
             return new CpuTensor(y, n, oh, ow, w.outChannels);
         }
         Gemm.ARows rows;

@@ -96,6 +96,22 @@ final class Gemm {
             }
         }
 
+        /** A view of fp32 panels already in packed layout ([panel][k][NR], at least n rounded up to NR x k values), no bias. */
+        static Packed ofPanels(int n, int k, float[] panels) {
+            return new Packed(n, k, panels);
+        }
+
+        private Packed(int n, int k, float[] panels) {
+            this.n = n;
+            this.k = k;
+            this.panels = (n + NR - 1) / NR;
+            if (panels.length < (long) this.panels * NR * k) throw new IllegalArgumentException("panels hold " + panels.length + " values, not " + n + "x" + k);
+            this.data = panels;
+            this.half = null;
+            this.bf16 = false;
+            this.bias = null;
+        }
+
         /** Packed element {@code i} as fp32. */
         float at(int i) {
             return half == null ? data[i] : bf16 ? Float.intBitsToFloat(half[i] << 16) : Float.float16ToFloat(half[i]);

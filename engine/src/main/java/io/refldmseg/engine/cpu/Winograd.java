@@ -5,9 +5,10 @@ import jdk.incubator.vector.FloatVector;
 /**
  * 3x3 stride-1 "same" convolution by Winograd F(2x2, 3x3): each 2x2 output tile costs 16
  * multiplies per (in, out) channel pair instead of 36. Input tiles are transformed (V = B^T d B),
- * the 16 transform positions become 16 independent GEMMs against pre-transformed weights
- * (U = G g G^T, packed once), and outputs are transformed back (Y = A^T M A). Tiles are processed
- * in blocks, one block per task, so the transformed data of a block stays in cache.
+ * the 16 transform positions become 16 independent GEMMs against transformed weights
+ * (U = G g G^T, made from the layer's 9-tap weight on each call), and outputs are transformed back
+ * (Y = A^T M A). Tiles are processed in blocks, one block per task, so the transformed data of a
+ * block stays in cache.
  */
 final class Winograd {
     static final int POSITIONS = 16;
@@ -17,39 +18,48 @@ final class Winograd {
     private Winograd() {
     }
 
-    /** U = G g G^T for every (out, in) pair, from the direct conv's packed [out, (ky, kx, in)] weights. */
-    static Gemm.Packed[] transformWeights(Parallel par, Gemm.Packed direct, int cout, int cin) {
-        float[][] u = new float[POSITIONS][cout * cin];
-        float[] g = new float[9];
-        for (int co = 0; co < cout; co++) {
-            int p = co / Gemm.NR, j = co % Gemm.NR, base = p * direct.k * Gemm.NR;
-            for (int ci = 0; ci < cin; ci++) {
-                for (int t = 0; t < 9; t++) g[t] = direct.at(base + (t * cin + ci) * Gemm.NR + j);
-                float[] gg = new float[12]; // G g: 4 x 3
-                for (int c = 0; c < 3; c++) {
-                    float g0 = g[c], g1 = g[3 + c], g2 = g[6 + c];
-                    gg[c] = g0;
-                    gg[3 + c] = 0.5f * (g0 + g1 + g2);
-                    gg[6 + c] = 0.5f * (g0 - g1 + g2);
-                    gg[9 + c] = g2;
-                }
-                for (int r = 0; r < 4; r++) { // (G g) G^T: 4 x 4
-                    float a0 = gg[r * 3], a1 = gg[r * 3 + 1], a2 = gg[r * 3 + 2];
-                    int at = co * cin + ci;
-                    u[r * 4][at] = a0;
-                    u[r * 4 + 1][at] = 0.5f * (a0 + a1 + a2);
-                    u[r * 4 + 2][at] = 0.5f * (a0 - a1 + a2);
-                    u[r * 4 + 3][at] = a2;
-                }
+    /**
+     * y [n, h, w, cout] = conv3x3(x [n, h, w, cin], padding 1) + bias, from the direct conv's packed
+     * [out, (ky, kx, in)] weight; every element of y is written. U is made for the call, into
+     * buffers the calling thread keeps, not kept per layer: 16 fp32 positions beside a 2-byte
+     * 9-tap weight would be 3.6 times that weight's memory, and making U is small against the
+     * products of the many tiles that take this path.
+     */
+    static void conv(Parallel par, float[] x, int n, int h, int w, int cin, Gemm.Packed direct, int cout, float[] bias, float[] y) {
+        if (fewTiles(n, h, w)) convFewTiles(par, x, n, h, w, cin, direct, cout, bias, y);
+        else convTransformed(par, x, n, h, w, cin, transformWeights(par, direct, cin, U_BUFFERS.get()), cout, bias, y);
+    }
+
+    private static final ThreadLocal<float[][]> U_BUFFERS = ThreadLocal.withInitial(() -> new float[POSITIONS][0]);
+
+    /**
+     * U = G g G^T of every (out, in) pair: position i's as a packed fp32 [cout, cin] weight over
+     * {@code into[i]} (an array too small is replaced), a panel per task, one input-channel slice
+     * at a time ({@link #transformPanelSlice}).
+     */
+    static Gemm.Packed[] transformWeights(Parallel par, Gemm.Packed direct, int cin, float[][] into) {
+        int nr = Gemm.NR, size = Math.multiplyExact(direct.panels * nr, cin);
+        for (int i = 0; i < POSITIONS; i++) if (into[i].length < size) into[i] = new float[size];
+        int slices = (cin + Gemm.KC - 1) / Gemm.KC, step = (cin + slices - 1) / slices;
+        par.forEach(direct.panels, p -> {
+            float[][] scratch = SCRATCH.get();
+            if (scratch[0].length < 9 * sliceStride(step)) scratch[0] = new float[9 * sliceStride(step)];
+            if (scratch[1].length < POSITIONS * sliceStride(step)) scratch[1] = new float[POSITIONS * sliceStride(step)];
+            float[] g = scratch[0], u = scratch[1];
+            for (int c0 = 0; c0 < cin; c0 += step) {
+                int kc = Math.min(step, cin - c0);
+                transformPanelSlice(direct, cin, p, c0, kc, g, u);
+                for (int pos = 0; pos < POSITIONS; pos++)
+                    System.arraycopy(u, pos * sliceStride(kc), into[pos], (p * cin + c0) * nr, kc * nr);
             }
-        }
+        });
         Gemm.Packed[] out = new Gemm.Packed[POSITIONS];
-        for (int i = 0; i < POSITIONS; i++) out[i] = new Gemm.Packed(par, u[i], cout, cin, null);
+        for (int i = 0; i < POSITIONS; i++) out[i] = Gemm.Packed.ofPanels(direct.n, cin, into[i]);
         return out;
     }
 
-    /** y [n, h, w, cout] = conv3x3(x [n, h, w, cin], padding 1) + bias; every element of y is written. */
-    static void conv(Parallel par, float[] x, int n, int h, int w, int cin, Gemm.Packed[] u, int cout, float[] bias, float[] y) {
+    /** The many-tiles convolution with U given, one position's [cout, cin] weight per element of u. */
+    static void convTransformed(Parallel par, float[] x, int n, int h, int w, int cin, Gemm.Packed[] u, int cout, float[] bias, float[] y) {
         int th = (h + 1) / 2, tw = (w + 1) / 2, tiles = n * th * tw;
         // even blocks of at most TILE_BLOCK tiles, a multiple of the core count of them so no core idles at the end
         int least = (tiles + TILE_BLOCK - 1) / TILE_BLOCK;
@@ -78,7 +88,7 @@ final class Winograd {
      * and each task read it again: the step was bound by memory. Here tasks split the output
      * channels instead, and each transforms its panels of the direct conv's packed weight (fp16 or
      * fp32) one input-channel slice at a time as it goes: the weight is read once per call and no
-     * U is kept. U comes out bit for bit as {@link #transformWeights} makes it.
+     * U is kept. U comes out bit for bit as {@link #transformWeights} makes it, and so the result as {@link #convTransformed}'s.
      */
     static void convFewTiles(Parallel par, float[] x, int n, int h, int w, int cin, Gemm.Packed direct, int cout, float[] bias, float[] y) {
         int th = (h + 1) / 2, tw = (w + 1) / 2, tiles = n * th * tw, rows = Gemm.groupedRows(tiles), ldm = direct.panels * Gemm.NR;

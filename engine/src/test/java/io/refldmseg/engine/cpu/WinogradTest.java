@@ -35,14 +35,16 @@ class WinogradTest {
     }
 
     /**
-     * The few-tiles path (weights transformed per call, output channels split over tasks, input
-     * channels in slices) gives the pre-transformed path's bits: the same U, the same products in
-     * the same order; with fp32 and fp16 weights, ragged panels, several input slices, a batch.
+     * Both ways of making U as it is used (per call for many tiles, per panel slice inside the
+     * few-tiles path: output channels split over tasks, input channels in slices) give the bits of
+     * a product with U made by the formula, scalar and pair by pair: the same U, the same products
+     * in the same order; with fp32 and fp16 weights, ragged panels, several input slices, a batch.
      */
     @Test
-    void fewTilesPathGivesThePreTransformedPathsBits() {
+    void bothPathsGiveTheBitsOfUMadeByTheFormula() {
         Random r = new Random(9);
-        int[][] shapes = {{3, 8, 8, 300, 70}, {1, 16, 16, 40, 33}, {2, 5, 7, 19, 21}, {1, 4, 4, 600, 64}}; // n, h, w, cin, cout
+        int[][] shapes = {{3, 8, 8, 300, 70}, {1, 16, 16, 40, 33}, {2, 5, 7, 19, 21}, {1, 4, 4, 600, 64}, {2, 30, 26, 37, 40}}; // n, h, w, cin, cout; the last: several tile blocks
+        float[][] buffers = new float[Winograd.POSITIONS][7]; // reused across shapes as a thread's calls reuse them: too small at first, then stale
         for (int[] s : shapes) {
             for (String kind : new String[]{"fp32", "fp16", "bf16"}) {
                 boolean half = !kind.equals("fp32");
@@ -63,13 +65,46 @@ class WinogradTest {
                 Gemm.Packed direct = new Gemm.Packed(PAR, wt, cout, 9 * cin, b); // [out][(ky, kx, in)]: the conv's packing
                 assertEquals(half, direct.half != null);
                 assertEquals(kind.equals("bf16"), direct.bf16, kind);
-                float[] pre = new float[n * h * w * cout], few = new float[n * h * w * cout];
+                float[] ref = new float[n * h * w * cout], few = new float[n * h * w * cout], perCall = new float[n * h * w * cout];
                 java.util.Arrays.fill(few, Float.NaN); // every element must be written
-                Winograd.conv(PAR, x, n, h, w, cin, Winograd.transformWeights(PAR, direct, cout, cin), cout, direct.bias, pre);
+                java.util.Arrays.fill(perCall, Float.NaN);
+                Winograd.convTransformed(PAR, x, n, h, w, cin, formulaU(direct, cout, cin), cout, direct.bias, ref);
                 Winograd.convFewTiles(PAR, x, n, h, w, cin, direct, cout, direct.bias, few);
-                assertArrayEquals(pre, few, java.util.Arrays.toString(s) + " " + kind);
+                assertArrayEquals(ref, few, java.util.Arrays.toString(s) + " " + kind + " few tiles");
+                Winograd.convTransformed(PAR, x, n, h, w, cin, Winograd.transformWeights(PAR, direct, cin, buffers), cout, direct.bias, perCall);
+                assertArrayEquals(ref, perCall, java.util.Arrays.toString(s) + " " + kind + " U per call");
             }
         }
+    }
+
+    /** U = G g G^T for every (out, in) pair, written out as the formula, from the direct conv's packed [out, (ky, kx, in)] weight. */
+    static Gemm.Packed[] formulaU(Gemm.Packed direct, int cout, int cin) {
+        float[][] u = new float[Winograd.POSITIONS][cout * cin];
+        float[] g = new float[9], gg = new float[12];
+        for (int co = 0; co < cout; co++) {
+            int p = co / Gemm.NR, j = co % Gemm.NR, base = p * direct.k * Gemm.NR;
+            for (int ci = 0; ci < cin; ci++) {
+                for (int t = 0; t < 9; t++) g[t] = direct.at(base + (t * cin + ci) * Gemm.NR + j);
+                for (int c = 0; c < 3; c++) { // G g: 4 x 3
+                    float g0 = g[c], g1 = g[3 + c], g2 = g[6 + c];
+                    gg[c] = g0;
+                    gg[3 + c] = 0.5f * (g0 + g1 + g2);
+                    gg[6 + c] = 0.5f * (g0 - g1 + g2);
+                    gg[9 + c] = g2;
+                }
+                for (int r = 0; r < 4; r++) { // (G g) G^T: 4 x 4
+                    float a0 = gg[r * 3], a1 = gg[r * 3 + 1], a2 = gg[r * 3 + 2];
+                    int at = co * cin + ci;
+                    u[r * 4][at] = a0;
+                    u[r * 4 + 1][at] = 0.5f * (a0 + a1 + a2);
+                    u[r * 4 + 2][at] = 0.5f * (a0 - a1 + a2);
+                    u[r * 4 + 3][at] = a2;
+                }
+            }
+        }
+        Gemm.Packed[] out = new Gemm.Packed[Winograd.POSITIONS];
+        for (int i = 0; i < Winograd.POSITIONS; i++) out[i] = new Gemm.Packed(PAR, u[i], cout, cin, null);
+        return out;
     }
 
     static float[] run(Backend be, float[] x, float[] wt, float[] b, int[] s) {
