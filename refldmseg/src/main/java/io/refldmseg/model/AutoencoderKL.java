@@ -120,9 +120,7 @@ public final class AutoencoderKL {
         Tensor h = be.conv2d(image, encConvIn, 1, Padding.same(1));
         probe.record("encoder.conv_in", h);
         for (int i = 0; i < encoder.size(); i++) {
-            Level level = encoder.get(i);
-            for (ResnetBlock r : level.resnets) h = r.forward(be, h, null);
-            if (level.resample != null) h = be.conv2d(h, level.resample, 2, Padding.BOTTOM_RIGHT_1);
+            h = encoderLevel(encoder.get(i), h);
             probe.record("encoder.down_blocks." + i, h);
         }
         h = encMid.forward(be, h);
@@ -133,6 +131,24 @@ public final class AutoencoderKL {
         probe.record("quant_conv", moments);
         int lat = config.latentChannels();
         return new Posterior(be.sliceChannels(moments, 0, lat), be.sliceChannels(moments, lat, lat));
+    }
+
+    /** One down block; its intermediates (all but its output) are reused once it returns, not held until the encoder ends. */
+    private Tensor encoderLevel(Level level, Tensor h) {
+        try (Backend.Scope scope = be.scope()) {
+            for (ResnetBlock r : level.resnets) h = r.forward(be, h, null);
+            if (level.resample != null) h = be.conv2d(h, level.resample, 2, Padding.BOTTOM_RIGHT_1);
+            return scope.keep(h);
+        }
+    }
+
+    /** One up block, scoped as {@link #encoderLevel}: at 512 x 512 a level's intermediates are hundreds of MB. */
+    private Tensor decoderLevel(Level level, Tensor h) {
+        try (Backend.Scope scope = be.scope()) {
+            for (ResnetBlock r : level.resnets) h = r.forward(be, h, null);
+            if (level.resample != null) h = be.conv2d(be.upsampleNearest2x(h), level.resample, 1, Padding.same(1));
+            return scope.keep(h);
+        }
     }
 
     public Tensor decode(Tensor latent) {
@@ -149,9 +165,7 @@ public final class AutoencoderKL {
         h = decMid.forward(be, h);
         probe.record("decoder.mid_block", h);
         for (int i = 0; i < decoder.size(); i++) {
-            Level level = decoder.get(i);
-            for (ResnetBlock r : level.resnets) h = r.forward(be, h, null);
-            if (level.resample != null) h = be.conv2d(be.upsampleNearest2x(h), level.resample, 1, Padding.same(1));
+            h = decoderLevel(decoder.get(i), h);
             probe.record("decoder.up_blocks." + i, h);
         }
         h = decNormOut.apply(be, h, false);
