@@ -40,11 +40,9 @@ final class Winograd {
     static Gemm.Packed[] transformWeights(Parallel par, Gemm.Packed direct, int cin, float[][] into) {
         int nr = Gemm.NR, size = Math.multiplyExact(direct.panels * nr, cin);
         for (int i = 0; i < POSITIONS; i++) if (into[i].length < size) into[i] = new float[size];
-        int slices = (cin + Gemm.KC - 1) / Gemm.KC, step = (cin + slices - 1) / slices;
+        int step = sliceStep(cin);
         par.forEach(direct.panels, p -> {
-            float[][] scratch = SCRATCH.get();
-            if (scratch[0].length < 9 * sliceStride(step)) scratch[0] = new float[9 * sliceStride(step)];
-            if (scratch[1].length < POSITIONS * sliceStride(step)) scratch[1] = new float[POSITIONS * sliceStride(step)];
+            float[][] scratch = transformScratch(step);
             float[] g = scratch[0], u = scratch[1];
             for (int c0 = 0; c0 < cin; c0 += step) {
                 int kc = Math.min(step, cin - c0);
@@ -97,11 +95,9 @@ final class Winograd {
         Gemm.PackedRows[] vp = new Gemm.PackedRows[POSITIONS];
         par.forEach(POSITIONS, pos -> vp[pos] = Gemm.packRows(v, pos * tiles * cin, cin, 1, tiles, cin, null));
         float[] m = new float[POSITIONS * rows * ldm];
-        int slices = (cin + Gemm.KC - 1) / Gemm.KC, step = (cin + slices - 1) / slices, tasks = Math.min(direct.panels, 2 * par.threads());
+        int step = sliceStep(cin), tasks = Math.min(direct.panels, 2 * par.threads());
         par.forEach(tasks, task -> {
-            float[][] scratch = SCRATCH.get();
-            if (scratch[0].length < 9 * sliceStride(step)) scratch[0] = new float[9 * sliceStride(step)];
-            if (scratch[1].length < POSITIONS * sliceStride(step)) scratch[1] = new float[POSITIONS * sliceStride(step)];
+            float[][] scratch = transformScratch(step);
             float[] g = scratch[0], u = scratch[1];
             for (int c0 = 0; c0 < cin; c0 += step) {
                 int kc = Math.min(step, cin - c0);
@@ -113,6 +109,20 @@ final class Winograd {
             }
         });
         par.forEach(tiles, t -> outputTile(m, t, rows, ldm, cout, bias, y, h, w, th, tw, t));
+    }
+
+    /** Input channels per slice of the weight transform: even slices of at most {@link Gemm#KC}. */
+    private static int sliceStep(int cin) {
+        int slices = (cin + Gemm.KC - 1) / Gemm.KC;
+        return (cin + slices - 1) / slices;
+    }
+
+    /** This thread's {g, u} buffers for {@link #transformPanelSlice} of slices up to {@code step} channels. */
+    private static float[][] transformScratch(int step) {
+        float[][] scratch = SCRATCH.get();
+        if (scratch[0].length < 9 * sliceStride(step)) scratch[0] = new float[9 * sliceStride(step)];
+        if (scratch[1].length < POSITIONS * sliceStride(step)) scratch[1] = new float[POSITIONS * sliceStride(step)];
+        return scratch;
     }
 
     /**
