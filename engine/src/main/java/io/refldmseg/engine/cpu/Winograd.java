@@ -21,9 +21,9 @@ final class Winograd {
     /**
      * y [n, h, w, cout] = conv3x3(x [n, h, w, cin], padding 1) + bias, from the direct conv's packed
      * [out, (ky, kx, in)] weight; every element of y is written. U is made for the call, into
-     * buffers the calling thread keeps, not kept per layer: 16 fp32 positions beside a 2-byte
-     * 9-tap weight would be 3.6 times that weight's memory, and making U is small against the
-     * products of the many tiles that take this path.
+     * buffers the calling thread keeps (they grow to the largest layer's U), not kept per layer:
+     * 16 fp32 positions beside a 2-byte 9-tap weight would be 3.6 times that weight's memory in
+     * every layer. Making U is a fraction of the products of the many tiles that take this path.
      */
     static void conv(Parallel par, float[] x, int n, int h, int w, int cin, Gemm.Packed direct, int cout, float[] bias, float[] y) {
         if (fewTiles(n, h, w)) convFewTiles(par, x, n, h, w, cin, direct, cout, bias, y);
