@@ -98,10 +98,16 @@ public record TensorData(String source, String name, DType dtype, long[] shape, 
         return new TensorData(source, name, dtype, newShape, storage, offset, contiguousStrides(newShape));
     }
 
-    /** The elements in row-major order, widened to fp32 (fp16/bf16/f64/integers all convert). */
+    /**
+     * The elements in row-major order, widened to fp32 (fp16/bf16/f64/integers all convert). A
+     * contiguous tensor of a mapped file then gives its pages back to the OS: the models keep their
+     * own packed copy, and a whole checkpoint's pages stayed resident until the file was closed.
+     */
     public float[] toFloats() {
         try {
-            return readFloats();
+            float[] out = readFloats();
+            if (storage.isMapped() && isContiguous() && numel() > 0) storage.asSlice(offset * dtype.size, numel() * dtype.size).unload();
+            return out;
         } catch (InternalError e) {
             throw mappedFault(e);
         }
