@@ -34,11 +34,18 @@ final class ResnetBlock {
     /** x [N, H, W, C]; tembSilu = silu(time embedding) [N, T], or null for the VAE. */
     Tensor forward(Backend be, Tensor x, Tensor tembSilu) {
         try (Backend.Scope scope = be.scope()) { // the block's intermediates are reused once it returns
-            Tensor h = be.conv2d(norm1.apply(be, x, true), conv1, 1, Padding.same(1));
+            Tensor h = normConv(be, norm1, x, conv1);
             if (timeEmbProj != null) h = be.addPerSample(h, be.linear(tembSilu, timeEmbProj));
-            h = be.conv2d(norm2.apply(be, h, true), conv2, 1, Padding.same(1));
+            h = normConv(be, norm2, h, conv2);
             Tensor skip = shortcut == null ? x : be.conv2d(x, shortcut, 1, Padding.NONE);
             return scope.keep(be.add(skip, h));
+        }
+    }
+
+    /** conv(silu(norm(x))) in a scope of its own: the normalised copy is dead once the conv has read it (at 512 x 512 x 128 one is 134 MB). */
+    private static Tensor normConv(Backend be, GroupNorm norm, Tensor x, ConvWeights conv) {
+        try (Backend.Scope scope = be.scope()) {
+            return scope.keep(be.conv2d(norm.apply(be, x, true), conv, 1, Padding.same(1)));
         }
     }
 }
