@@ -15,6 +15,7 @@ import jdk.incubator.vector.VectorSpecies;
 
 import java.util.Arrays;
 import java.util.List;
+import java.util.concurrent.atomic.AtomicLong;
 
 /** fp32 backend on the CPU: Vector API kernels, all cores through the engine's own workers ({@link Parallel}). */
 public final class CpuBackend implements Backend {
@@ -43,9 +44,32 @@ public final class CpuBackend implements Backend {
 
     /** @param winogradMinPixels smallest image (H x W) for Winograd convolutions; Integer.MAX_VALUE turns it off */
     public CpuBackend(int threads, int winogradMinPixels) {
+        this(threads, winogradMinPixels, DEFAULT_WINOGRAD_KEEP_BYTES);
+    }
+
+    /**
+     * @param winogradKeepBytes the most memory this backend spends on keeping Winograd-transformed
+     *                          weights of 3x3 convs that run on many tiles: a conv keeps its U from
+     *                          its second such call on while the total stays within this (0: U is
+     *                          always made per call; a layer used once never keeps it)
+     */
+    public CpuBackend(int threads, int winogradMinPixels, long winogradKeepBytes) {
         if (threads < 1 || threads > 4096) throw new IllegalArgumentException("CPU threads must be in 1..4096, got " + threads);
+        if (winogradKeepBytes < 0) throw new IllegalArgumentException("winogradKeepBytes must be >= 0, got " + winogradKeepBytes);
         this.par = new Parallel(threads);
         this.winogradMinPixels = winogradMinPixels;
+        this.winogradKeepLeft = new AtomicLong(winogradKeepBytes);
+        this.winogradKeepBytes = winogradKeepBytes;
+    }
+
+    /** The default of {@link #CpuBackend(int, int, long)}'s budget: the U of the full-size UNet's many-tile convs at batch 3 (1.9 GB) and the VAE's (0.6 GB) fit. */
+    public static final long DEFAULT_WINOGRAD_KEEP_BYTES = 4L << 30;
+    private final AtomicLong winogradKeepLeft;
+    private final long winogradKeepBytes;
+
+    /** Bytes of Winograd U kept by this backend's convs so far. */
+    long winogradKeptBytes() {
+        return winogradKeepBytes - winogradKeepLeft.get();
     }
 
     /** The cores the JVM sees (what {@link #CpuBackend()} uses). */
@@ -137,6 +161,20 @@ public final class CpuBackend implements Backend {
         public int kernelWidth() {
             return kernelWidth;
         }
+
+        private int manyTileCalls;
+        private Gemm.Packed[] keptU;
+
+        /** This conv's kept Winograd U, made on its second many-tiles call if {@code budget} still holds its bytes; null: make it per call. */
+        synchronized Gemm.Packed[] keptWinograd(Parallel par, AtomicLong budget) {
+            if (keptU != null || manyTileCalls++ == 0) return keptU;
+            long bytes = Winograd.transformedBytes(packed, inChannels);
+            if (budget.addAndGet(-bytes) < 0) {
+                budget.addAndGet(bytes);
+                return null;
+            }
+            return keptU = Winograd.transformWeights(par, packed, inChannels, new float[Winograd.POSITIONS][0]);
+        }
     }
 
     /**
@@ -211,7 +249,8 @@ public final class CpuBackend implements Backend {
         float[] y = pool.take(m * w.outChannels);
         if (kh == 3 && kw == 3 && stride == 1 && pad.equals(Padding.same(1)) && h * wd >= winogradMinPixels) {
             // bias padded past cout: only [0, cout) is read
-            Winograd.conv(par, in.data, n, h, wd, c, w.packed, w.outChannels, w.packed.bias, y);
+            Gemm.Packed[] keptU = Winograd.fewTiles(n, h, wd) ? null : w.keptWinograd(par, winogradKeepLeft);
+            Winograd.conv(par, in.data, n, h, wd, c, w.packed, keptU, w.outChannels, w.packed.bias, y);
             return new CpuTensor(y, n, oh, ow, w.outChannels);
         }
         Gemm.ARows rows;

@@ -20,14 +20,20 @@ final class Winograd {
 
     /**
      * y [n, h, w, cout] = conv3x3(x [n, h, w, cin], padding 1) + bias, from the direct conv's packed
-     * [out, (ky, kx, in)] weight; every element of y is written. U is made for the call, into
-     * buffers the calling thread keeps (they grow to the largest layer's U), not kept per layer:
-     * 16 fp32 positions beside a 2-byte 9-tap weight would be 3.6 times that weight's memory in
-     * every layer. Making U is a fraction of the products of the many tiles that take this path.
+     * [out, (ky, kx, in)] weight; every element of y is written. With many tiles the products use
+     * {@code keptU} when the caller kept this layer's U ({@link #transformWeights}), else U is
+     * made for the call into buffers the calling thread keeps (they grow to the largest layer's U):
+     * 16 fp32 positions are 3.6 times a 2-byte 9-tap weight's memory, so a layer used once (a
+     * single -f run) should not keep them, and making them costs 10-25% of a many-tiles conv.
      */
-    static void conv(Parallel par, float[] x, int n, int h, int w, int cin, Gemm.Packed direct, int cout, float[] bias, float[] y) {
+    static void conv(Parallel par, float[] x, int n, int h, int w, int cin, Gemm.Packed direct, Gemm.Packed[] keptU, int cout, float[] bias, float[] y) {
         if (fewTiles(n, h, w)) convFewTiles(par, x, n, h, w, cin, direct, cout, bias, y);
-        else convTransformed(par, x, n, h, w, cin, transformWeights(par, direct, cin, U_BUFFERS.get()), cout, bias, y);
+        else convTransformed(par, x, n, h, w, cin, keptU != null ? keptU : transformWeights(par, direct, cin, U_BUFFERS.get()), cout, bias, y);
+    }
+
+    /** Bytes of the U that {@link #transformWeights} makes for this weight. */
+    static long transformedBytes(Gemm.Packed direct, int cin) {
+        return (long) POSITIONS * direct.panels * Gemm.NR * cin * Float.BYTES;
     }
 
     private static final ThreadLocal<float[][]> U_BUFFERS = ThreadLocal.withInitial(() -> new float[POSITIONS][0]);
@@ -39,7 +45,7 @@ final class Winograd {
      */
     static Gemm.Packed[] transformWeights(Parallel par, Gemm.Packed direct, int cin, float[][] into) {
         int nr = Gemm.NR, size = Math.multiplyExact(direct.panels * nr, cin);
-        for (int i = 0; i < POSITIONS; i++) if (into[i].length < size) into[i] = new float[size];
+        for (int i = 0; i < POSITIONS; i++) grown(into, i, size);
         int step = sliceStep(cin);
         par.forEach(direct.panels, p -> {
             float[][] scratch = transformScratch(step);
@@ -90,11 +96,11 @@ final class Winograd {
      */
     static void convFewTiles(Parallel par, float[] x, int n, int h, int w, int cin, Gemm.Packed direct, int cout, float[] bias, float[] y) {
         int th = (h + 1) / 2, tw = (w + 1) / 2, tiles = n * th * tw, rows = Gemm.groupedRows(tiles), ldm = direct.panels * Gemm.NR;
-        float[] v = new float[POSITIONS * tiles * cin];
+        float[][] buffers = FEW_TILES_BUFFERS.get();
+        float[] v = grown(buffers, 0, POSITIONS * tiles * cin), m = grown(buffers, 1, POSITIONS * rows * ldm);
         par.forEach(tiles, t -> inputTile(x, h, w, cin, th, tw, t, v, t, tiles));
         Gemm.PackedRows[] vp = new Gemm.PackedRows[POSITIONS];
-        par.forEach(POSITIONS, pos -> vp[pos] = Gemm.packRows(v, pos * tiles * cin, cin, 1, tiles, cin, null));
-        float[] m = new float[POSITIONS * rows * ldm];
+        par.forEach(POSITIONS, pos -> buffers[2 + pos] = (vp[pos] = Gemm.packRows(v, pos * tiles * cin, cin, 1, tiles, cin, buffers[2 + pos])).data());
         int step = sliceStep(cin), tasks = Math.min(direct.panels, 2 * par.threads());
         par.forEach(tasks, task -> {
             float[][] scratch = transformScratch(step);
@@ -109,6 +115,17 @@ final class Winograd {
             }
         });
         par.forEach(tiles, t -> outputTile(m, t, rows, ldm, cout, bias, y, h, w, th, tw, t));
+    }
+
+    /**
+     * The calling thread's {V, M, packed V of each position} for {@link #convFewTiles}, kept between
+     * calls: made anew they were tens of MB per call to zero and collect.
+     */
+    private static final ThreadLocal<float[][]> FEW_TILES_BUFFERS = ThreadLocal.withInitial(() -> new float[2 + POSITIONS][0]);
+
+    private static float[] grown(float[][] buffers, int i, int size) {
+        if (buffers[i].length < size) buffers[i] = new float[size];
+        return buffers[i];
     }
 
     /** Input channels per slice of the weight transform: even slices of at most {@link Gemm#KC}. */

@@ -77,6 +77,43 @@ class WinogradTest {
         }
     }
 
+    /**
+     * A many-tiles conv makes U per call the first time and keeps it from its second call on, if
+     * the backend's budget holds it: every call gives the same bits; a budget too small keeps
+     * nothing; a few-tiles conv never keeps U.
+     */
+    @Test
+    void convsKeepTheirUFromTheSecondCallWithinTheBudget() {
+        Random r = new Random(11);
+        int cin = 24, cout = 40;
+        float[] wt = new float[cout * cin * 9], b = new float[cout];
+        for (int i = 0; i < wt.length; i++) wt[i] = Float.float16ToFloat(Float.floatToFloat16((float) (r.nextGaussian() / Math.sqrt(9 * cin))));
+        for (int i = 0; i < cout; i++) b[i] = (float) r.nextGaussian();
+        long u = Winograd.transformedBytes(new Gemm.Packed(PAR, wt, cout, 9 * cin, b), cin);
+        float[] many = new float[30 * 26 * cin], few = new float[8 * 8 * cin]; // 195 and 16 tiles
+        for (int i = 0; i < many.length; i++) many[i] = (float) r.nextGaussian();
+        for (int i = 0; i < few.length; i++) few[i] = many[i];
+        for (long budget : new long[]{u, u - 1}) {
+            CpuBackend be = new CpuBackend(CpuBackend.cores(), 0, budget);
+            ConvWeights cw = be.convWeights(wt, cout, cin, 3, 3, b);
+            float[] first = conv(be, cw, many, 30, 26);
+            assertEquals(0, be.winogradKeptBytes(), "nothing is kept on the first call");
+            float[] second = conv(be, cw, many, 30, 26), third = conv(be, cw, many, 30, 26);
+            assertEquals(budget >= u ? u : 0, be.winogradKeptBytes(), "budget " + budget + " of " + u);
+            assertArrayEquals(first, second);
+            assertArrayEquals(first, third);
+            assertArrayEquals(first, run(new CpuBackend(CpuBackend.cores(), 0, 0), many, wt, b, new int[]{1, 30, 26, cin, cout}), "as a backend that keeps nothing");
+        }
+        CpuBackend be = new CpuBackend(CpuBackend.cores(), 0, Long.MAX_VALUE);
+        ConvWeights cw = be.convWeights(wt, cout, cin, 3, 3, b);
+        for (int i = 0; i < 3; i++) conv(be, cw, few, 8, 8);
+        assertEquals(0, be.winogradKeptBytes(), "the few-tiles path streams U");
+    }
+
+    private static float[] conv(Backend be, ConvWeights cw, float[] x, int h, int w) {
+        return be.toHost(be.conv2d(be.tensor(x, 1, h, w, cw.inChannels()), cw, 1, Padding.same(1)));
+    }
+
     /** U = G g G^T for every (out, in) pair, written out as the formula, from the direct conv's packed [out, (ky, kx, in)] weight. */
     static Gemm.Packed[] formulaU(Gemm.Packed direct, int cout, int cin) {
         float[][] u = new float[Winograd.POSITIONS][cout * cin];

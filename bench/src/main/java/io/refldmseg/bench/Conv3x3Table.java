@@ -1,0 +1,63 @@
+package io.refldmseg.bench;
+
+import io.refldmseg.engine.Backend;
+import io.refldmseg.engine.ConvWeights;
+import io.refldmseg.engine.Padding;
+import io.refldmseg.engine.Tensor;
+import io.refldmseg.engine.cpu.CpuBackend;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Random;
+
+/**
+ * The 3x3 stride-1 convolutions of the UNet and the VAE, one shape at a time through the public
+ * backend (so the path the engine picks for that shape is the one timed), fp16-exact weights as
+ * the checkpoints have them: min and median of {@code runs} calls after three warm-up calls, and
+ * GFLOP/s of the direct convolution's multiply-adds x 2. Arguments: shapes as NxHxWxCINxCOUT
+ * (default: the UNet's and VAE's), optionally {@code --runs R}.
+ */
+public final class Conv3x3Table {
+    private static final String[] DEFAULT_SHAPES = {
+            "1x64x64x320x320", "3x64x64x320x320", "1x64x64x640x320", "1x32x32x640x640", "3x32x32x640x640",
+            "1x32x32x1920x640", "1x32x32x1280x1280", "1x16x16x1280x1280", "3x16x16x1280x1280", "3x16x16x2560x1280",
+            "1x8x8x1280x1280", "3x8x8x2560x1280", "1x128x128x512x512", "1x256x256x256x256", "1x512x512x128x128"};
+
+    public static void main(String[] args) {
+        int runs = 10;
+        List<String> shapes = new ArrayList<>();
+        for (int i = 0; i < args.length; i++) {
+            if (args[i].equals("--runs")) runs = Integer.parseInt(args[++i]);
+            else shapes.add(args[i]);
+        }
+        if (shapes.isEmpty()) shapes = List.of(DEFAULT_SHAPES);
+        Backend be = new CpuBackend();
+        System.out.printf("engine %s%n%-20s %9s %9s %9s%n", be.name(), "conv NxHxWxCINxCOUT", "min ms", "median ms", "GF/s");
+        for (String shape : shapes) {
+            int[] s = Arrays.stream(shape.split("x")).mapToInt(Integer::parseInt).toArray();
+            if (s.length != 5) throw new IllegalArgumentException("shape " + shape + ": expected NxHxWxCINxCOUT");
+            int n = s[0], h = s[1], w = s[2], cin = s[3], cout = s[4];
+            Random r = new Random(shape.hashCode());
+            ConvWeights weights = be.convWeights(fp16Exact(r, cout * cin * 9), cout, cin, 3, 3, fp16Exact(r, cout));
+            Tensor x = be.tensor(fp16Exact(r, n * h * w * cin), n, h, w, cin);
+            double[] ms = new double[runs];
+            for (int i = -3; i < runs; i++) {
+                long t0 = System.nanoTime();
+                try (Backend.Scope ignored = be.scope()) {
+                    be.conv2d(x, weights, 1, Padding.same(1));
+                }
+                if (i >= 0) ms[i] = (System.nanoTime() - t0) / 1e6;
+            }
+            Arrays.sort(ms);
+            double gflop = 2.0 * n * h * w * cin * cout * 9 / 1e9;
+            System.out.printf("%-20s %9.2f %9.2f %9.1f%n", shape, ms[0], ms[runs / 2], gflop / (ms[0] / 1e3));
+        }
+    }
+
+    private static float[] fp16Exact(Random r, int count) {
+        float[] a = new float[count];
+        for (int i = 0; i < count; i++) a[i] = Float.float16ToFloat(Float.floatToFloat16((float) r.nextGaussian() * 0.05f));
+        return a;
+    }
+}
