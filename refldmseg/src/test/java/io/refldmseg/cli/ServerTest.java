@@ -255,11 +255,13 @@ class ServerTest {
         int n = Integer.getInteger("refldmseg.soak", 60), warm = Math.min(100, n / 4);
         int threadsBefore = Thread.activeCount();
         long rssWarm = 0, rssMax = 0, t0 = System.nanoTime();
+        int threadsWarm = 0, threadsMax = 0;
         try (SegmentServer server = SegmentServer.start(new Segmenter(seg, new Segmenter.Config(64, null, 1 << 20)),
                 new SegmentServer.Settings("127.0.0.1", 0, 8 << 20, Duration.ofSeconds(120)))) {
             URI uri = URI.create("http://127.0.0.1:" + server.port() + "/v1/segment");
             HttpClient http = HttpClient.newHttpClient();
             ExecutorService pool = Executors.newFixedThreadPool(4);
+            try (http) {
             java.util.concurrent.atomic.AtomicInteger errors = new java.util.concurrent.atomic.AtomicInteger(), sent = new java.util.concurrent.atomic.AtomicInteger();
             List<Future<?>> clients = new ArrayList<>();
             for (int c = 0; c < 4; c++)
@@ -277,19 +279,29 @@ class ServerTest {
             while (clients.stream().anyMatch(f -> !f.isDone())) {
                 Thread.sleep(200);
                 long rss = rssKb();
-                if (rssWarm == 0 && sent.get() >= warm) rssWarm = rss;
-                if (rssWarm > 0) rssMax = Math.max(rssMax, rss);
+                if (rssWarm == 0 && sent.get() >= warm) {
+                    rssWarm = rss;
+                    threadsWarm = Thread.activeCount();
+                }
+                if (rssWarm > 0) {
+                    rssMax = Math.max(rssMax, rss);
+                    threadsMax = Math.max(threadsMax, Thread.activeCount());
+                }
             }
             for (var f : clients) f.get();
-            pool.shutdown();
             assertEquals(0, errors.get(), "errors");
+            } finally {
+                pool.shutdown();
+                assertTrue(pool.awaitTermination(10, java.util.concurrent.TimeUnit.SECONDS));
+            }
         }
         double secs = (System.nanoTime() - t0) / 1e9;
-        System.err.printf("[soak] %d requests in %.1f s (%.1f/s), RSS after %d: %d kB, max after: %d kB (%+.1f%%), threads %d -> %d%n",
-                n, secs, n / secs, warm, rssWarm, rssMax, rssWarm > 0 ? 100.0 * (rssMax - rssWarm) / rssWarm : 0, threadsBefore, Thread.activeCount());
-        if (n >= 2000 && rssWarm > 0) assertTrue(rssMax <= rssWarm * 1.05, "RSS growth under 5% after warm-up");
         Thread.sleep(500);
-        assertTrue(Thread.activeCount() <= threadsBefore + 8, "no thread leak: " + threadsBefore + " -> " + Thread.activeCount());
+        System.err.printf("[soak] %d requests in %.1f s (%.1f/s), RSS after %d: %d kB, max after: %d kB (%+.1f%%), threads before %d, after %d requests %d, most after that %d, after closing %d%n",
+                n, secs, n / secs, warm, rssWarm, rssMax, rssWarm > 0 ? 100.0 * (rssMax - rssWarm) / rssWarm : 0, threadsBefore, warm, threadsWarm, threadsMax, Thread.activeCount());
+        if (n >= 2000 && rssWarm > 0) assertTrue(rssMax <= rssWarm * 1.05, "RSS growth under 5% after warm-up");
+        assertTrue(threadsMax <= threadsWarm + 2, "no thread leak under load: " + threadsWarm + " after warm-up, up to " + threadsMax);
+        assertTrue(Thread.activeCount() <= threadsBefore + 2, "server, client and pool threads end with them: " + threadsBefore + " -> " + Thread.activeCount());
     }
 
     @Test
