@@ -257,39 +257,39 @@ class ServerTest {
         long rssWarm = 0, rssMax = 0, t0 = System.nanoTime();
         int threadsWarm = 0, threadsMax = 0;
         try (SegmentServer server = SegmentServer.start(new Segmenter(seg, new Segmenter.Config(64, null, 1 << 20)),
-                new SegmentServer.Settings("127.0.0.1", 0, 8 << 20, Duration.ofSeconds(120)))) {
+                new SegmentServer.Settings("127.0.0.1", 0, 8 << 20, Duration.ofSeconds(120)));
+             HttpClient http = HttpClient.newHttpClient()) { // closed before the server: its threads end too
             URI uri = URI.create("http://127.0.0.1:" + server.port() + "/v1/segment");
-            HttpClient http = HttpClient.newHttpClient();
             ExecutorService pool = Executors.newFixedThreadPool(4);
-            try (http) {
-            java.util.concurrent.atomic.AtomicInteger errors = new java.util.concurrent.atomic.AtomicInteger(), sent = new java.util.concurrent.atomic.AtomicInteger();
-            List<Future<?>> clients = new ArrayList<>();
-            for (int c = 0; c < 4; c++)
-                clients.add(pool.submit(() -> {
-                    while (sent.getAndIncrement() < n) {
-                        try {
-                            HttpResponse<byte[]> r = http.send(multipart(uri, parts(query)).build(), HttpResponse.BodyHandlers.ofByteArray());
-                            if (r.statusCode() != 200) errors.incrementAndGet();
-                        } catch (IOException | InterruptedException e) {
-                            errors.incrementAndGet();
+            try {
+                java.util.concurrent.atomic.AtomicInteger errors = new java.util.concurrent.atomic.AtomicInteger(), sent = new java.util.concurrent.atomic.AtomicInteger();
+                List<Future<?>> clients = new ArrayList<>();
+                for (int c = 0; c < 4; c++)
+                    clients.add(pool.submit(() -> {
+                        while (sent.getAndIncrement() < n) {
+                            try {
+                                HttpResponse<byte[]> r = http.send(multipart(uri, parts(query)).build(), HttpResponse.BodyHandlers.ofByteArray());
+                                if (r.statusCode() != 200) errors.incrementAndGet();
+                            } catch (IOException | InterruptedException e) {
+                                errors.incrementAndGet();
+                            }
                         }
+                        return null;
+                    }));
+                while (clients.stream().anyMatch(f -> !f.isDone())) {
+                    Thread.sleep(200);
+                    long rss = rssKb();
+                    if (rssWarm == 0 && sent.get() >= warm) {
+                        rssWarm = rss;
+                        threadsWarm = Thread.activeCount();
                     }
-                    return null;
-                }));
-            while (clients.stream().anyMatch(f -> !f.isDone())) {
-                Thread.sleep(200);
-                long rss = rssKb();
-                if (rssWarm == 0 && sent.get() >= warm) {
-                    rssWarm = rss;
-                    threadsWarm = Thread.activeCount();
+                    if (rssWarm > 0) {
+                        rssMax = Math.max(rssMax, rss);
+                        threadsMax = Math.max(threadsMax, Thread.activeCount());
+                    }
                 }
-                if (rssWarm > 0) {
-                    rssMax = Math.max(rssMax, rss);
-                    threadsMax = Math.max(threadsMax, Thread.activeCount());
-                }
-            }
-            for (var f : clients) f.get();
-            assertEquals(0, errors.get(), "errors");
+                for (var f : clients) f.get();
+                assertEquals(0, errors.get(), "errors");
             } finally {
                 pool.shutdown();
                 assertTrue(pool.awaitTermination(10, java.util.concurrent.TimeUnit.SECONDS));

@@ -249,8 +249,7 @@ public final class CpuBackend implements Backend {
         float[] y = pool.take(m * w.outChannels);
         if (kh == 3 && kw == 3 && stride == 1 && pad.equals(Padding.same(1)) && h * wd >= winogradMinPixels) {
             // bias padded past cout: only [0, cout) is read
-            Gemm.Packed[] keptU = Winograd.fewTiles(n, h, wd) ? null : w.keptWinograd(par, winogradKeepLeft);
-            Winograd.conv(par, in.data, n, h, wd, c, w.packed, keptU, w.outChannels, w.packed.bias, y);
+            Winograd.conv(par, in.data, n, h, wd, c, w.packed, () -> w.keptWinograd(par, winogradKeepLeft), w.outChannels, w.packed.bias, y);
             return new CpuTensor(y, n, oh, ow, w.outChannels);
         }
         Gemm.ARows rows;

@@ -2,6 +2,8 @@ package io.refldmseg.engine.cpu;
 
 import jdk.incubator.vector.FloatVector;
 
+import java.util.function.Supplier;
+
 /**
  * 3x3 stride-1 "same" convolution by Winograd F(2x2, 3x3): each 2x2 output tile costs 16
  * multiplies per (in, out) channel pair instead of 36. Input tiles are transformed (V = B^T d B),
@@ -21,14 +23,18 @@ final class Winograd {
     /**
      * y [n, h, w, cout] = conv3x3(x [n, h, w, cin], padding 1) + bias, from the direct conv's packed
      * [out, (ky, kx, in)] weight; every element of y is written. With many tiles the products use
-     * {@code keptU} when the caller kept this layer's U ({@link #transformWeights}), else U is
-     * made for the call into buffers the calling thread keeps (they grow to the largest layer's U):
+     * the U that {@code keptU} gives when the caller keeps this layer's ({@link #transformWeights};
+     * asked only on that path), else, on null, U is made for the call into buffers the calling thread keeps (they grow to the largest layer's U):
      * 16 fp32 positions are 3.6 times a 2-byte 9-tap weight's memory, so a layer used once (a
      * single -f run) should not keep them, and making them costs 10-25% of a many-tiles conv.
      */
-    static void conv(Parallel par, float[] x, int n, int h, int w, int cin, Gemm.Packed direct, Gemm.Packed[] keptU, int cout, float[] bias, float[] y) {
-        if (fewTiles(n, h, w)) convFewTiles(par, x, n, h, w, cin, direct, cout, bias, y);
-        else convTransformed(par, x, n, h, w, cin, keptU != null ? keptU : transformWeights(par, direct, cin, U_BUFFERS.get()), cout, bias, y);
+    static void conv(Parallel par, float[] x, int n, int h, int w, int cin, Gemm.Packed direct, Supplier<Gemm.Packed[]> keptU, int cout, float[] bias, float[] y) {
+        if (fewTiles(n, h, w)) {
+            convFewTiles(par, x, n, h, w, cin, direct, cout, bias, y);
+            return;
+        }
+        Gemm.Packed[] u = keptU.get();
+        convTransformed(par, x, n, h, w, cin, u != null ? u : transformWeights(par, direct, cin, U_BUFFERS.get()), cout, bias, y);
     }
 
     /** Bytes of the U that {@link #transformWeights} makes for this weight. */
@@ -71,9 +77,7 @@ final class Winograd {
         par.forEach(blocks, blk -> {
             int t0 = (int) ((long) tiles * blk / blocks), tb = (int) ((long) tiles * (blk + 1) / blocks) - t0;
             float[][] scratch = SCRATCH.get();
-            if (scratch[0].length < POSITIONS * TILE_BLOCK * cin) scratch[0] = new float[POSITIONS * TILE_BLOCK * cin];
-            if (scratch[1].length < POSITIONS * TILE_BLOCK * cout) scratch[1] = new float[POSITIONS * TILE_BLOCK * cout];
-            float[] v = scratch[0], m = scratch[1];
+            float[] v = grown(scratch, 0, POSITIONS * TILE_BLOCK * cin), m = grown(scratch, 1, POSITIONS * TILE_BLOCK * cout);
             for (int i = 0; i < tb; i++) inputTile(x, h, w, cin, th, tw, t0 + i, v, i, tb);
             for (int pos = 0; pos < POSITIONS; pos++)
                 Gemm.multiplySerial(tb, Gemm.dense(v, pos * tb * cin, cin), u[pos], m, pos * tb * cout, cout, false);
@@ -123,6 +127,7 @@ final class Winograd {
      */
     private static final ThreadLocal<float[][]> FEW_TILES_BUFFERS = ThreadLocal.withInitial(() -> new float[2 + POSITIONS][0]);
 
+    /** buffers[i], replaced by a new array first if it holds fewer than {@code size} floats. */
     private static float[] grown(float[][] buffers, int i, int size) {
         if (buffers[i].length < size) buffers[i] = new float[size];
         return buffers[i];
@@ -137,8 +142,8 @@ final class Winograd {
     /** This thread's {g, u} buffers for {@link #transformPanelSlice} of slices up to {@code step} channels. */
     private static float[][] transformScratch(int step) {
         float[][] scratch = SCRATCH.get();
-        if (scratch[0].length < 9 * sliceStride(step)) scratch[0] = new float[9 * sliceStride(step)];
-        if (scratch[1].length < POSITIONS * sliceStride(step)) scratch[1] = new float[POSITIONS * sliceStride(step)];
+        grown(scratch, 0, 9 * sliceStride(step));
+        grown(scratch, 1, POSITIONS * sliceStride(step));
         return scratch;
     }
 
