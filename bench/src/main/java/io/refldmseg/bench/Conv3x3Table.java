@@ -14,9 +14,10 @@ import java.util.Random;
 /**
  * The 3x3 stride-1 convolutions of the UNet and the VAE, one shape at a time through the public
  * backend (so the path the engine picks for that shape is the one timed), fp16-exact weights as
- * the checkpoints have them: min and median of {@code runs} calls after three warm-up calls, and
- * GFLOP/s of the direct convolution's multiply-adds x 2. Arguments: shapes as NxHxWxCINxCOUT
- * (default: the UNet's and VAE's), optionally {@code --runs R}.
+ * the checkpoints have them: min and median of {@code runs} calls after at least three warm-up
+ * calls and two seconds, and GFLOP/s of the direct convolution's multiply-adds x 2. Arguments: shapes as NxHxWxCINxCOUT
+ * (default: the UNet's and VAE's), optionally {@code --runs R} and {@code --winograd-min-pixels P}
+ * (the backend's threshold: a huge P times the direct convolution at every shape).
  */
 public final class Conv3x3Table {
     private static final String[] DEFAULT_SHAPES = {
@@ -25,15 +26,16 @@ public final class Conv3x3Table {
             "1x8x8x1280x1280", "3x8x8x2560x1280", "1x128x128x512x512", "1x256x256x256x256", "1x512x512x128x128"};
 
     public static void main(String[] args) {
-        int runs = 10;
+        int runs = 10, winogradMinPixels = CpuBackend.DEFAULT_WINOGRAD_MIN_PIXELS;
         List<String> shapes = new ArrayList<>();
         for (int i = 0; i < args.length; i++) {
             if (args[i].equals("--runs")) runs = Integer.parseInt(args[++i]);
+            else if (args[i].equals("--winograd-min-pixels")) winogradMinPixels = Integer.parseInt(args[++i]);
             else shapes.add(args[i]);
         }
         if (shapes.isEmpty()) shapes = List.of(DEFAULT_SHAPES);
-        Backend be = new CpuBackend();
-        System.out.printf("engine %s%n%-20s %9s %9s %9s%n", be.name(), "conv NxHxWxCINxCOUT", "min ms", "median ms", "GF/s");
+        Backend be = new CpuBackend(CpuBackend.cores(), winogradMinPixels);
+        System.out.printf("engine %s, Winograd from %d pixels%n%-20s %9s %9s %9s%n", be.name(), winogradMinPixels, "conv NxHxWxCINxCOUT", "min ms", "median ms", "GF/s");
         for (String shape : shapes) {
             int[] s = Arrays.stream(shape.split("x")).mapToInt(Integer::parseInt).toArray();
             if (s.length != 5) throw new IllegalArgumentException("shape " + shape + ": expected NxHxWxCINxCOUT");
@@ -42,16 +44,22 @@ public final class Conv3x3Table {
             ConvWeights weights = be.convWeights(fp16Exact(r, cout * cin * 9), cout, cin, 3, 3, fp16Exact(r, cout));
             Tensor x = be.tensor(fp16Exact(r, n * h * w * cin), n, h, w, cin);
             double[] ms = new double[runs];
-            for (int i = -3; i < runs; i++) {
+            long warm = System.nanoTime();
+            for (int i = 0; i < 3 || System.nanoTime() - warm < 2_000_000_000L; i++) convOnce(be, x, weights); // the first shape's first calls run in C1
+            for (int i = 0; i < runs; i++) {
                 long t0 = System.nanoTime();
-                try (Backend.Scope ignored = be.scope()) {
-                    be.conv2d(x, weights, 1, Padding.same(1));
-                }
-                if (i >= 0) ms[i] = (System.nanoTime() - t0) / 1e6;
+                convOnce(be, x, weights);
+                ms[i] = (System.nanoTime() - t0) / 1e6;
             }
             Arrays.sort(ms);
             double gflop = 2.0 * n * h * w * cin * cout * 9 / 1e9;
             System.out.printf("%-20s %9.2f %9.2f %9.1f%n", shape, ms[0], ms[runs / 2], gflop / (ms[0] / 1e3));
+        }
+    }
+
+    private static void convOnce(Backend be, Tensor x, ConvWeights weights) {
+        try (Backend.Scope ignored = be.scope()) {
+            be.conv2d(x, weights, 1, Padding.same(1));
         }
     }
 

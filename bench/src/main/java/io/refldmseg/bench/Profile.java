@@ -18,18 +18,32 @@ public final class Profile {
         int winograd = args.length > 2 ? Integer.parseInt(args[2]) : CpuBackend.DEFAULT_WINOGRAD_MIN_PIXELS;
         ProfilingBackend be = new ProfilingBackend(new CpuBackend(CpuBackend.cores(), winograd));
         Supplier<Tensor> forward = Workloads.build(what, be).forward(); // the same networks and inputs NetworkBench times
-        forward.get(); // warm-up
+        int warmups = warmUp(forward);
         be.reset();
         long t0 = System.nanoTime();
         for (int i = 0; i < runs; i++) forward.get();
         double total = (System.nanoTime() - t0) / 1e6 / runs;
         double gflop = be.flops() / 1e9 / runs;
-        System.out.printf("%s: %.0f ms per forward (mean of %d after one warm-up) on %s, Winograd from %d pixels; %.1f GFLOP counted, %.1f GFLOP/s%n",
-                what, total, runs, be.name(), winograd, gflop, gflop / total * 1e3);
+        System.out.printf("%s: %.0f ms per forward (mean of %d after %d warm-up forwards) on %s, Winograd from %d pixels; %.1f GFLOP counted, %.1f GFLOP/s%n",
+                what, total, runs, warmups, be.name(), winograd, gflop, gflop / total * 1e3);
         for (Map.Entry<String, double[]> e : be.report().entrySet()) {
             double ms = e.getValue()[0] / runs, op = e.getValue()[2] / runs;
             System.out.printf("  %-18s %8.1f ms %5.1f%% %6.0f calls%s%n", e.getKey(), ms, 100 * ms / total, e.getValue()[1] / runs,
                     op > 0 ? String.format(" %7.1f GFLOP/s", op / ms * 1e3) : "");
         }
+    }
+
+    /**
+     * At least three forwards and ten seconds: after one forward the JIT is still compiling (a
+     * UNet b1 profile read 1600 ms per forward after one warm-up, 1314 ms after more).
+     */
+    static int warmUp(Supplier<Tensor> forward) {
+        long t0 = System.nanoTime();
+        int n = 0;
+        while (n < 3 || System.nanoTime() - t0 < 10_000_000_000L) {
+            forward.get();
+            n++;
+        }
+        return n;
     }
 }

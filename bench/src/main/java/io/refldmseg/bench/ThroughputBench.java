@@ -5,6 +5,7 @@ import io.refldmseg.eval.SyntheticScenes;
 import io.refldmseg.pipeline.LabelMap;
 import io.refldmseg.pipeline.Options;
 import io.refldmseg.pipeline.RefLdmSeg;
+import io.refldmseg.pipeline.Result;
 import io.refldmseg.pipeline.Request;
 import io.refldmseg.pipeline.RgbImage;
 import io.refldmseg.pipeline.Segmenter;
@@ -21,6 +22,7 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.LongAdder;
 
 /**
  * Serving throughput: images/s and p50/p99 latency through {@link Segmenter} for each max batch x
@@ -34,7 +36,35 @@ import java.util.concurrent.atomic.AtomicInteger;
  */
 public final class ThroughputBench {
     record Row(int maxBatch, int clients, int requests, double seconds, double imagesPerSecond, double p50Ms, double p99Ms,
-               double meanBatch) {
+               double meanBatch, Stages stages) {
+    }
+
+    /**
+     * Mean milliseconds per image of each pipeline stage, from the results' {@link Result.Timings}
+     * (a batch's UNet time is shared evenly by its requests), to see where batching gains or loses.
+     */
+    static final class Stages {
+        private final LongAdder encode = new LongAdder(), unet = new LongAdder(), decode = new LongAdder(), count = new LongAdder();
+
+        void add(Result r) {
+            encode.add(r.timings().encodeMillis());
+            unet.add(r.timings().unetMillis());
+            decode.add(r.timings().decodeMillis());
+            count.increment();
+        }
+
+        private double mean(LongAdder a) {
+            return count.sum() == 0 ? Double.NaN : (double) a.sum() / count.sum();
+        }
+
+        String json() {
+            return String.format("{\"encode_ms\":%.1f,\"unet_ms\":%.1f,\"decode_ms\":%.1f}", mean(encode), mean(unet), mean(decode));
+        }
+
+        @Override
+        public String toString() {
+            return String.format("%7.0f %7.0f %7.0f", mean(encode), mean(unet), mean(decode));
+        }
     }
 
     public static void main(String[] args) throws Exception {
@@ -56,29 +86,31 @@ public final class ThroughputBench {
             RefLdmSeg.Prompt prompt = seg.prompt(supports, -1);
             for (int i = 0; i < Math.min(4, requests); i++) seg.segment(queries.get(i % 16), prompt, o); // warm-up
             double[] seq = new double[requests];
+            Stages seqStages = new Stages();
             long t0 = System.nanoTime();
             for (int i = 0; i < requests; i++) {
                 long a = System.nanoTime();
-                seg.segment(queries.get(i % 16), prompt, o);
+                seqStages.add(seg.segment(queries.get(i % 16), prompt, o));
                 seq[i] = (System.nanoTime() - a) / 1e6;
             }
             double seqSeconds = (System.nanoTime() - t0) / 1e9;
-            Row sequential = new Row(0, 1, requests, seqSeconds, requests / seqSeconds, percentile(seq, 50), percentile(seq, 99), 1);
+            Row sequential = new Row(0, 1, requests, seqSeconds, requests / seqSeconds, percentile(seq, 50), percentile(seq, 99), 1, seqStages);
             List<Row> rows = new ArrayList<>();
             for (int b : batches)
                 for (int k : clients) rows.add(serve(seg, queries, supports, o, requests, b, k, maxWaitMs));
-            System.out.printf("%nsequential RefLdmSeg.segment: %d requests in %.1f s, %.3f images/s, p50 %.0f ms, p99 %.0f ms%n",
-                    requests, seqSeconds, sequential.imagesPerSecond(), sequential.p50Ms(), sequential.p99Ms());
-            System.out.printf("%-9s %-7s %10s %8s %9s %9s %10s%n", "maxBatch", "clients", "images/s", "x seq", "p50 ms", "p99 ms", "mean batch");
+            System.out.printf("%nsequential RefLdmSeg.segment: %d requests in %.1f s, %.3f images/s, p50 %.0f ms, p99 %.0f ms; per image: encode, UNet, decode %s ms%n",
+                    requests, seqSeconds, sequential.imagesPerSecond(), sequential.p50Ms(), sequential.p99Ms(), seqStages);
+            System.out.printf("%-9s %-7s %10s %8s %9s %9s %10s %7s %7s %7s%n", "maxBatch", "clients", "images/s", "x seq", "p50 ms", "p99 ms", "mean batch",
+                    "enc ms", "UNet ms", "dec ms");
             StringBuilder json = new StringBuilder("{\"date\":\"" + Instant.now() + "\",\"backend\":\"" + seg.backend().name() + "\",\"models\":\""
                     + args[0] + "\",\"requests\":" + requests + ",\"max_wait_ms\":" + maxWaitMs
-                    + String.format(",\"sequential\":{\"images_per_s\":%.4f,\"p50_ms\":%.1f,\"p99_ms\":%.1f},\"rows\":[", sequential.imagesPerSecond(), sequential.p50Ms(), sequential.p99Ms()));
+                    + String.format(",\"sequential\":{\"images_per_s\":%.4f,\"p50_ms\":%.1f,\"p99_ms\":%.1f,\"stages\":%s},\"rows\":[", sequential.imagesPerSecond(), sequential.p50Ms(), sequential.p99Ms(), seqStages.json()));
             String sep = "";
             for (Row r : rows) {
                 double ratio = r.imagesPerSecond() / sequential.imagesPerSecond();
-                System.out.printf("%-9d %-7d %10.3f %8.2f %9.0f %9.0f %10.2f%n", r.maxBatch(), r.clients(), r.imagesPerSecond(), ratio, r.p50Ms(), r.p99Ms(), r.meanBatch());
-                json.append(sep).append(String.format("{\"max_batch\":%d,\"clients\":%d,\"images_per_s\":%.4f,\"ratio_to_sequential\":%.3f,\"p50_ms\":%.1f,\"p99_ms\":%.1f,\"mean_batch\":%.2f}",
-                        r.maxBatch(), r.clients(), r.imagesPerSecond(), ratio, r.p50Ms(), r.p99Ms(), r.meanBatch()));
+                System.out.printf("%-9d %-7d %10.3f %8.2f %9.0f %9.0f %10.2f %s%n", r.maxBatch(), r.clients(), r.imagesPerSecond(), ratio, r.p50Ms(), r.p99Ms(), r.meanBatch(), r.stages());
+                json.append(sep).append(String.format("{\"max_batch\":%d,\"clients\":%d,\"images_per_s\":%.4f,\"ratio_to_sequential\":%.3f,\"p50_ms\":%.1f,\"p99_ms\":%.1f,\"mean_batch\":%.2f,\"stages\":%s}",
+                        r.maxBatch(), r.clients(), r.imagesPerSecond(), ratio, r.p50Ms(), r.p99Ms(), r.meanBatch(), r.stages().json()));
                 sep = ",";
             }
             json.append("]}\n");
@@ -90,6 +122,7 @@ public final class ThroughputBench {
     private static Row serve(RefLdmSeg seg, List<RgbImage> queries, List<Support> supports, Options o, int requests, int maxBatch, int clients,
                              long maxWaitMs) throws Exception {
         double[] latency = new double[requests];
+        Stages stages = new Stages();
         AtomicInteger next = new AtomicInteger();
         try (Segmenter segmenter = new Segmenter(seg, new Segmenter.Config(Math.max(64, clients * 2), null, 64L << 20, maxBatch, Duration.ofMillis(maxWaitMs)))) {
             segmenter.submit(new Request(queries.getFirst(), supports, o)).get(); // fills the prompt cache
@@ -100,7 +133,7 @@ public final class ThroughputBench {
                 done.add(pool.submit(() -> {
                     for (int i; (i = next.getAndIncrement()) < requests; ) {
                         long a = System.nanoTime();
-                        segmenter.submit(new Request(queries.get(i % 16), supports, o)).get();
+                        stages.add(segmenter.submit(new Request(queries.get(i % 16), supports, o)).get().result());
                         latency[i] = (System.nanoTime() - a) / 1e6;
                     }
                     return null;
@@ -118,9 +151,9 @@ public final class ThroughputBench {
                 served += size * sizes[size];
             }
             Row r = new Row(maxBatch, clients, requests, seconds, requests / seconds, percentile(latency, 50), percentile(latency, 99),
-                    batches == 0 ? 0 : (double) served / batches);
-            System.out.printf("  max batch %d, %2d clients: %.3f images/s, p50 %.0f ms, p99 %.0f ms, mean batch %.2f%n", maxBatch, clients,
-                    r.imagesPerSecond(), r.p50Ms(), r.p99Ms(), r.meanBatch());
+                    batches == 0 ? 0 : (double) served / batches, stages);
+            System.out.printf("  max batch %d, %2d clients: %.3f images/s, p50 %.0f ms, p99 %.0f ms, mean batch %.2f; per image: encode, UNet, decode %s ms%n",
+                    maxBatch, clients, r.imagesPerSecond(), r.p50Ms(), r.p99Ms(), r.meanBatch(), stages);
             return r;
         }
     }
