@@ -6,6 +6,7 @@ import io.refldmseg.engine.Padding;
 import io.refldmseg.engine.Tensor;
 import io.refldmseg.engine.cpu.CpuBackend;
 
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -15,9 +16,10 @@ import java.util.Random;
  * The 3x3 stride-1 convolutions of the UNet and the VAE, one shape at a time through the public
  * backend (so the path the engine picks for that shape is the one timed), fp16-exact weights as
  * the checkpoints have them: min and median of {@code runs} calls after at least three warm-up
- * calls and two seconds, and GFLOP/s of the direct convolution's multiply-adds x 2. Arguments: shapes as NxHxWxCINxCOUT
- * (default: the UNet's and VAE's), optionally {@code --runs R} and {@code --winograd-min-pixels P}
- * (the backend's threshold: a huge P times the direct convolution at every shape).
+ * calls and two seconds, and GFLOP/s of the direct convolution's multiply-adds x 2. Arguments:
+ * shapes as NxHxWxCINxCOUT (default: the UNet's and VAE's), optionally {@code --runs R} and
+ * {@code --winograd-min-pixels P} (the backend's threshold: a huge P times the direct convolution
+ * at every shape).
  */
 public final class Conv3x3Table {
     private static final String[] DEFAULT_SHAPES = {
@@ -44,8 +46,7 @@ public final class Conv3x3Table {
             ConvWeights weights = be.convWeights(fp16Exact(r, cout * cin * 9), cout, cin, 3, 3, fp16Exact(r, cout));
             Tensor x = be.tensor(fp16Exact(r, n * h * w * cin), n, h, w, cin);
             double[] ms = new double[runs];
-            long warm = System.nanoTime();
-            for (int i = 0; i < 3 || System.nanoTime() - warm < 2_000_000_000L; i++) convOnce(be, x, weights); // the first shape's first calls run in C1
+            WarmUp.run(() -> convOnce(be, x, weights), 3, Duration.ofSeconds(2)); // the first shape's first calls run in C1
             for (int i = 0; i < runs; i++) {
                 long t0 = System.nanoTime();
                 convOnce(be, x, weights);

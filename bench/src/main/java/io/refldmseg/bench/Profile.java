@@ -4,6 +4,7 @@ import io.refldmseg.engine.ProfilingBackend;
 import io.refldmseg.engine.Tensor;
 import io.refldmseg.engine.cpu.CpuBackend;
 
+import java.time.Duration;
 import java.util.Map;
 import java.util.function.Supplier;
 
@@ -18,7 +19,8 @@ public final class Profile {
         int winograd = args.length > 2 ? Integer.parseInt(args[2]) : CpuBackend.DEFAULT_WINOGRAD_MIN_PIXELS;
         ProfilingBackend be = new ProfilingBackend(new CpuBackend(CpuBackend.cores(), winograd));
         Supplier<Tensor> forward = Workloads.build(what, be).forward(); // the same networks and inputs NetworkBench times
-        int warmups = warmUp(forward);
+        // after one forward the JIT is still compiling: a profile taken then reads the first layers slow
+        int warmups = WarmUp.run(forward::get, 3, Duration.ofSeconds(10));
         be.reset();
         long t0 = System.nanoTime();
         for (int i = 0; i < runs; i++) forward.get();
@@ -31,19 +33,5 @@ public final class Profile {
             System.out.printf("  %-18s %8.1f ms %5.1f%% %6.0f calls%s%n", e.getKey(), ms, 100 * ms / total, e.getValue()[1] / runs,
                     op > 0 ? String.format(" %7.1f GFLOP/s", op / ms * 1e3) : "");
         }
-    }
-
-    /**
-     * At least three forwards and ten seconds: after one forward the JIT is still compiling (a
-     * UNet b1 profile read 1600 ms per forward after one warm-up, 1314 ms after more).
-     */
-    static int warmUp(Supplier<Tensor> forward) {
-        long t0 = System.nanoTime();
-        int n = 0;
-        while (n < 3 || System.nanoTime() - t0 < 10_000_000_000L) {
-            forward.get();
-            n++;
-        }
-        return n;
     }
 }

@@ -24,7 +24,8 @@ final class Winograd {
      * y [n, h, w, cout] = conv3x3(x [n, h, w, cin], padding 1) + bias, from the direct conv's packed
      * [out, (ky, kx, in)] weight; every element of y is written. With many tiles the products use
      * the U that {@code keptU} gives when the caller keeps this layer's ({@link #transformWeights};
-     * asked only on that path), else, on null, U is made for the call into buffers the calling thread keeps (they grow to the largest layer's U):
+     * asked only on that path), else, on null, U is made for the call into buffers the calling
+     * thread keeps (they grow to the largest layer's U):
      * 16 fp32 positions are 3.6 times a 2-byte 9-tap weight's memory, so a layer used once (a
      * single -f run) should not keep them, and making them costs 10-25% of a many-tiles conv.
      */
