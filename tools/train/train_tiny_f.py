@@ -40,6 +40,11 @@ ap.add_argument("--threads", type=int, default=os.cpu_count())
 ap.add_argument("--tower-minutes", type=float, default=0,
                 help="first train the tower alone this long on the support-kind task (batches of 4 x --batch), then everything")
 ap.add_argument("--support-kind-weight", type=float, default=0.2, help="weight of the support-kind auxiliary loss in joint training")
+ap.add_argument("--head-minutes", type=float, default=0,
+                help="after --resume: first train only the fresh auxiliary heads this long (networks frozen), so their early gradients do not disturb the resumed weights")
+ap.add_argument("--warmup-steps", type=int, default=100, help="linear learning-rate warm-up of the joint training")
+ap.add_argument("--snapshot-minutes", type=float, default=0,
+                help="also save the weights every this many minutes of joint training to OUT/snapshot-<step> (0: only OUT), to choose a stage on a validation set")
 ap.add_argument("--resume", help="a model folder this script wrote (F32): start from its weights (the auxiliary heads start afresh)")
 a = ap.parse_args()
 
@@ -170,6 +175,13 @@ def support_kind_logits(vt, head, support, support_mask):
     return head((tokens * keys).sum(1) / keys.sum(1).clamp(min=1))
 
 
+def support_kind_loss(head, taps, kinds):
+    """Cross-entropy of the support's kind from the tower tokens under its mask (the forward's taps)."""
+    keys = taps["keys"][:, :, None]
+    pooled = (taps["tokens"] * keys).sum(1) / keys.sum(1).clamp(min=1)
+    return F.cross_entropy(head(pooled), kinds)
+
+
 def loss_fn(logits, truth):
     bce = F.binary_cross_entropy_with_logits(logits, truth)
     p = torch.sigmoid(logits)
@@ -222,16 +234,33 @@ def main():
             tstep += 1
             if tstep % 25 == 0:
                 print(f"tower step {tstep} {(time.time() - t0) / 60:.1f} min loss {tl.item():.3f} kind accuracy (EMA) {tema:.3f}", flush=True)
+    if a.head_minutes > 0:
+        head_params = list(pixel_head.parameters()) + list(support_head.parameters())
+        hopt = torch.optim.AdamW(head_params, lr=1e-3, weight_decay=1e-4)
+        t0, hstep = time.time(), 0
+        while time.time() - t0 < a.head_minutes * 60:
+            q, s, sm, qm, kinds, qk = episode_batch(images, kind_maps, per_kind, a.batch)
+            taps = {}
+            with torch.no_grad():
+                forward(nets, q.to(memory_format=torch.channels_last), s, sm, taps)
+            hl = F.cross_entropy(pixel_head(last_up["h"]), qk[:, 4::8, 4::8]) + support_kind_loss(support_head, taps, kinds)
+            hopt.zero_grad(set_to_none=True)
+            hl.backward()
+            hopt.step()
+            hstep += 1
+            if hstep % 25 == 0:
+                print(f"head step {hstep} {(time.time() - t0) / 60:.1f} min loss {hl.item():.3f}", flush=True)
     print("parameters:", {type(m).__name__: sum(p.numel() for p in m.parameters()) for m in nets}, flush=True)
     opt = torch.optim.AdamW(params, lr=a.lr, weight_decay=1e-4)
     budget, start, step, ema = a.minutes * 60, time.time(), 0, None
+    next_snapshot = a.snapshot_minutes * 60 if a.snapshot_minutes > 0 else math.inf
     while True:
         elapsed = time.time() - start
         if elapsed > budget:
             break
         # linear warm-up, then cosine to 5% over the time budget
         frac = elapsed / budget
-        lr = a.lr * min(1.0, (step + 1) / 100) * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * frac)))
+        lr = a.lr * min(1.0, (step + 1) / max(1, a.warmup_steps)) * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * frac)))
         for g in opt.param_groups:
             g["lr"] = lr
         q, s, sm, qm, kinds, qk = episode_batch(images, kind_maps, per_kind, a.batch)
@@ -239,9 +268,7 @@ def main():
         logits = forward(nets, q.to(memory_format=torch.channels_last), s, sm, taps)
         loss, p = loss_fn(logits, qm)
         pixel_kind = F.cross_entropy(pixel_head(last_up["h"]), qk[:, 4::8, 4::8])
-        keys = taps["keys"][:, :, None]
-        pooled = (taps["tokens"] * keys).sum(1) / keys.sum(1).clamp(min=1)
-        support_kind = F.cross_entropy(support_head(pooled), kinds)
+        support_kind = support_kind_loss(support_head, taps, kinds)
         loss = loss + 0.5 * pixel_kind + a.support_kind_weight * support_kind
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -257,6 +284,9 @@ def main():
                   f"support kind {support_kind.item():.3f}) batch IoU (EMA) {ema:.3f}", flush=True)
         if step % 250 == 0:
             save(nets, a.out, step)
+        if time.time() - start >= next_snapshot:
+            save(nets, os.path.join(a.out, f"snapshot-{step}"), step)
+            next_snapshot += a.snapshot_minutes * 60
     save(nets, a.out, step)
     print(f"done: {step} steps in {(time.time() - start) / 60:.1f} min, saved to {a.out}", flush=True)
 
