@@ -23,6 +23,14 @@ public interface Backend extends AutoCloseable {
         return Scope.NONE;
     }
 
+    /**
+     * Frees the memory the backend keeps for reuse between ops (the CPU backend's dead output
+     * arrays); live tensors stay valid. For a caller that moves to work of other shapes and wants
+     * the memory back (the collector can reclaim it only once nothing holds it).
+     */
+    default void releaseWorkspace() {
+    }
+
     /** See {@link Backend#scope()}. */
     interface Scope extends AutoCloseable {
         Scope NONE = new Scope() {

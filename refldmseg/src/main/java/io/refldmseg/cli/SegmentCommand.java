@@ -67,7 +67,7 @@ final class SegmentCommand implements Callable<Integer> {
         research.check();
         RgbImage q = ImageFiles.readRgb(query);
         List<Support> shots = readSupports(supports, supportMasks);
-        try (RefLdmSeg seg = models.open()) {
+        try (RefLdmSeg seg = models.open().compactingBetweenStages()) { // one request: its stages' memory need not add up
             research.install(seg);
             if (categories) {
                 List<List<Support>> perCategory = shots.stream().map(List::of).toList();

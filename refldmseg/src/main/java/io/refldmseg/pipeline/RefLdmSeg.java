@@ -70,6 +70,7 @@ public final class RefLdmSeg implements AutoCloseable {
     private final Prompter prompter;
     private final LatentPredictor predictor;
     private volatile boolean ownsBackend;
+    private volatile boolean compactBetweenStages;
 
     /** Networks built by the caller (their checkpoint files may be closed once they are built). */
     public RefLdmSeg(UNet2DConditionModel unet, AutoencoderKL vae, AlphaClipVisionTower tower, Backend backend) {
@@ -209,8 +210,10 @@ public final class RefLdmSeg implements AutoCloseable {
             long t0 = System.nanoTime();
             PipelineListener.TensorCollector kept = o.keepTensors() ? new PipelineListener.TensorCollector() : null;
             PipelineListener keep = listening(kept, listener);
-            Prompt p = prompter.prompt(supports, o.ignoreLabel(), keep);
-            return run(encode(query), p, o, keep, kept, System.nanoTime() - t0);
+            Prompt p = promptReleasing(supports, o.ignoreLabel(), keep);
+            stageDone();
+            long promptNanos = System.nanoTime() - t0;
+            return run(encodeReleasing(query), p, o, keep, kept, promptNanos);
         });
     }
 
@@ -220,7 +223,7 @@ public final class RefLdmSeg implements AutoCloseable {
 
     public synchronized Result segment(RgbImage query, Prompt prompt, Options o, PipelineListener listener) {
         PipelineListener.TensorCollector kept = o.keepTensors() ? new PipelineListener.TensorCollector() : null;
-        return scoped(() -> run(encode(query), prompt, o, listening(kept, listener), kept, 0));
+        return scoped(() -> run(encodeReleasing(query), prompt, o, listening(kept, listener), kept, 0));
     }
 
     /**
@@ -255,6 +258,14 @@ public final class RefLdmSeg implements AutoCloseable {
             }
             return out;
         });
+    }
+
+    /** The prompt with the tower's intermediates released: only the instruction tensors outlive it. */
+    private Prompt promptReleasing(List<Support> supports, int ignoreLabel, PipelineListener keep) {
+        try (Backend.Scope s = be.scope()) {
+            Prompt p = prompter.prompt(supports, ignoreLabel, keep);
+            return new Prompt(s.keep(p.tokens()), s.keep(p.keyMask()), s.keep(p.softKeyMask()), p.shots());
+        }
     }
 
     /** {@link #encode} with the encoder's intermediates released: only the input and the posterior outlive it. */
@@ -358,10 +369,17 @@ public final class RefLdmSeg implements AutoCloseable {
             keep.onTensor("latent_logvar", HostCopies.nchw(be, post.logvar()));
         }
         long t1 = System.nanoTime();
-        Tensor latent = predictor.predict(post, p, o, rng(o), keep);
+        stageDone();
+        Tensor latent;
+        try (Backend.Scope unetScope = be.scope()) { // only the predicted latent outlives the UNet
+            latent = unetScope.keep(predictor.predict(post, p, o, rng(o), keep));
+        }
         long t2 = System.nanoTime();
-        Tensor decoded = vae.decode(be.scale(latent, 1f / latentScale));
-        return finish(q, logits(decoded, q, o), q.nanos(), t2 - t1, promptNanos, t2, keep, kept);
+        stageDone();
+        try (Backend.Scope decode = be.scope()) { // finish copies the mask to the host: nothing of the decode outlives it
+            Tensor decoded = vae.decode(be.scale(latent, 1f / latentScale));
+            return finish(q, logits(decoded, q, o), q.nanos(), t2 - t1, promptNanos, t2, keep, kept);
+        }
     }
 
     /** Logits [1, 256, 256, 3] of one request -> its mask at the query's size, with the timings. */
@@ -388,6 +406,25 @@ public final class RefLdmSeg implements AutoCloseable {
     }
 
 
+
+    /**
+     * Makes every request give back the memory of each finished stage (tower, VAE encoder, UNet)
+     * before the next one starts: the backend's workspace is released and the heap collected in
+     * full, so a run's peak memory is the weights plus its largest stage rather than the sum of
+     * stages the young collections promoted. Costs one full collection per stage (a few hundred ms
+     * with full-size weights, counted in the timings of the stage that follows it, the prompt's in
+     * the prompt): for one-shot runs such as the CLI's {@code segment}, not for servers.
+     */
+    public RefLdmSeg compactingBetweenStages() {
+        compactBetweenStages = true;
+        return this;
+    }
+
+    private void stageDone() {
+        if (!compactBetweenStages) return;
+        be.releaseWorkspace();
+        System.gc(); // a one-shot run wants the dead stage's promoted arrays back, and only a full collection reclaims them
+    }
 
     /** Makes {@link #close()} close the backend too (for a caller that made the backend only for this instance). */
     public RefLdmSeg closingBackend() {

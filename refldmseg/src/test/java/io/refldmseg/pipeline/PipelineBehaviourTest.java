@@ -115,6 +115,28 @@ class PipelineBehaviourTest {
         Golden.assertClose("crop of the padded logits", expect, r.logits(), 0);
     }
 
+    /** Giving each stage's memory back between stages changes no bit of the answer or of the kept intermediates, -f and -n. */
+    @Test
+    void compactingBetweenStagesGivesTheSameBits() {
+        Options f = Options.defaults().withKeepTensors(true);
+        try (RefLdmSeg compacting = open(tinyF()).compactingBetweenStages()) {
+            assertSameAnswer(seg.segment(new Request(query, supports, f)), compacting.segment(new Request(query, supports, f)));
+            RefLdmSeg.Prompt p = compacting.prompt(supports, f.ignoreLabel());
+            assertSameAnswer(seg.segment(query, p, Options.defaults()), compacting.segment(query, p, Options.defaults()));
+        }
+        Options n = Options.defaults().withSteps(3).withKeepTensors(true);
+        try (RefLdmSeg plain = open(tinyN()); RefLdmSeg compacting = open(tinyN()).compactingBetweenStages()) {
+            assertSameAnswer(plain.segment(new Request(query, supports, n)), compacting.segment(new Request(query, supports, n)));
+        }
+    }
+
+    private static void assertSameAnswer(Result want, Result got) {
+        assertArrayEquals(want.mask(), got.mask());
+        assertArrayEquals(want.logits(), got.logits());
+        assertEquals(want.tensors().keySet(), got.tensors().keySet());
+        want.tensors().forEach((name, t) -> assertArrayEquals(t.data(), got.tensors().get(name).data(), name));
+    }
+
     /** Either guidance scale below 1 switches guidance off: one UNet row per step, its output used as is. */
     @Test
     void guidanceBelowOneRunsOneUnguidedRow() {

@@ -73,6 +73,12 @@ final class BufferPool {
         };
     }
 
+    /** Drops every pooled array (arrays of open scopes are not pooled yet and stay theirs). */
+    synchronized void clear() {
+        free.clear();
+        pooledBytes = 0;
+    }
+
     private synchronized void give(float[] a) {
         long bytes = (long) a.length * Float.BYTES;
         if (pooledBytes + bytes > MAX_POOLED_BYTES) return;

@@ -100,6 +100,11 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
+    public void releaseWorkspace() {
+        pool.clear();
+    }
+
+    @Override
     public Tensor tensor(float[] data, int... shape) {
         return new CpuTensor(data.clone(), shape);
     }

@@ -30,6 +30,26 @@ class BufferPoolTest {
     }
 
     @Test
+    void releasedWorkspaceIsNotHandedOutAgain() {
+        CpuBackend be = new CpuBackend();
+        Tensor x = be.tensor(new float[33], 33);
+        Tensor dead, kept;
+        try (Backend.Scope scope = be.scope()) {
+            dead = be.scale(x, 2f);
+            kept = scope.keep(be.scale(x, 3f));
+        }
+        be.releaseWorkspace();
+        Tensor next = be.scale(x, 5f);
+        assertNotSame(data(dead), data(next), "a released array is left to the collector");
+        assertNotSame(data(kept), data(next));
+        assertEquals(0f, be.toHost(kept)[0]);
+        try (Backend.Scope scope = be.scope()) {
+            dead = be.scale(x, 2f);
+        }
+        assertSame(data(dead), data(be.scale(x, 7f)), "the pool works as before after a release");
+    }
+
+    @Test
     void keptTensorsPassToTheEnclosingScope() {
         CpuBackend be = new CpuBackend();
         Tensor x = be.tensor(new float[40], 40);
