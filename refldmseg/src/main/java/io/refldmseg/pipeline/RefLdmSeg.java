@@ -249,12 +249,8 @@ public final class RefLdmSeg implements AutoCloseable {
             long t2 = System.nanoTime();
             List<Result> out = new ArrayList<>();
             for (int i = 0; i < b; i++) {
-                EncodedQuery q = encoded.get(i);
-                try (Backend.Scope decode = be.scope()) { // finish copies the mask to the host: nothing of the decode outlives it
-                    long d0 = System.nanoTime();
-                    Tensor decoded = vae.decode(be.scale(be.sliceBatch(latents, i, 1), 1f / latentScale));
-                    out.add(finish(q, logits(decoded, q, options.get(i)), q.nanos(), (t2 - t1) / b, 0, d0, PipelineListener.NONE, null));
-                }
+                out.add(decodeAndFinish(encoded.get(i), be.sliceBatch(latents, i, 1), options.get(i), (t2 - t1) / b, 0, System.nanoTime(),
+                        PipelineListener.NONE, null));
             }
             return out;
         });
@@ -376,9 +372,15 @@ public final class RefLdmSeg implements AutoCloseable {
         }
         long t2 = System.nanoTime();
         stageDone();
-        try (Backend.Scope decode = be.scope()) { // finish copies the mask to the host: nothing of the decode outlives it
+        return decodeAndFinish(q, latent, o, t2 - t1, promptNanos, t2, keep, kept);
+    }
+
+    /** The VAE decode of one request's latent and its {@link #finish}, in a scope: finish copies the mask to the host, so nothing of the decode outlives it. */
+    private Result decodeAndFinish(EncodedQuery q, Tensor latent, Options o, long unetNanos, long promptNanos, long decodeStart,
+                                   PipelineListener keep, PipelineListener.TensorCollector kept) {
+        try (Backend.Scope decode = be.scope()) {
             Tensor decoded = vae.decode(be.scale(latent, 1f / latentScale));
-            return finish(q, logits(decoded, q, o), q.nanos(), t2 - t1, promptNanos, t2, keep, kept);
+            return finish(q, logits(decoded, q, o), q.nanos(), unetNanos, promptNanos, decodeStart, keep, kept);
         }
     }
 
