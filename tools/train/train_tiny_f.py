@@ -46,6 +46,9 @@ ap.add_argument("--warmup-steps", type=int, default=100, help="linear learning-r
 ap.add_argument("--snapshot-minutes", type=float, default=0,
                 help="also save the weights every this many minutes of joint training to OUT/snapshot-<step> (0: only OUT), to choose a stage on a validation set")
 ap.add_argument("--resume", help="a model folder this script wrote (F32): start from its weights (the auxiliary heads start afresh)")
+ap.add_argument("--tower-layers", type=int, default=0,
+                help="transformer blocks of the tower (0: the resumed tower's, else 3); more than the resumed tower has appends blocks "
+                     "whose output projections start at zero, so the deeper tower starts as the same function")
 a = ap.parse_args()
 
 for p in ("diffusers/src", "huggingface_hub/src"):
@@ -201,15 +204,42 @@ def save(nets, out, step):
                       {"config": json.dumps(TOWER), "layout": "alpha_clip VisionTransformer state_dict", "trained_steps": str(step)})
 
 
+def resumed_tower_layers():
+    """The tower depth this run trains: --tower-layers, else the resumed tower's, else TOWER's."""
+    saved = json.loads(st_io.read(os.path.join(a.resume, "clip.safetensors"))[1]["config"])["layers"] if a.resume else TOWER["layers"]
+    if a.tower_layers and a.tower_layers < saved:
+        sys.exit(f"--tower-layers {a.tower_layers}: the resumed tower has {saved} blocks; this script only adds blocks")
+    return saved, a.tower_layers or saved
+
+
+def load_tower(vt, state, saved_layers):
+    """Loads a resumed tower of saved_layers blocks into vt; blocks past them keep their initialisation with the
+    attention and MLP output projections zeroed, so each starts as the identity (a residual block adding 0)."""
+    missing, unexpected = vt.load_state_dict(state, strict=False)
+    new = {f"transformer.resblocks.{i}." for i in range(saved_layers, len(vt.transformer.resblocks))}
+    if unexpected or any(not any(m.startswith(b) for b in new) for m in missing):
+        sys.exit(f"tower checkpoint does not match: missing {missing}, unexpected {unexpected}")
+    with torch.no_grad():
+        for i in range(saved_layers, len(vt.transformer.resblocks)):
+            block = vt.transformer.resblocks[i]
+            for proj in (block.attn.out_proj, block.mlp.c_proj):
+                proj.weight.zero_()
+                proj.bias.zero_()
+    if new:
+        print(f"tower: {saved_layers} resumed blocks + {len(new)} new ones starting as the identity", flush=True)
+
+
 def main():
+    saved_layers, TOWER["layers"] = resumed_tower_layers()
     images, kind_maps, per_kind = load_data(a.data)
     vae = AutoencoderKL(**VAE).to(memory_format=torch.channels_last)  # faster convolutions on the CPU
     unet = UNet2DConditionModel(**UNET).to(memory_format=torch.channels_last)
     vt = alpha_clip.VisionTransformer(**TOWER)
     nets = (vae, unet, vt)
     if a.resume:
-        for name, m in zip(("vae", "unet", "clip"), nets):
+        for name, m in zip(("vae", "unet"), nets):
             m.load_state_dict(st_io.read(os.path.join(a.resume, name + ".safetensors"))[0])
+        load_tower(vt, st_io.read(os.path.join(a.resume, "clip.safetensors"))[0], saved_layers)
         print("resumed from", a.resume, flush=True)
     # training-only heads: per-pixel kind of the query from the last up block, kind of the support from its masked tokens
     pixel_head = torch.nn.Conv2d(UNET["block_out_channels"][0], len(KINDS) + 1, 1)
