@@ -49,6 +49,9 @@ ap.add_argument("--resume", help="a model folder this script wrote (F32): start 
 ap.add_argument("--tower-layers", type=int, default=0,
                 help="transformer blocks of the tower (0: the resumed tower's, else 3); more than the resumed tower has appends blocks "
                      "whose output projections start at zero, so the deeper tower starts as the same function")
+ap.add_argument("--cross-attention-32", action="store_true",
+                help="cross-attention also at the 32 x 32 level (down_blocks.0 and up_blocks.2 as CrossAttn blocks); after --resume of a UNet "
+                     "without it, the new attentions' proj_out starts at zero, so the UNet starts as the same function")
 a = ap.parse_args()
 
 for p in ("diffusers/src", "huggingface_hub/src"):
@@ -229,16 +232,33 @@ def load_tower(vt, state, saved_layers):
         print(f"tower: {saved_layers} resumed blocks + {len(new)} new ones starting as the identity", flush=True)
 
 
+def load_unet(unet, state):
+    """Loads a resumed UNet; attentions this run adds (--cross-attention-32) start with proj_out zeroed (residual adds 0)."""
+    missing, unexpected = unet.load_state_dict(state, strict=False)
+    new = ("down_blocks.0.attentions.", "up_blocks.2.attentions.") if a.cross_attention_32 else ()
+    if unexpected or any(not m.startswith(new) for m in missing):
+        sys.exit(f"UNet checkpoint does not match: missing {missing[:8]}, unexpected {unexpected[:8]}")
+    if missing:
+        with torch.no_grad():
+            for block in (unet.down_blocks[0], unet.up_blocks[2]):
+                for attn in block.attentions:
+                    attn.proj_out.weight.zero_()
+                    attn.proj_out.bias.zero_()
+        print("UNet: cross-attention added at 32 x 32, starting as the identity", flush=True)
+
+
 def main():
     saved_layers, TOWER["layers"] = resumed_tower_layers()
+    if a.cross_attention_32:
+        UNET["down_block_types"][0], UNET["up_block_types"][2] = "CrossAttnDownBlock2D", "CrossAttnUpBlock2D"
     images, kind_maps, per_kind = load_data(a.data)
     vae = AutoencoderKL(**VAE).to(memory_format=torch.channels_last)  # faster convolutions on the CPU
     unet = UNet2DConditionModel(**UNET).to(memory_format=torch.channels_last)
     vt = alpha_clip.VisionTransformer(**TOWER)
     nets = (vae, unet, vt)
     if a.resume:
-        for name, m in zip(("vae", "unet"), nets):
-            m.load_state_dict(st_io.read(os.path.join(a.resume, name + ".safetensors"))[0])
+        vae.load_state_dict(st_io.read(os.path.join(a.resume, "vae.safetensors"))[0])
+        load_unet(unet, st_io.read(os.path.join(a.resume, "unet.safetensors"))[0])
         load_tower(vt, st_io.read(os.path.join(a.resume, "clip.safetensors"))[0], saved_layers)
         print("resumed from", a.resume, flush=True)
     # training-only heads: per-pixel kind of the query from the last up block, kind of the support from its masked tokens
