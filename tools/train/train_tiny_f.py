@@ -207,59 +207,65 @@ def save(nets, out, step):
                       {"config": json.dumps(TOWER), "layout": "alpha_clip VisionTransformer state_dict", "trained_steps": str(step)})
 
 
-def resumed_tower_layers():
-    """The tower depth this run trains: --tower-layers, else the resumed tower's, else TOWER's."""
-    saved = json.loads(st_io.read(os.path.join(a.resume, "clip.safetensors"))[1]["config"])["layers"] if a.resume else TOWER["layers"]
-    if a.tower_layers and a.tower_layers < saved:
-        sys.exit(f"--tower-layers {a.tower_layers}: the resumed tower has {saved} blocks; this script only adds blocks")
-    return saved, a.tower_layers or saved
+def read_resumed():
+    """--resume's three files, each read once: {name: (tensors, config)}; empty without --resume."""
+    if not a.resume:
+        return {}
+    out = {}
+    for name in ("vae", "unet", "clip"):
+        state, meta = st_io.read(os.path.join(a.resume, name + ".safetensors"))
+        out[name] = (state, json.loads(meta["config"]))
+    return out
 
 
-def load_tower(vt, state, saved_layers):
-    """Loads a resumed tower of saved_layers blocks into vt; blocks past them keep their initialisation with the
-    attention and MLP output projections zeroed, so each starts as the identity (a residual block adding 0)."""
-    missing, unexpected = vt.load_state_dict(state, strict=False)
-    new = {f"transformer.resblocks.{i}." for i in range(saved_layers, len(vt.transformer.resblocks))}
-    if unexpected or any(not any(m.startswith(b) for b in new) for m in missing):
-        sys.exit(f"tower checkpoint does not match: missing {missing}, unexpected {unexpected}")
+def shape_configs(resumed):
+    """TOWER and UNET as the resumed networks are, plus what this run adds (--tower-layers, --cross-attention-32).
+    Returns the resumed tower's depth and whether the UNet gains its 32 x 32 attentions in this run."""
+    saved_layers = resumed["clip"][1]["layers"] if resumed else TOWER["layers"]
+    if a.tower_layers and a.tower_layers < saved_layers:
+        sys.exit(f"--tower-layers {a.tower_layers}: the resumed tower has {saved_layers} blocks; this script only adds blocks")
+    TOWER["layers"] = a.tower_layers or saved_layers
+    if resumed:
+        UNET["down_block_types"] = list(resumed["unet"][1]["down_block_types"])
+        UNET["up_block_types"] = list(resumed["unet"][1]["up_block_types"])
+    grows_unet = a.cross_attention_32 and UNET["down_block_types"][0] != "CrossAttnDownBlock2D"
+    if a.cross_attention_32:
+        UNET["down_block_types"][0], UNET["up_block_types"][2] = "CrossAttnDownBlock2D", "CrossAttnUpBlock2D"
+    return saved_layers, grows_unet
+
+
+def load_grown(module, state, added, what):
+    """Loads a resumed network that this run may have grown by residual blocks: added maps each new block's key
+    prefix to its output projections, which start at zero, so every new block adds 0 and the grown network starts
+    as the same function. Any other missing or unexpected tensor is an error."""
+    missing, unexpected = module.load_state_dict(state, strict=False)
+    if unexpected or any(not m.startswith(tuple(added)) for m in missing):
+        sys.exit(f"{what} checkpoint does not match: missing {missing[:8]}, unexpected {unexpected[:8]}")
     with torch.no_grad():
-        for i in range(saved_layers, len(vt.transformer.resblocks)):
-            block = vt.transformer.resblocks[i]
-            for proj in (block.attn.out_proj, block.mlp.c_proj):
+        for projections in added.values():
+            for proj in projections:
                 proj.weight.zero_()
                 proj.bias.zero_()
-    if new:
-        print(f"tower: {saved_layers} resumed blocks + {len(new)} new ones starting as the identity", flush=True)
-
-
-def load_unet(unet, state):
-    """Loads a resumed UNet; attentions this run adds (--cross-attention-32) start with proj_out zeroed (residual adds 0)."""
-    missing, unexpected = unet.load_state_dict(state, strict=False)
-    new = ("down_blocks.0.attentions.", "up_blocks.2.attentions.") if a.cross_attention_32 else ()
-    if unexpected or any(not m.startswith(new) for m in missing):
-        sys.exit(f"UNet checkpoint does not match: missing {missing[:8]}, unexpected {unexpected[:8]}")
-    if missing:
-        with torch.no_grad():
-            for block in (unet.down_blocks[0], unet.up_blocks[2]):
-                for attn in block.attentions:
-                    attn.proj_out.weight.zero_()
-                    attn.proj_out.bias.zero_()
-        print("UNet: cross-attention added at 32 x 32, starting as the identity", flush=True)
+    if added:
+        print(f"{what}: {len(added)} new blocks starting as the identity ({', '.join(added)})", flush=True)
 
 
 def main():
-    saved_layers, TOWER["layers"] = resumed_tower_layers()
-    if a.cross_attention_32:
-        UNET["down_block_types"][0], UNET["up_block_types"][2] = "CrossAttnDownBlock2D", "CrossAttnUpBlock2D"
+    resumed = read_resumed()
+    saved_layers, grows_unet = shape_configs(resumed)
     images, kind_maps, per_kind = load_data(a.data)
     vae = AutoencoderKL(**VAE).to(memory_format=torch.channels_last)  # faster convolutions on the CPU
     unet = UNet2DConditionModel(**UNET).to(memory_format=torch.channels_last)
     vt = alpha_clip.VisionTransformer(**TOWER)
     nets = (vae, unet, vt)
-    if a.resume:
-        vae.load_state_dict(st_io.read(os.path.join(a.resume, "vae.safetensors"))[0])
-        load_unet(unet, st_io.read(os.path.join(a.resume, "unet.safetensors"))[0])
-        load_tower(vt, st_io.read(os.path.join(a.resume, "clip.safetensors"))[0], saved_layers)
+    if resumed:
+        vae.load_state_dict(resumed["vae"][0])
+        new_attentions = {f"{name}.attentions.{j}.": (attn.proj_out,) for name, block in
+                          (("down_blocks.0", unet.down_blocks[0]), ("up_blocks.2", unet.up_blocks[2])) for j, attn in enumerate(block.attentions)
+                          } if grows_unet else {}
+        load_grown(unet, resumed["unet"][0], new_attentions, "UNet")
+        load_grown(vt, resumed["clip"][0], {f"transformer.resblocks.{i}.": (b.attn.out_proj, b.mlp.c_proj)
+                                            for i, b in enumerate(vt.transformer.resblocks) if i >= saved_layers}, "tower")
         print("resumed from", a.resume, flush=True)
     # training-only heads: per-pixel kind of the query from the last up block, kind of the support from its masked tokens
     pixel_head = torch.nn.Conv2d(UNET["block_out_channels"][0], len(KINDS) + 1, 1)
