@@ -24,8 +24,8 @@ import java.util.concurrent.TimeUnit;
 /**
  * sgemm C = A B^T at the shapes that dominate Ref LDM-Seg (M = tokens, N = out channels, K = Cin
  * or Cin x 9 for 3x3 convs; the last three are the vision tower's q/k/v/out, c_fc and c_proj at 257
- * tokens): ours (packed Vector API kernel, both cores) against OpenBLAS's
- * cblas_sgemm (2 threads) on the same data.
+ * tokens): ours (packed Vector API kernel) against OpenBLAS's cblas_sgemm on the same data, both on
+ * {@code threads} threads (0: every core).
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.AverageTime)
@@ -35,8 +35,12 @@ public class SgemmBench {
             "257x1024x1024", "257x4096x1024", "257x1024x4096"})
     public String shape;
 
+    /** Threads of both ours and OpenBLAS; 0 = every core. */
+    @Param({"0"})
+    public int threads;
+
     int m, n, k;
-    private final Backend be = new CpuBackend();
+    private Backend be;
     private Tensor x;
     private LinearWeights w;
     private OpenBlas blas;
@@ -49,6 +53,8 @@ public class SgemmBench {
         m = Integer.parseInt(p[0]);
         n = Integer.parseInt(p[1]);
         k = Integer.parseInt(p[2]);
+        int t = threads > 0 ? threads : Runtime.getRuntime().availableProcessors();
+        be = new CpuBackend(t);
         Random r = new Random(1);
         float[] xa = new float[m * k], wa = new float[n * k];
         for (int i = 0; i < xa.length; i++) xa[i] = r.nextFloat() - 0.5f;
@@ -57,7 +63,7 @@ public class SgemmBench {
         w = be.linearWeights(wa, n, k, null);
         blas = OpenBlas.find().orElse(null);
         if (blas != null) {
-            blas.threads(Runtime.getRuntime().availableProcessors());
+            blas.threads(t);
             arena = Arena.ofShared();
             a = arena.allocate((long) m * k * 4, 64);
             b = arena.allocate((long) n * k * 4, 64);
@@ -82,5 +88,6 @@ public class SgemmBench {
     @TearDown(Level.Trial)
     public void tearDown() {
         if (arena != null) arena.close();
+        be.close();
     }
 }

@@ -15,11 +15,18 @@ import java.util.Map;
 /**
  * Runs {@link SgemmBench} under JMH and prints one table (shape, ours, OpenBLAS, ratio, GFLOP/s),
  * also written as JSON to bench/results/sgemm-&lt;time&gt;.json. Arguments, if any, are the shapes
- * (MxNxK) to run instead of the bench's list.
+ * (MxNxK) to run instead of the bench's list, optionally after {@code --threads N} (both libraries
+ * on N threads; default every core).
  */
 public final class SgemmTable {
     public static void main(String[] args) throws RunnerException, IOException {
-        var options = new OptionsBuilder().include(SgemmBench.class.getName());
+        int threads = Runtime.getRuntime().availableProcessors();
+        if (args.length >= 2 && args[0].equals("--threads")) {
+            threads = Integer.parseInt(args[1]);
+            if (threads < 1) throw new IllegalArgumentException("--threads must be at least 1, got " + threads);
+            args = java.util.Arrays.copyOfRange(args, 2, args.length);
+        }
+        var options = new OptionsBuilder().include(SgemmBench.class.getName()).param("threads", Integer.toString(threads));
         if (args.length > 0) options.param("shape", args);
         Collection<RunResult> results = new Runner(options
                 .forks(1).warmupIterations(3).warmupTime(TimeValue.seconds(1)).measurementIterations(5).measurementTime(TimeValue.seconds(1))
@@ -31,8 +38,8 @@ public final class SgemmTable {
             String which = r.getParams().getBenchmark().endsWith("ours") ? "ours" : "openblas";
             rows.computeIfAbsent(shape, s -> new double[]{Double.NaN, Double.NaN})[which.equals("ours") ? 0 : 1] = r.getPrimaryResult().getScore();
         }
-        StringBuilder json = new StringBuilder("{\"date\":\"" + Instant.now() + "\",\"threads\":" + Runtime.getRuntime().availableProcessors()
-                + ",\"jvm\":\"" + System.getProperty("java.vm.version") + "\",\"rows\":[");
+        StringBuilder json = new StringBuilder("{\"date\":\"" + Instant.now() + "\",\"threads\":" + threads
+                + ",\"vector_bits\":" + jdk.incubator.vector.FloatVector.SPECIES_PREFERRED.vectorBitSize() + ",\"jvm\":\"" + System.getProperty("java.vm.version") + "\",\"rows\":[");
         System.out.printf("%n%-16s %10s %10s %8s %12s %12s%n", "sgemm MxNxK", "ours ms", "OpenBLAS", "ratio", "ours GF/s", "OpenBLAS GF/s");
         String sep = "";
         for (Map.Entry<String, double[]> e : rows.entrySet()) {
