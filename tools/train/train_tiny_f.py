@@ -40,6 +40,8 @@ ap.add_argument("--threads", type=int, default=os.cpu_count())
 ap.add_argument("--tower-minutes", type=float, default=0,
                 help="first train the tower alone this long on the support-kind task (batches of 4 x --batch), then everything")
 ap.add_argument("--support-kind-weight", type=float, default=0.2, help="weight of the support-kind auxiliary loss in joint training")
+ap.add_argument("--support-kind-per-token", action="store_true",
+                help="the support-kind loss on every token under the support's key mask, not on their mean")
 ap.add_argument("--head-minutes", type=float, default=0,
                 help="after --resume: first train only the fresh auxiliary heads this long (networks frozen), so their early gradients do not disturb the resumed weights")
 ap.add_argument("--warmup-steps", type=int, default=100, help="linear learning-rate warm-up of the joint training")
@@ -134,10 +136,8 @@ def forward(nets, query, support, support_mask, taps=None):
     taps (training only): a dict that gets the tower tokens and key mask."""
     vae, unet, vt = nets
     z = vae.encode(query).latent_dist.mode() * VAE["scaling_factor"]
-    sx = F.interpolate(support, size=(224, 224), mode="bilinear", align_corners=False)
-    alpha = (F.interpolate(support_mask, size=(224, 224), mode="nearest") - 0.5) / 0.26
-    keys = F.interpolate(support_mask, size=(16, 16), mode="nearest").flatten(1)
-    tokens = tower_tokens(vt, sx, alpha)
+    tokens, keys = support_tokens(vt, support, support_mask)
+    keys = keys[:, :, 0]
     if taps is not None:
         taps["tokens"], taps["keys"] = tokens, keys
     t = torch.zeros(query.shape[0], dtype=torch.long)
@@ -172,20 +172,25 @@ def support_batch(images, per_kind, n):
             torch.tensor(kinds))
 
 
-def support_kind_logits(vt, head, support, support_mask):
-    """The support object's kind from the tower tokens under its mask (mean over the masked tokens)."""
+def support_tokens(vt, support, support_mask):
+    """The tower tokens of a support batch and its 16 x 16 key mask [B, T, 1] (as the forward makes them)."""
     sx = F.interpolate(support, size=(224, 224), mode="bilinear", align_corners=False)
     alpha = (F.interpolate(support_mask, size=(224, 224), mode="nearest") - 0.5) / 0.26
     keys = F.interpolate(support_mask, size=(16, 16), mode="nearest").flatten(1)[:, :, None]
-    tokens = tower_tokens(vt, sx, alpha)
-    return head((tokens * keys).sum(1) / keys.sum(1).clamp(min=1))
+    return tower_tokens(vt, sx, alpha), keys
 
 
-def support_kind_loss(head, taps, kinds):
-    """Cross-entropy of the support's kind from the tower tokens under its mask (the forward's taps)."""
-    keys = taps["keys"][:, :, None]
-    pooled = (taps["tokens"] * keys).sum(1) / keys.sum(1).clamp(min=1)
-    return F.cross_entropy(head(pooled), kinds)
+def support_kind_loss(head, tokens, keys, kinds):
+    """Cross-entropy of the support's kind from the tower tokens under its key mask, and the accuracy: of their mean,
+    or with --support-kind-per-token of every such token (what the UNet's cross-attention reads is single tokens)."""
+    keys = keys if keys.dim() == 3 else keys[:, :, None]
+    pooled = head((tokens * keys).sum(1) / keys.sum(1).clamp(min=1))
+    accuracy = (pooled.argmax(1) == kinds).float().mean().item()
+    if not a.support_kind_per_token:
+        return F.cross_entropy(pooled, kinds), accuracy
+    b, t, _ = tokens.shape
+    per_token = F.cross_entropy(head(tokens).flatten(0, 1), kinds.repeat_interleave(t), reduction="none").view(b, t)
+    return ((per_token * keys[:, :, 0]).sum(1) / keys[:, :, 0].sum(1).clamp(min=1)).mean(), accuracy
 
 
 def loss_fn(logits, truth):
@@ -279,13 +284,11 @@ def main():
         t0, tstep, tema = time.time(), 0, None
         while time.time() - t0 < a.tower_minutes * 60:
             s, sm, kinds = support_batch(images, per_kind, 4 * a.batch)
-            logits = support_kind_logits(vt, support_head, s, sm)
-            tl = F.cross_entropy(logits, kinds)
+            tl, acc = support_kind_loss(support_head, *support_tokens(vt, s, sm), kinds)
             topt.zero_grad(set_to_none=True)
             tl.backward()
             torch.nn.utils.clip_grad_norm_(tower_params, 1.0)
             topt.step()
-            acc = (logits.argmax(1) == kinds).float().mean().item()
             tema = acc if tema is None else 0.95 * tema + 0.05 * acc
             tstep += 1
             if tstep % 25 == 0:
@@ -299,7 +302,7 @@ def main():
             taps = {}
             with torch.no_grad():
                 forward(nets, q.to(memory_format=torch.channels_last), s, sm, taps)
-            hl = F.cross_entropy(pixel_head(last_up["h"]), qk[:, 4::8, 4::8]) + support_kind_loss(support_head, taps, kinds)
+            hl = F.cross_entropy(pixel_head(last_up["h"]), qk[:, 4::8, 4::8]) + support_kind_loss(support_head, taps["tokens"], taps["keys"], kinds)[0]
             hopt.zero_grad(set_to_none=True)
             hl.backward()
             hopt.step()
@@ -324,7 +327,7 @@ def main():
         logits = forward(nets, q.to(memory_format=torch.channels_last), s, sm, taps)
         loss, p = loss_fn(logits, qm)
         pixel_kind = F.cross_entropy(pixel_head(last_up["h"]), qk[:, 4::8, 4::8])
-        support_kind = support_kind_loss(support_head, taps, kinds)
+        support_kind = support_kind_loss(support_head, taps["tokens"], taps["keys"], kinds)[0]
         loss = loss + 0.5 * pixel_kind + a.support_kind_weight * support_kind
         opt.zero_grad(set_to_none=True)
         loss.backward()
