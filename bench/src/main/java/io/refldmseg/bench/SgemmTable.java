@@ -8,24 +8,52 @@ import org.openjdk.jmh.runner.options.TimeValue;
 
 import java.io.IOException;
 import java.time.Instant;
+import java.util.ArrayList;
 import java.util.Collection;
+import java.util.List;
 import java.util.LinkedHashMap;
 import java.util.Map;
 
 /**
  * Runs {@link SgemmBench} under JMH and prints one table (shape, ours, OpenBLAS, ratio, GFLOP/s),
  * also written as JSON to bench/results/sgemm-&lt;time&gt;.json. Arguments, if any, are the shapes
- * (MxNxK) to run instead of the bench's list, optionally after {@code --threads N} (both libraries
- * on N threads; default every core).
+ * (MxNxK) to run instead of the bench's list, and {@code --threads N} (both libraries on N threads;
+ * default every core); {@code --paired R} times the two in R alternating rounds in this JVM instead
+ * ({@link SgemmPaired}: one ratio per round, median and quartiles), for noisy shared machines.
  */
 public final class SgemmTable {
-    public static void main(String[] args) throws RunnerException, IOException {
-        int threads = Runtime.getRuntime().availableProcessors();
-        if (args.length >= 2 && args[0].equals("--threads")) {
-            threads = Integer.parseInt(args[1]);
-            if (threads < 1) throw new IllegalArgumentException("--threads must be at least 1, got " + threads);
-            args = java.util.Arrays.copyOfRange(args, 2, args.length);
+    private static int positive(String option, String[] args, int at) {
+        if (at >= args.length) throw new IllegalArgumentException(option + " needs a number");
+        int value = Integer.parseInt(args[at]);
+        if (value < 1) throw new IllegalArgumentException(option + " must be at least 1, got " + value);
+        return value;
+    }
+
+    /** The JMH bench's shape list (its {@code @Param}). */
+    static String[] defaultShapes() {
+        try {
+            return SgemmBench.class.getField("shape").getAnnotation(org.openjdk.jmh.annotations.Param.class).value();
+        } catch (NoSuchFieldException e) {
+            throw new AssertionError(e);
         }
+    }
+
+    public static void main(String[] args) throws RunnerException, IOException {
+        int threads = Runtime.getRuntime().availableProcessors(), rounds = 0;
+        List<String> shapes = new ArrayList<>();
+        for (int i = 0; i < args.length; i++) {
+            switch (args[i]) {
+                case "--threads" -> threads = positive("--threads", args, ++i);
+                case "--paired" -> rounds = positive("--paired", args, ++i);
+                default -> shapes.add(args[i]);
+            }
+        }
+        if (rounds > 0) {
+            if (shapes.isEmpty()) shapes = List.of(defaultShapes());
+            SgemmPaired.run(shapes, threads, rounds);
+            return;
+        }
+        args = shapes.toArray(String[]::new);
         var options = new OptionsBuilder().include(SgemmBench.class.getName()).param("threads", Integer.toString(threads));
         if (args.length > 0) options.param("shape", args);
         Collection<RunResult> results = new Runner(options
