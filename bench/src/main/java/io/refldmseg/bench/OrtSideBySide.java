@@ -15,6 +15,7 @@ import java.nio.FloatBuffer;
 import java.nio.LongBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -27,14 +28,17 @@ import java.util.Random;
 /**
  * ONNX Runtime Java next to our CPU engine, same process, same shapes: for each ONNX export found
  * in a folder ({@code unet.onnx}: UNet step at batch 1 and 3; {@code vae_decoder.onnx}; {@code
- * vae_encoder.onnx}; {@code clip.onnx}), the median of {@code runs} forwards after one warm-up, for
- * ORT (intra-op threads = cores, ALL_OPT) and for ours, plus ORT session start-up against our
- * build-and-pack time. Inputs are random at the {@link Workloads} shapes (ORT in NCHW, ours NHWC);
+ * vae_encoder.onnx}; {@code clip.onnx}), ORT (intra-op threads = cores, ALL_OPT) and ours in
+ * {@code runs} alternating rounds (one forward each, the order flipped every round) after both have
+ * warmed up, so a slow spell of a shared machine falls on both sides: median ms of each, and the
+ * median and quartiles of the per-round ratio; plus ORT session start-up against our build-and-pack
+ * time. Inputs are random at the {@link Workloads} shapes (ORT in NCHW, ours NHWC);
  * the weights differ (the export's against our random ones), so only the times are compared.
  * Making the exports needs PyTorch + diffusers and stays outside this repository.
  */
 public final class OrtSideBySide {
-    record Row(String work, double ortStartSeconds, double ortMs, double oursBuildSeconds, double oursMs, double gflop) {
+    record Row(String work, double ortStartSeconds, double ortMs, double oursBuildSeconds, double oursMs, double ratioQ1, double ratio, double ratioQ3,
+               double gflop) {
     }
 
     public static void main(String[] args) throws Exception {
@@ -65,11 +69,12 @@ public final class OrtSideBySide {
                 continue;
             }
             int batch = e.getKey().equals("unet_b3") ? 3 : 1;
-            double[] ort = timeOrt(env, onnx, batch, threads, runs);
-            Workloads.Workload ours = Workloads.build(e.getKey(), be);
-            double oursMs = median(runs, () -> ours.forward().get());
-            rows.add(new Row(e.getKey(), ort[0], ort[1], ours.buildSeconds(), oursMs, countedGflop(e.getKey(), be)));
-            System.err.printf("[ort] %s: ORT %.1f ms, ours %.1f ms%n", e.getKey(), ort[1], oursMs);
+            try (OrtWork ort = OrtWork.open(env, onnx, batch, threads)) {
+                Workloads.Workload ours = Workloads.build(e.getKey(), be);
+                Row row = alternate(e.getKey(), runs, Duration.ofSeconds(10), ort, ours, countedGflop(e.getKey(), be));
+                rows.add(row);
+                System.err.printf("[ort] %s: ORT %.1f ms, ours %.1f ms, ratio %.2f%n", e.getKey(), row.ortMs(), row.oursMs(), row.ratio());
+            }
         }
         report(rows, threads, runs, Peak.roof(threads));
     }
@@ -81,34 +86,81 @@ public final class OrtSideBySide {
         return counting.flops() / 1e9;
     }
 
-    /** {session start-up seconds, median ms per run}. */
-    static double[] timeOrt(OrtEnvironment env, Path onnx, int batch, int threads, int runs) throws Exception {
-        long t0 = System.nanoTime();
-        try (OrtSession.SessionOptions options = new OrtSession.SessionOptions()) {
-            options.setIntraOpNumThreads(threads);
-            options.setInterOpNumThreads(1);
-            options.setOptimizationLevel(OrtSession.SessionOptions.OptLevel.ALL_OPT);
-            try (OrtSession session = env.createSession(onnx.toString(), options)) {
+    /** An ORT session with random inputs at the workload's shapes; {@link #run} is one forward. */
+    record OrtWork(OrtSession.SessionOptions options, OrtSession session, Map<String, OnnxTensor> inputs, double startSeconds) implements AutoCloseable {
+        static OrtWork open(OrtEnvironment env, Path onnx, int batch, int threads) throws OrtException {
+            long t0 = System.nanoTime();
+            OrtSession.SessionOptions options = new OrtSession.SessionOptions();
+            OrtSession session = null;
+            Map<String, OnnxTensor> inputs = new LinkedHashMap<>();
+            try {
+                options.setIntraOpNumThreads(threads);
+                options.setInterOpNumThreads(1);
+                options.setOptimizationLevel(OrtSession.SessionOptions.OptLevel.ALL_OPT);
+                session = env.createSession(onnx.toString(), options);
                 double start = (System.nanoTime() - t0) / 1e9;
-                Map<String, OnnxTensor> inputs = new LinkedHashMap<>();
-                try {
-                    Random r = new Random(1);
-                    for (Map.Entry<String, NodeInfo> in : session.getInputInfo().entrySet()) {
-                        if (!(in.getValue().getInfo() instanceof TensorInfo info))
-                            throw new IllegalArgumentException(onnx + ": input '" + in.getKey() + "' is not a tensor");
-                        inputs.put(in.getKey(), input(env, onnx, in.getKey(), info, batch, r));
-                    }
-                    double ms = median(runs, () -> {
-                        try (OrtSession.Result ignored = session.run(inputs)) {
-                            return null;
-                        }
-                    });
-                    return new double[]{start, ms};
-                } finally {
-                    inputs.values().forEach(OnnxTensor::close);
+                Random r = new Random(1);
+                for (Map.Entry<String, NodeInfo> in : session.getInputInfo().entrySet()) {
+                    if (!(in.getValue().getInfo() instanceof TensorInfo info))
+                        throw new IllegalArgumentException(onnx + ": input '" + in.getKey() + "' is not a tensor");
+                    inputs.put(in.getKey(), input(env, onnx, in.getKey(), info, batch, r));
                 }
+                return new OrtWork(options, session, inputs, start);
+            } catch (OrtException | RuntimeException ex) {
+                inputs.values().forEach(OnnxTensor::close);
+                if (session != null) session.close();
+                options.close();
+                throw ex;
             }
         }
+
+        void run() throws OrtException {
+            try (OrtSession.Result ignored = session.run(inputs)) {
+                // the outputs are not read
+            }
+        }
+
+        @Override
+        public void close() throws OrtException {
+            inputs.values().forEach(OnnxTensor::close);
+            session.close();
+            options.close();
+        }
+    }
+
+    /**
+     * Warms both up (ours for at least 3 forwards and {@code oursWarmUp}: the JIT is still compiling
+     * after the first; ORT for 2), then {@code runs} rounds of one forward each, ORT first in even rounds.
+     */
+    static Row alternate(String work, int runs, Duration oursWarmUp, OrtWork ort, Workloads.Workload ours, double gflop) throws OrtException {
+        WarmUp.run(() -> ours.forward().get(), 3, oursWarmUp);
+        ort.run();
+        ort.run();
+        double[] ortMs = new double[runs], oursMs = new double[runs], ratio = new double[runs];
+        for (int i = 0; i < runs; i++) {
+            if (i % 2 == 0) {
+                ortMs[i] = millis(ort);
+                oursMs[i] = millis(ours);
+            } else {
+                oursMs[i] = millis(ours);
+                ortMs[i] = millis(ort);
+            }
+            ratio[i] = ortMs[i] / oursMs[i];
+        }
+        return new Row(work, ort.startSeconds(), Stats.median(ortMs), ours.buildSeconds(), Stats.median(oursMs),
+                Stats.quantile(ratio, 0.25), Stats.median(ratio), Stats.quantile(ratio, 0.75), gflop);
+    }
+
+    private static double millis(OrtWork ort) throws OrtException {
+        long t0 = System.nanoTime();
+        ort.run();
+        return (System.nanoTime() - t0) / 1e6;
+    }
+
+    private static double millis(Workloads.Workload ours) {
+        long t0 = System.nanoTime();
+        ours.forward().get();
+        return (System.nanoTime() - t0) / 1e6;
     }
 
     private static OnnxTensor input(OrtEnvironment env, Path onnx, String name, TensorInfo info, int batch, Random r) throws OrtException {
@@ -148,40 +200,24 @@ public final class OrtSideBySide {
         return shape;
     }
 
-    interface Run {
-        Object once() throws Exception;
-    }
-
-    /** Median wall time in ms of {@code runs} calls after one warm-up call. */
-    private static double median(int runs, Run run) throws Exception {
-        run.once();
-        double[] ms = new double[runs];
-        for (int i = 0; i < runs; i++) {
-            long t0 = System.nanoTime();
-            run.once();
-            ms[i] = (System.nanoTime() - t0) / 1e6;
-        }
-        Arrays.sort(ms);
-        return runs % 2 == 1 ? ms[runs / 2] : (ms[runs / 2 - 1] + ms[runs / 2]) / 2;
-    }
-
     private static void report(List<Row> rows, int threads, int runs, double roof) throws IOException {
         StringBuilder json = new StringBuilder("{\"date\":\"" + Instant.now() + "\",\"threads\":" + threads + ",\"runs\":" + runs
                 + ",\"jvm\":\"" + System.getProperty("java.vm.version") + "\",\"roof_gflops\":" + String.format(Locale.ROOT, "%.1f", roof) + ",\"rows\":[");
-        System.out.printf("%n%-12s %10s %10s %8s %8s %10s %10s %14s %14s%n", "work", "ours ms", "ORT ms", "ratio", "GFLOP", "ours GF/s", "ORT GF/s",
-                "ours build s", "ORT start s");
+        System.out.printf("%n%-12s %10s %10s %8s %12s %8s %10s %10s %14s %14s%n", "work", "ours ms", "ORT ms", "ratio", "ratio q1..q3", "GFLOP",
+                "ours GF/s", "ORT GF/s", "ours build s", "ORT start s");
         String sep = "";
         for (Row r : rows) {
             double ours = r.gflop() / r.oursMs() * 1e3, ort = r.gflop() / r.ortMs() * 1e3;
-            System.out.printf("%-12s %10.1f %10.1f %8.2f %8.1f %5.0f %3.0f%% %5.0f %3.0f%% %14.1f %14.1f%n", r.work(), r.oursMs(), r.ortMs(),
-                    r.ortMs() / r.oursMs(), r.gflop(), ours, 100 * ours / roof, ort, 100 * ort / roof, r.oursBuildSeconds(), r.ortStartSeconds());
-            json.append(sep).append(String.format(Locale.ROOT, "{\"work\":\"%s\",\"ours_ms\":%.1f,\"ort_ms\":%.1f,\"gflop\":%.2f,\"ours_build_s\":%.2f,\"ort_start_s\":%.2f}",
-                    r.work(), r.oursMs(), r.ortMs(), r.gflop(), r.oursBuildSeconds(), r.ortStartSeconds()));
+            System.out.printf("%-12s %10.1f %10.1f %8.2f %5.2f..%-5.2f %8.1f %5.0f %3.0f%% %5.0f %3.0f%% %14.1f %14.1f%n", r.work(), r.oursMs(), r.ortMs(),
+                    r.ratio(), r.ratioQ1(), r.ratioQ3(), r.gflop(), ours, 100 * ours / roof, ort, 100 * ort / roof, r.oursBuildSeconds(), r.ortStartSeconds());
+            json.append(sep).append(String.format(Locale.ROOT, "{\"work\":\"%s\",\"ours_ms\":%.1f,\"ort_ms\":%.1f,\"ratio_median\":%.3f,\"ratio_q1\":%.3f,"
+                    + "\"ratio_q3\":%.3f,\"gflop\":%.2f,\"ours_build_s\":%.2f,\"ort_start_s\":%.2f}",
+                    r.work(), r.oursMs(), r.ortMs(), r.ratio(), r.ratioQ1(), r.ratioQ3(), r.gflop(), r.oursBuildSeconds(), r.ortStartSeconds()));
             sep = ",";
         }
         json.append("]}\n");
-        System.out.printf("ratio = ORT time / our time (> 1: we are faster); GFLOP: one forward's multiply-adds x 2 as ProfilingBackend counts them;%n"
-                + "%% = of the %.1f GFLOP/s fp32 FMA roof Peak measured on %d threads in this run%n", roof, threads);
+        System.out.printf("ratio = median over %d alternating rounds of ORT time / our time (> 1: we are faster); GFLOP: one forward's multiply-adds x 2 as ProfilingBackend counts them;%n"
+                + "%% = of the %.1f GFLOP/s fp32 FMA roof Peak measured on %d threads in this run%n", runs, roof, threads);
         ResultFiles.write("ort", json);
     }
 }

@@ -3,7 +3,6 @@ package io.refldmseg.bench;
 import java.io.IOException;
 import java.time.Duration;
 import java.time.Instant;
-import java.util.Arrays;
 import java.util.List;
 
 /**
@@ -66,8 +65,7 @@ final class SgemmPaired {
                 blasMs[i] = oursFirst ? second : first;
                 ratio[i] = blasMs[i] / oursMs[i];
             }
-            Arrays.sort(ratio);
-            return new Row(shape, median(oursMs), median(blasMs), quantile(ratio, 0.25), quantile(ratio, 0.5), quantile(ratio, 0.75));
+            return new Row(shape, Stats.median(oursMs), Stats.median(blasMs), Stats.quantile(ratio, 0.25), Stats.median(ratio), Stats.quantile(ratio, 0.75));
         } finally {
             bench.tearDown();
         }
@@ -78,18 +76,5 @@ final class SgemmPaired {
         long t0 = System.nanoTime();
         for (int i = 0; i < calls; i++) call.run();
         return (System.nanoTime() - t0) / 1e6 / calls;
-    }
-
-    private static double median(double[] values) {
-        double[] v = values.clone();
-        Arrays.sort(v);
-        return quantile(v, 0.5);
-    }
-
-    /** Linear interpolation between the order statistics of sorted {@code v}. */
-    static double quantile(double[] v, double q) {
-        double at = q * (v.length - 1);
-        int lo = (int) Math.floor(at), hi = Math.min(v.length - 1, lo + 1);
-        return v[lo] + (at - lo) * (v[hi] - v[lo]);
     }
 }

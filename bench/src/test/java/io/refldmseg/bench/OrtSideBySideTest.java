@@ -8,6 +8,7 @@ import java.io.ByteArrayOutputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 
 import static org.junit.jupiter.api.Assertions.*;
 
@@ -24,13 +25,43 @@ class OrtSideBySideTest {
         assertTrue(e.getMessage().contains("dynamic dimension 4"), e.getMessage());
     }
 
-    /** ORT itself runs a tiny hand-encoded export whose inputs look like a UNet's (sample, int64 timestep, context). */
+    /**
+     * ORT itself runs a tiny hand-encoded export whose inputs look like a UNet's (sample, int64
+     * timestep, context), alternating with "ours", here a forward that sleeps 20 ms: every round
+     * runs both, and the ratio ORT / ours is far below 1.
+     */
     @Test
-    void timesAnExportWithUNetLikeInputs(@TempDir Path dir) throws Exception {
+    void alternatesAnExportWithUNetLikeInputsAndOurs(@TempDir Path dir) throws Exception {
         Path onnx = dir.resolve("unet.onnx");
         Files.write(onnx, tinyUNetLikeModel());
-        double[] startAndMs = OrtSideBySide.timeOrt(OrtEnvironment.getEnvironment(), onnx, 3, 1, 3);
-        assertTrue(startAndMs[0] > 0 && startAndMs[1] > 0, () -> java.util.Arrays.toString(startAndMs));
+        int[] oursCalls = {0};
+        Workloads.Workload sleeper = new Workloads.Workload("sleeper", 0.5, () -> {
+            oursCalls[0]++;
+            try {
+                Thread.sleep(20);
+            } catch (InterruptedException e) {
+                throw new AssertionError(e);
+            }
+            return null;
+        });
+        try (OrtSideBySide.OrtWork ort = OrtSideBySide.OrtWork.open(OrtEnvironment.getEnvironment(), onnx, 3, 1)) {
+            OrtSideBySide.Row row = OrtSideBySide.alternate("unet_b3", 5, Duration.ZERO, ort, sleeper, 1.0);
+            assertEquals(3 + 5, oursCalls[0], "3 warm-up forwards and one per round");
+            assertTrue(ort.startSeconds() > 0 && row.ortMs() > 0, row::toString);
+            assertTrue(row.oursMs() >= 20, row::toString);
+            assertTrue(row.ratioQ1() <= row.ratio() && row.ratio() <= row.ratioQ3(), row::toString);
+            assertTrue(row.ratioQ3() < 0.5, row::toString);
+        }
+    }
+
+    @Test
+    void quantilesInterpolateBetweenOrderStatistics() {
+        double[] v = {4, 1, 3, 2};
+        assertEquals(2.5, Stats.median(v), 1e-12);
+        assertEquals(1.75, Stats.quantile(v, 0.25), 1e-12);
+        assertEquals(3.25, Stats.quantile(v, 0.75), 1e-12);
+        assertEquals(7, Stats.median(new double[]{7}), 1e-12);
+        assertArrayEquals(new double[]{4, 1, 3, 2}, v, "the input keeps its order");
     }
 
     // ---- a minimal ONNX ModelProto: out = Identity(sample); timestep and context are declared inputs ----
