@@ -43,7 +43,7 @@ final class SgemmPaired {
         ResultFiles.write("sgemm-paired", json.append("]}\n"));
     }
 
-    private static Row measure(String shape, int threads, int rounds) {
+    static Row measure(String shape, int threads, int rounds) {
         SgemmBench bench = new SgemmBench();
         bench.shape = shape;
         bench.threads = threads;
