@@ -139,17 +139,8 @@ public final class OrtSideBySide {
         WarmUp.run(() -> ours.forward().get(), 3, oursWarmUp);
         ort.run();
         ort.run();
-        double[] ortMs = new double[runs], oursMs = new double[runs], ratio = new double[runs];
-        for (int i = 0; i < runs; i++) {
-            if (i % 2 == 0) {
-                ortMs[i] = millis(ort);
-                oursMs[i] = millis(ours);
-            } else {
-                oursMs[i] = millis(ours);
-                ortMs[i] = millis(ort);
-            }
-            ratio[i] = ortMs[i] / oursMs[i];
-        }
+        double[][] ms = Alternation.run(runs, () -> millis(ort), () -> millis(ours));
+        double[] ortMs = ms[0], oursMs = ms[1], ratio = Alternation.ratios(ortMs, oursMs);
         return new Row(work, ort.startSeconds(), Stats.median(ortMs), ours.buildSeconds(), Stats.median(oursMs),
                 Stats.quantile(ratio, 0.25), Stats.median(ratio), Stats.quantile(ratio, 0.75), gflop);
     }

@@ -8,10 +8,10 @@ import java.util.List;
 /**
  * sgemm ours vs OpenBLAS in alternating rounds inside one JVM, for shared machines whose speed
  * drifts over seconds (a neighbour on the host): JMH times one library's fork after the other, so a
- * slow spell can land on one side only. Each round times both on the same number of calls, in
- * ABBA order, and yields one ratio; the table gives the median of those ratios and their
- * quartiles, and the median time of each side. Uses {@link SgemmBench}'s set-up, so the data and
- * calls are the JMH bench's.
+ * slow spell can land on one side only. Each round times both on the same number of calls
+ * ({@link Alternation}: the order flipped every round) and yields one ratio; the table gives the
+ * median of those ratios and their quartiles, and the median time of each side. Uses {@link
+ * SgemmBench}'s set-up, so the data and calls are the JMH bench's.
  */
 final class SgemmPaired {
     private SgemmPaired() {
@@ -44,12 +44,12 @@ final class SgemmPaired {
     }
 
     static Row measure(String shape, int threads, int rounds) {
+        if (OpenBlas.find().isEmpty()) throw new IllegalStateException("OpenBLAS not installed (apt install libopenblas0-pthread): no baseline to pair with");
         SgemmBench bench = new SgemmBench();
         bench.shape = shape;
         bench.threads = threads;
         bench.setUp();
         try {
-            if (OpenBlas.find().isEmpty()) throw new IllegalStateException("OpenBLAS not installed (apt install libopenblas0-pthread): no baseline to pair with");
             Runnable ours = bench::ours, blas = bench::openblas;
             WarmUp.run(ours, 20, Duration.ofSeconds(3));
             WarmUp.run(blas, 20, Duration.ofSeconds(1));
@@ -57,14 +57,8 @@ final class SgemmPaired {
             long t0 = System.nanoTime();
             ours.run();
             int calls = (int) Math.max(1, Math.min(1000, 2e8 / Math.max(1, System.nanoTime() - t0)));
-            double[] oursMs = new double[rounds], blasMs = new double[rounds], ratio = new double[rounds];
-            for (int i = 0; i < rounds; i++) {
-                boolean oursFirst = i % 2 == 0;
-                double first = time(oursFirst ? ours : blas, calls), second = time(oursFirst ? blas : ours, calls);
-                oursMs[i] = oursFirst ? first : second;
-                blasMs[i] = oursFirst ? second : first;
-                ratio[i] = blasMs[i] / oursMs[i];
-            }
+            double[][] ms = Alternation.run(rounds, () -> time(ours, calls), () -> time(blas, calls));
+            double[] oursMs = ms[0], blasMs = ms[1], ratio = Alternation.ratios(blasMs, oursMs);
             return new Row(shape, Stats.median(oursMs), Stats.median(blasMs), Stats.quantile(ratio, 0.25), Stats.median(ratio), Stats.quantile(ratio, 0.75));
         } finally {
             bench.tearDown();

@@ -53,9 +53,8 @@ public final class SgemmTable {
             SgemmPaired.run(shapes, threads, rounds);
             return;
         }
-        args = shapes.toArray(String[]::new);
         var options = new OptionsBuilder().include(SgemmBench.class.getName()).param("threads", Integer.toString(threads));
-        if (args.length > 0) options.param("shape", args);
+        if (!shapes.isEmpty()) options.param("shape", shapes.toArray(String[]::new));
         Collection<RunResult> results = new Runner(options
                 .forks(1).warmupIterations(3).warmupTime(TimeValue.seconds(1)).measurementIterations(5).measurementTime(TimeValue.seconds(1))
                 .jvmArgsAppend("--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED", "-Xms4g", "-Xmx4g", "-XX:+AlwaysPreTouch")
