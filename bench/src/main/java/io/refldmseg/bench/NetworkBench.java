@@ -30,7 +30,7 @@ import java.util.concurrent.TimeUnit;
 
 /**
  * Full-size networks (SD1.5 UNet and VAE, Alpha-CLIP ViT-L/14) with random fp16 weights at
- * 256 x 256, batch 1 unless stated, fp32 on the CPU backend; {@code f_e2e} is a whole Ref LDM-Seg-f
+ * 256 x 256, batch 1 unless stated (unet_b3_nstep: a -n step, see {@link Workloads}), fp32 on the CPU backend; {@code f_e2e} is a whole Ref LDM-Seg-f
  * request (tower, VAE encode, UNet, VAE decode, pre/post-processing), {@code n_e2e} a whole -n
  * request (20 DDPM steps of a batch-3 guided UNet, plus the null prompt). {@code network} picks one so
  * a run builds only what it times.
@@ -39,7 +39,7 @@ import java.util.concurrent.TimeUnit;
 @BenchmarkMode(Mode.SingleShotTime)
 @OutputTimeUnit(TimeUnit.MILLISECONDS)
 public class NetworkBench {
-    @Param({"unet_b1", "unet_b3", "vae_encode", "vae_decode", "clip", "f_e2e", "n_e2e"})
+    @Param({"unet_b1", "unet_b3", "unet_b3_nstep", "vae_encode", "vae_decode", "clip", "f_e2e", "n_e2e"})
     public String network;
 
     private final Backend be = new CpuBackend();
@@ -53,7 +53,7 @@ public class NetworkBench {
         Random r = new Random(1);
         long t0 = System.nanoTime();
         switch (network) {
-            case "unet_b1", "unet_b3", "vae_encode", "vae_decode", "clip" -> workload = Workloads.build(network, be);
+            case "unet_b1", "unet_b3", "unet_b3_nstep", "vae_encode", "vae_decode", "clip" -> workload = Workloads.build(network, be);
             case "f_e2e", "n_e2e" -> {
                 UNetConfig uc = UNetConfig.stableDiffusion15(network.equals("f_e2e") ? 4 : 8);
                 VaeConfig vc = VaeConfig.stableDiffusion();

@@ -55,6 +55,7 @@ public final class OrtSideBySide {
         Map<String, String> files = new LinkedHashMap<>(); // workload -> export file
         files.put("unet_b1", "unet.onnx");
         files.put("unet_b3", "unet.onnx");
+        files.put("unet_b3_nstep", "unet.onnx"); // ORT runs the whole step; ours reuses the request's context projections
         files.put("vae_encode", "vae_encoder.onnx");
         files.put("vae_decode", "vae_decoder.onnx");
         files.put("clip", "clip.onnx");
@@ -69,7 +70,7 @@ public final class OrtSideBySide {
                 System.err.printf("[ort] %s: no %s in %s, skipped%n", e.getKey(), e.getValue(), dir);
                 continue;
             }
-            int batch = e.getKey().equals("unet_b3") ? 3 : 1;
+            int batch = e.getKey().startsWith("unet_b3") ? 3 : 1;
             try (OrtWork ort = OrtWork.open(env, onnx, batch, threads)) {
                 Workloads.Workload ours = Workloads.build(e.getKey(), be);
                 Row row = alternate(e.getKey(), runs, Duration.ofSeconds(10), ort, ours, countedGflop(e.getKey(), be));

@@ -6,7 +6,9 @@ import io.refldmseg.loader.config.ClipConfig;
 import io.refldmseg.loader.config.UNetConfig;
 import io.refldmseg.loader.config.VaeConfig;
 import io.refldmseg.model.AlphaClipVisionTower;
+import io.refldmseg.model.AttentionContext;
 import io.refldmseg.model.AutoencoderKL;
+import io.refldmseg.model.Probe;
 import io.refldmseg.model.SyntheticWeights;
 import io.refldmseg.model.UNet2DConditionModel;
 
@@ -15,7 +17,8 @@ import java.util.function.Supplier;
 
 /**
  * The full-size networks the benchmarks time, with random weights at the real SD1.5 / ViT-L shapes:
- * a UNet step at 256 x 256 (32 x 32 latent, 256 context tokens of 1024, every fourth key masked),
+ * a UNet step at 256 x 256 (32 x 32 latent, 256 context tokens of 1024, every fourth key masked; unet_b3_nstep is a
+ * -n step, whose context the pipeline projected once per request),
  * the VAE encoder and decoder at 256 x 256, the Alpha-CLIP tower at 224 x 224.
  */
 final class Workloads {
@@ -33,13 +36,19 @@ final class Workloads {
         Random r = new Random(1);
         long t0 = System.nanoTime();
         Supplier<Tensor> forward = switch (name) {
-            case "unet_b1", "unet_b3" -> {
+            case "unet_b1", "unet_b3", "unet_b3_nstep" -> {
                 int b = name.equals("unet_b1") ? 1 : 3;
                 UNetConfig c = UNetConfig.stableDiffusion15(b == 1 ? 4 : 8);
                 UNet2DConditionModel unet = new UNet2DConditionModel(c, SyntheticWeights.unet(c, 1), be);
                 Tensor sample = be.tensor(gaussian(r, b * LATENT * LATENT * c.inChannels()), b, LATENT, LATENT, c.inChannels());
                 Tensor context = be.tensor(gaussian(r, b * TOKENS * CONTEXT_WIDTH), b, TOKENS, CONTEXT_WIDTH);
                 Tensor mask = be.tensor(keyMask(b * TOKENS), b, TOKENS);
+                if (name.equals("unet_b3_nstep")) { // a -n step: the request's context was projected once, before its first step
+                    UNet2DConditionModel.ContextProjections projected = unet.contextProjections(context);
+                    AttentionContext where = new AttentionContext(AttentionContext.Network.UNET, 500, 0,
+                            java.util.Collections.nCopies(b, AttentionContext.Branch.TEXT), 1, TOKENS, null);
+                    yield () -> unet.forward(sample, new float[]{500}, projected, mask, Probe.NONE, where);
+                }
                 yield () -> unet.forward(sample, new float[]{500}, context, mask);
             }
             case "vae_encode", "vae_decode" -> {
@@ -59,7 +68,7 @@ final class Workloads {
                 Tensor alpha = be.tensor(gaussian(r, 224 * 224), 1, 224, 224, 1);
                 yield () -> tower.forward(image, alpha);
             }
-            default -> throw new IllegalArgumentException("unknown network '" + name + "' (unet_b1, unet_b3, vae_encode, vae_decode, clip)");
+            default -> throw new IllegalArgumentException("unknown network '" + name + "' (unet_b1, unet_b3, unet_b3_nstep, vae_encode, vae_decode, clip)");
         };
         return new Workload(name, (System.nanoTime() - t0) / 1e9, forward);
     }

@@ -81,10 +81,21 @@ public final class Attention {
         return List.of(toQ, toK, toV, toOut);
     }
 
-    /** x [B, L, C]; context [B, Lk, Cc] or null for self-attention; keyMask [B, Lk] or null. */
-    Tensor forward(Backend be, Tensor x, Tensor context, Tensor keyMask, AttentionContext where) {
-        Tensor kv = context == null ? x : context;
-        Tensor q = toQ.apply(be, x), k = toK.apply(be, kv), v = toV.apply(be, kv);
+    /** to_k and to_v of a context, [B, Lk, C] each. */
+    record KeysAndValues(Tensor k, Tensor v) {
+    }
+
+    KeysAndValues keysAndValues(Backend be, Tensor context) {
+        return new KeysAndValues(toK.apply(be, context), toV.apply(be, context));
+    }
+
+    /**
+     * x [B, L, C]; context [B, Lk, Cc] or null for self-attention; keyMask [B, Lk] or null;
+     * {@code cached}: this layer's {@link #keysAndValues} of that context, computed earlier, or null.
+     */
+    Tensor forward(Backend be, Tensor x, Tensor context, Tensor keyMask, AttentionContext where, KeysAndValues cached) {
+        KeysAndValues kv = cached != null ? cached : keysAndValues(be, context == null ? x : context);
+        Tensor q = toQ.apply(be, x), k = kv.k(), v = kv.v();
         AttentionProcessor p = processor;
         Tensor mixed = p == AttentionProcessor.FUSED ? be.attention(q, k, v, heads, keyMask)
                 : p.process(new AttentionProcessor.Call(be, this, q, k, v, keyMask, where));

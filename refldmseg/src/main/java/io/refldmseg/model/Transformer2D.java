@@ -54,15 +54,26 @@ final class Transformer2D {
         return out;
     }
 
-    /** x [N, H, W, C]; context [N, L, Cc]; keyMask [N, L] or null. */
-    Tensor forward(Backend be, Tensor x, Tensor context, Tensor keyMask, AttentionContext where) {
+    /** Each block's attn2 keys and values of {@code context} (the projected encoder hidden states), in block order. */
+    List<Attention.KeysAndValues> crossKeysAndValues(Backend be, Tensor context) {
+        List<Attention.KeysAndValues> out = new ArrayList<>();
+        for (Block b : blocks) out.add(b.attn2.keysAndValues(be, context));
+        return out;
+    }
+
+    /**
+     * x [N, H, W, C]; context [N, L, Cc]; keyMask [N, L] or null; {@code cross}: what
+     * {@link #crossKeysAndValues} returned for this context, or null to project it here.
+     */
+    Tensor forward(Backend be, Tensor x, Tensor context, Tensor keyMask, AttentionContext where, List<Attention.KeysAndValues> cross) {
         int n = x.dim(0), h = x.dim(1), w = x.dim(2), c = x.dim(3);
         try (Backend.Scope scope = be.scope()) { // the intermediates are reused once it returns
             Tensor t = be.reshape(norm.apply(be, x, false), n, h * w, c);
             t = be.linear(t, projIn);
-            for (Block b : blocks) {
-                t = be.add(t, b.attn1.forward(be, b.norm1.apply(be, t), null, null, where));
-                t = be.add(t, b.attn2.forward(be, b.norm2.apply(be, t), context, keyMask, where));
+            for (int i = 0; i < blocks.size(); i++) {
+                Block b = blocks.get(i);
+                t = be.add(t, b.attn1.forward(be, b.norm1.apply(be, t), null, null, where, null));
+                t = be.add(t, b.attn2.forward(be, b.norm2.apply(be, t), context, keyMask, where, cross == null ? null : cross.get(i)));
                 t = be.add(t, be.linear(be.geglu(be.linear(b.norm3.apply(be, t), b.ffIn)), b.ffOut));
             }
             t = be.linear(t, projOut);

@@ -100,11 +100,7 @@ public final class UNet2DConditionModel {
     /** Every attention layer in forward order (down, mid, up; attn1 then attn2 of each transformer block). */
     public List<Attention> attentionLayers() {
         List<Attention> out = new ArrayList<>();
-        List<Transformer2D> all = new ArrayList<>();
-        down.forEach(l -> all.addAll(l.attentions));
-        all.add(midAttention);
-        up.forEach(l -> all.addAll(l.attentions));
-        for (Transformer2D t : all) out.addAll(t.attentions());
+        for (Transformer2D t : transformers()) out.addAll(t.attentions());
         return List.copyOf(out);
     }
 
@@ -134,6 +130,58 @@ public final class UNet2DConditionModel {
      * @return predicted [B, H, W, out_channels]
      */
     public Tensor forward(Tensor sample, float[] timesteps, Tensor encoderHiddenStates, Tensor keyMask, Probe probe, AttentionContext where) {
+        return forward(sample, timesteps, encoderHiddenStates, null, keyMask, probe, where);
+    }
+
+    /**
+     * What the UNet computes from the encoder hidden states alone: encoder_hid_proj and every
+     * attn2's to_k / to_v of it. The -n loop runs the same context through every step, so it
+     * projects it once ({@link #contextProjections}) instead of once per step; results are the
+     * same bits either way. Valid while the attention projections' LoRA adapters stay as they were.
+     */
+    public static final class ContextProjections {
+        private final UNet2DConditionModel unet;
+        private final Tensor encoderHiddenStates, context;
+        private final Map<Transformer2D, List<Attention.KeysAndValues>> cross;
+
+        private ContextProjections(UNet2DConditionModel unet, Tensor encoderHiddenStates, Tensor context,
+                                   Map<Transformer2D, List<Attention.KeysAndValues>> cross) {
+            this.unet = unet;
+            this.encoderHiddenStates = encoderHiddenStates;
+            this.context = context;
+            this.cross = cross;
+        }
+
+        /** The encoder hidden states these were projected from. */
+        public Tensor encoderHiddenStates() {
+            return encoderHiddenStates;
+        }
+    }
+
+    /** encoder_hid_proj and every attn2's keys and values of {@code encoderHiddenStates} [B, L, encoder_hid_dim]. */
+    public ContextProjections contextProjections(Tensor encoderHiddenStates) {
+        Tensor context = encoderHidProj == null ? encoderHiddenStates : be.linear(encoderHiddenStates, encoderHidProj);
+        Map<Transformer2D, List<Attention.KeysAndValues>> cross = new java.util.IdentityHashMap<>();
+        for (Transformer2D t : transformers()) cross.put(t, t.crossKeysAndValues(be, context));
+        return new ContextProjections(this, encoderHiddenStates, context, cross);
+    }
+
+    /** {@link #forward(Tensor, float[], Tensor, Tensor, Probe, AttentionContext)} with the context already projected. */
+    public Tensor forward(Tensor sample, float[] timesteps, ContextProjections projected, Tensor keyMask, Probe probe, AttentionContext where) {
+        if (projected.unet != this) throw new IllegalArgumentException("context projections of another UNet");
+        return forward(sample, timesteps, projected.encoderHiddenStates, projected, keyMask, probe, where);
+    }
+
+    private List<Transformer2D> transformers() {
+        List<Transformer2D> all = new ArrayList<>();
+        down.forEach(l -> all.addAll(l.attentions));
+        all.add(midAttention);
+        up.forEach(l -> all.addAll(l.attentions));
+        return all;
+    }
+
+    private Tensor forward(Tensor sample, float[] timesteps, Tensor encoderHiddenStates, ContextProjections projected, Tensor keyMask,
+                           Probe probe, AttentionContext where) {
         int batch = sample.dim(0);
         if (sample.rank() != 4 || sample.dim(3) != config.inChannels())
             throw new IllegalArgumentException("UNet expects [B, H, W, " + config.inChannels() + "], got " + sample);
@@ -154,7 +202,8 @@ public final class UNet2DConditionModel {
         Tensor emb = be.linear(be.silu(be.linear(tProj, timeLinear1)), timeLinear2);
         probe.record("time_embedding", emb);
         Tensor embSilu = be.silu(emb);
-        Tensor context = encoderHidProj == null ? encoderHiddenStates : be.linear(encoderHiddenStates, encoderHidProj);
+        Tensor context = projected != null ? projected.context
+                : encoderHidProj == null ? encoderHiddenStates : be.linear(encoderHiddenStates, encoderHidProj);
         probe.record("encoder_hid_proj", context);
 
         Tensor h = be.conv2d(sample, convIn, 1, Padding.same(1));
@@ -165,7 +214,7 @@ public final class UNet2DConditionModel {
             Level level = down.get(i);
             for (int j = 0; j < level.resnets.size(); j++) {
                 h = level.resnets.get(j).forward(be, h, embSilu);
-                if (!level.attentions.isEmpty()) h = level.attentions.get(j).forward(be, h, context, keyMask, where);
+                if (!level.attentions.isEmpty()) h = cross(level.attentions.get(j), h, context, projected, keyMask, where);
                 skips.push(h);
             }
             if (level.resample != null) {
@@ -175,14 +224,14 @@ public final class UNet2DConditionModel {
             probe.record("down_blocks." + i, h);
         }
         h = midResnet0.forward(be, h, embSilu);
-        h = midAttention.forward(be, h, context, keyMask, where);
+        h = cross(midAttention, h, context, projected, keyMask, where);
         h = midResnet1.forward(be, h, embSilu);
         probe.record("mid_block", h);
         for (int i = 0; i < up.size(); i++) {
             Level level = up.get(i);
             for (int j = 0; j < level.resnets.size(); j++) {
                 h = level.resnets.get(j).forward(be, be.concatChannels(h, skips.pop()), embSilu);
-                if (!level.attentions.isEmpty()) h = level.attentions.get(j).forward(be, h, context, keyMask, where);
+                if (!level.attentions.isEmpty()) h = cross(level.attentions.get(j), h, context, projected, keyMask, where);
             }
             if (level.resample != null) h = be.conv2d(be.upsampleNearest2x(h), level.resample, 1, Padding.same(1));
             probe.record("up_blocks." + i, h);
@@ -192,5 +241,9 @@ public final class UNet2DConditionModel {
         h = be.conv2d(be.silu(h), convOut, 1, Padding.same(1));
         probe.record("conv_out", h);
         return h;
+    }
+
+    private Tensor cross(Transformer2D t, Tensor h, Tensor context, ContextProjections projected, Tensor keyMask, AttentionContext where) {
+        return t.forward(be, h, context, keyMask, where, projected == null ? null : projected.cross.get(t));
     }
 }

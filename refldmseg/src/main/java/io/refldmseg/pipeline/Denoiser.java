@@ -115,6 +115,7 @@ final class Denoiser implements LatentPredictor {
         int[] shape = tr.shape, ts = tr.sched.timesteps();
         int rows = tr.rows();
         boolean listening = keep != PipelineListener.NONE;
+        UNet2DConditionModel.ContextProjections context = unet.contextProjections(tr.context); // the same in every step
         float[][] stepLatents = listening ? new float[ts.length][] : null, stepRaw = listening ? new float[ts.length][] : null,
                 stepGuided = listening ? new float[ts.length][] : null;
         if (listening) {
@@ -127,7 +128,7 @@ final class Denoiser implements LatentPredictor {
             Tensor latIn = tr.lat;
             AttentionContext where = LatentPredictor.unetCall(p, ts[i], i, tr.branches, tr.softMask);
             try (Backend.Scope step = be.scope()) {
-                Tensor raw = unet.forward(tr.unetInput(), new float[]{ts[i]}, tr.context, tr.mask, io.refldmseg.model.Probe.NONE, where);
+                Tensor raw = unet.forward(tr.unetInput(), new float[]{ts[i]}, context, tr.mask, io.refldmseg.model.Probe.NONE, where);
                 Tensor eps = tr.advance(i, raw);
                 step.keep(tr.lat);
                 if (listening) {
@@ -162,7 +163,8 @@ final class Denoiser implements LatentPredictor {
             masks.add(tr.mask);
             soft.add(tr.softMask);
         }
-        Tensor context = be.concatBatch(contexts), mask = be.concatBatch(masks), softMask = be.concatBatch(soft);
+        Tensor mask = be.concatBatch(masks), softMask = be.concatBatch(soft);
+        UNet2DConditionModel.ContextProjections context = unet.contextProjections(be.concatBatch(contexts)); // the same in every step
         int[] ts = first.sched.timesteps();
         int rows = first.rows();
         for (int i = 0; i < ts.length; i++) {

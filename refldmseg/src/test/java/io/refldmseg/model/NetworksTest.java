@@ -108,6 +108,28 @@ class NetworksTest {
         }
     }
 
+    /** The -n loop's context projected once and reused at two timesteps: the bits of projecting it in every forward. */
+    @Test
+    void contextProjectedOnceGivesTheSameBits() {
+        try (TensorFile io = TensorFile.open(Fixtures.file("unet_io.safetensors"))) {
+            Tensor sample = image(io.tensor("sample")), ehs = plain(io.tensor("encoder_hidden_states")), mask = plain(io.tensor("mask"));
+            UNet2DConditionModel.ContextProjections projected = unet.contextProjections(ehs);
+            for (String c : new String[]{"t500_mask", "t0_mask"}) {
+                float[] t = timesteps(io.tensor(c + ".timestep"));
+                Map<String, Tensor> inter = new HashMap<>();
+                Tensor reused = unet.forward(sample, t, projected, mask, inter::put,
+                        new AttentionContext(AttentionContext.Network.UNET, t[0], 0,
+                                java.util.Collections.nCopies(sample.dim(0), AttentionContext.Branch.TEXT), 1, ehs.dim(1), null));
+                assertArrayEquals(be.toHost(unet.forward(sample, t, ehs, mask)), be.toHost(reused), c);
+                check(c, io.tensor(c + ".out"), reused, tolerance("unet_io/" + c));
+                assertTrue(inter.containsKey("encoder_hid_proj"), "the probe still sees encoder_hid_proj");
+            }
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> unet8.forward(image(io.tensor("sample8")),
+                    new float[]{0}, projected, mask, Probe.NONE, AttentionContext.outside(AttentionContext.Network.UNET)));
+            assertTrue(e.getMessage().contains("another UNet"), e.getMessage());
+        }
+    }
+
     /** The second forward runs on arrays recycled from the first (stale values in them): the same bits. */
     @Test
     void recycledBuffersGiveTheSameBits() {
