@@ -86,7 +86,9 @@ public final class OrtSideBySide {
     /** GFLOP of one forward of the workload, counted by a {@link ProfilingBackend} over the same networks (built again for it). */
     static double countedGflop(String work, Backend be) {
         ProfilingBackend counting = new ProfilingBackend(be);
-        Workloads.build(work, counting).forward().get();
+        Workloads.Workload w = Workloads.build(work, counting);
+        counting.reset(); // what building did (unet_b3_nstep projects its context there) is not the forward's
+        w.forward().get();
         return counting.flops() / 1e9;
     }
 
@@ -140,7 +142,7 @@ public final class OrtSideBySide {
         WarmUp.run(() -> ours.forward().get(), 3, oursWarmUp);
         ort.run();
         ort.run();
-        double[][] ms = Alternation.run(runs, () -> millis(ort), () -> millis(ours));
+        double[][] ms = Alternation.run(runs, () -> millis(ort), ours::millis);
         double[] ortMs = ms[0], oursMs = ms[1], ratio = Alternation.ratios(ortMs, oursMs);
         return new Row(work, ort.startSeconds(), Stats.median(ortMs), ours.buildSeconds(), Stats.median(oursMs),
                 Stats.quantile(ratio, 0.25), Stats.median(ratio), Stats.quantile(ratio, 0.75), gflop);
@@ -152,11 +154,6 @@ public final class OrtSideBySide {
         return (System.nanoTime() - t0) / 1e6;
     }
 
-    private static double millis(Workloads.Workload ours) {
-        long t0 = System.nanoTime();
-        ours.forward().get();
-        return (System.nanoTime() - t0) / 1e6;
-    }
 
     private static OnnxTensor input(OrtEnvironment env, Path onnx, String name, TensorInfo info, int batch, Random r) throws OrtException {
         long[] shape = concreteShape(onnx + " input '" + name + "'", info.getShape(), info.getDimensionNames(), batch);

@@ -30,6 +30,12 @@ final class Workloads {
 
     /** One network forward ready to run: {@code forward.get()} runs it once. */
     record Workload(String name, double buildSeconds, Supplier<Tensor> forward) {
+        /** One forward, timed, in ms. */
+        double millis() {
+            long t0 = System.nanoTime();
+            forward.get();
+            return (System.nanoTime() - t0) / 1e6;
+        }
     }
 
     static Workload build(String name, Backend be) {
