@@ -51,6 +51,9 @@ ap.add_argument("--resume", help="a model folder this script wrote (F32): start 
 ap.add_argument("--tower-layers", type=int, default=0,
                 help="transformer blocks of the tower (0: the resumed tower's, else 3); more than the resumed tower has appends blocks "
                      "whose output projections start at zero, so the deeper tower starts as the same function")
+ap.add_argument("--tower-patch", type=int, default=0,
+                help="the tower's patch size (224 / patch tokens a side; the key mask follows); resuming a tower of another patch "
+                     "size resamples its patch embeddings (area) and positional embedding (bicubic)")
 ap.add_argument("--cross-attention-32", action="store_true",
                 help="cross-attention also at the 32 x 32 level (down_blocks.0 and up_blocks.2 as CrossAttn blocks); after --resume of a UNet "
                      "without it, the new attentions' proj_out starts at zero, so the UNet starts as the same function")
@@ -173,10 +176,11 @@ def support_batch(images, per_kind, n):
 
 
 def support_tokens(vt, support, support_mask):
-    """The tower tokens of a support batch and its 16 x 16 key mask [B, T, 1] (as the forward makes them)."""
+    """The tower tokens of a support batch and its grid x grid key mask [B, T, 1] (as the forward makes them)."""
     sx = F.interpolate(support, size=(224, 224), mode="bilinear", align_corners=False)
     alpha = (F.interpolate(support_mask, size=(224, 224), mode="nearest") - 0.5) / 0.26
-    keys = F.interpolate(support_mask, size=(16, 16), mode="nearest").flatten(1)[:, :, None]
+    grid = TOWER["input_resolution"] // TOWER["patch_size"]
+    keys = F.interpolate(support_mask, size=(grid, grid), mode="nearest").flatten(1)[:, :, None]
     return tower_tokens(vt, sx, alpha), keys
 
 
@@ -231,12 +235,34 @@ def shape_configs(resumed):
         sys.exit(f"--tower-layers {a.tower_layers}: the resumed tower has {saved_layers} blocks; this script only adds blocks")
     TOWER["layers"] = a.tower_layers or saved_layers
     if resumed:
+        TOWER["patch_size"] = resumed["clip"][1]["patch_size"]
+    if a.tower_patch and a.tower_patch != TOWER["patch_size"]:
+        if resumed:
+            resample_patches(resumed["clip"][0], TOWER["patch_size"], a.tower_patch)
+        TOWER["patch_size"] = a.tower_patch
+    if resumed:
         UNET["down_block_types"] = list(resumed["unet"][1]["down_block_types"])
         UNET["up_block_types"] = list(resumed["unet"][1]["up_block_types"])
     grows_unet = a.cross_attention_32 and UNET["down_block_types"][0] != "CrossAttnDownBlock2D"
     if a.cross_attention_32:
         UNET["down_block_types"][0], UNET["up_block_types"][2] = "CrossAttnDownBlock2D", "CrossAttnUpBlock2D"
     return saved_layers, grows_unet
+
+
+def resample_patches(state, old, new):
+    """A tower state dict of patch size old made one of patch size new (in place): each patch embedding's kernel
+    resampled by area and scaled by (old / new)^2, so a smooth image region gives about the same embedding; the
+    positional embedding's grid resampled bicubically (the class token's row kept)."""
+    res = TOWER["input_resolution"]
+    for key in ("conv1.weight", "conv1_alpha.weight"):
+        w = state[key].float()
+        state[key] = F.interpolate(w, size=(new, new), mode="area") * (old / new) ** 2
+    pos = state["positional_embedding"].float()
+    g0, g1 = res // old, res // new
+    grid = pos[1:].reshape(g0, g0, -1).permute(2, 0, 1)[None]
+    grid = F.interpolate(grid, size=(g1, g1), mode="bicubic", align_corners=False)[0].permute(1, 2, 0).reshape(g1 * g1, -1)
+    state["positional_embedding"] = torch.cat([pos[:1], grid])
+    print(f"tower: patch {old} -> {new} ({g0}x{g0} -> {g1}x{g1} tokens), patch and positional embeddings resampled", flush=True)
 
 
 def load_grown(module, state, added, what):
