@@ -4,7 +4,7 @@
 Real diffusers v0.25.0 `UNet2DConditionModel` / `AutoencoderKL` and Alpha-CLIP's `VisionTransformer`
 at tiny widths, wired as the engine runs -f (DESIGN.md): z = VAE.encode(query).mode * scaling,
 tokens = tower(support 224, alpha)[:, 1:] (no ln_post, no proj), key mask = support mask nearest
-to the 16 x 16 grid, pred = UNet(z, t=0, tokens, key mask), D = VAE.decode(pred / scaling), and the
+to the tower's token grid (224 / patch: 16 x 16 at patch 14), pred = UNet(z, t=0, tokens, key mask), D = VAE.decode(pred / scaling), and the
 mask is D[1] > D[0] (mask_alpha 0). All three networks are trained jointly, end to end, on the
 logit D[1] - D[0] (binary cross-entropy + soft Dice), with two training-only auxiliary heads that
 speed learning up and are not saved: the query's per-pixel kind (background + 5) from the UNet's last
@@ -179,7 +179,7 @@ def support_tokens(vt, support, support_mask):
     """The tower tokens of a support batch and its grid x grid key mask [B, T, 1] (as the forward makes them)."""
     sx = F.interpolate(support, size=(224, 224), mode="bilinear", align_corners=False)
     alpha = (F.interpolate(support_mask, size=(224, 224), mode="nearest") - 0.5) / 0.26
-    grid = TOWER["input_resolution"] // TOWER["patch_size"]
+    grid = token_grid(TOWER["patch_size"])
     keys = F.interpolate(support_mask, size=(grid, grid), mode="nearest").flatten(1)[:, :, None]
     return tower_tokens(vt, sx, alpha), keys
 
@@ -249,16 +249,20 @@ def shape_configs(resumed):
     return saved_layers, grows_unet
 
 
+def token_grid(patch):
+    """Tokens a side of the tower at this patch size (the key mask's grid)."""
+    return TOWER["input_resolution"] // patch
+
+
 def resample_patches(state, old, new):
     """A tower state dict of patch size old made one of patch size new (in place): each patch embedding's kernel
     resampled by area and scaled by (old / new)^2, so a smooth image region gives about the same embedding; the
     positional embedding's grid resampled bicubically (the class token's row kept)."""
-    res = TOWER["input_resolution"]
     for key in ("conv1.weight", "conv1_alpha.weight"):
         w = state[key].float()
         state[key] = F.interpolate(w, size=(new, new), mode="area") * (old / new) ** 2
     pos = state["positional_embedding"].float()
-    g0, g1 = res // old, res // new
+    g0, g1 = token_grid(old), token_grid(new)
     grid = pos[1:].reshape(g0, g0, -1).permute(2, 0, 1)[None]
     grid = F.interpolate(grid, size=(g1, g1), mode="bicubic", align_corners=False)[0].permute(1, 2, 0).reshape(g1 * g1, -1)
     state["positional_embedding"] = torch.cat([pos[:1], grid])
