@@ -46,6 +46,8 @@ final class Gemm {
     static final int MC = 192;
     /** Fewest rows a row task gets; fewer rows are split by panels instead. */
     private static final int MIN_TASK_ROWS = 96;
+    /** Panel tasks per core for a single row task over an in-place A (see {@link #multiply}). */
+    private static final int PANEL_TASKS_PER_THREAD = 4;
 
     private Gemm() {
     }
@@ -160,6 +162,11 @@ final class Gemm {
      */
     interface ARows {
         Block slice(int m0, int mc, int k0, int kc);
+
+        /** Whether {@link #slice} only points into an existing matrix (no copy per call, unlike an im2col). */
+        default boolean inPlace() {
+            return false;
+        }
     }
 
     record Block(float[] data, int offset, int lda) {
@@ -167,7 +174,19 @@ final class Gemm {
 
     /** A is a plain row-major matrix with row stride {@code lda}. */
     static ARows dense(float[] a, int offset, int lda) {
-        return (m0, mc, k0, kc) -> new Block(a, offset + m0 * lda + k0, lda);
+        return new Dense(a, offset, lda);
+    }
+
+    private record Dense(float[] a, int offset, int lda) implements ARows {
+        @Override
+        public Block slice(int m0, int mc, int k0, int kc) {
+            return new Block(a, offset + m0 * lda + k0, lda);
+        }
+
+        @Override
+        public boolean inPlace() {
+            return true;
+        }
     }
 
     /**
@@ -277,8 +296,11 @@ final class Gemm {
         int leastCopying = (int) Math.round(Math.sqrt((double) target * m / b.n));
         int rowTasks = Math.max(1, Math.min(leastCopying, Math.min(target, m / MIN_TASK_ROWS)));
         // with one row task every panel task packs (or im2cols) all of A: one task per core, not two
-        // (8x8 and 4x4 convs, K = 11520: 3-4% faster)
-        int panelTasks = Math.min(b.panels, rowTasks == 1 ? par.threads() : (target + rowTasks - 1) / rowTasks);
+        // (8x8 and 4x4 convs, K = 11520: 3-4% faster); where the 6-row kernel reads a dense A in
+        // place a panel task copies nothing, so the cores share several smaller ones and one running
+        // slower (a busy neighbour) does not leave the other waiting at the end of every call
+        int perThread = rowTasks == 1 && MR == SMALL_MR && a.inPlace() ? PANEL_TASKS_PER_THREAD : 1;
+        int panelTasks = Math.min(b.panels, rowTasks == 1 ? perThread * par.threads() : (target + rowTasks - 1) / rowTasks);
         par.forEach(rowTasks * panelTasks, t -> {
             int rt = t / panelTasks, pt = t % panelTasks;
             int g0 = (int) ((long) groups * rt / rowTasks), g1 = (int) ((long) groups * (rt + 1) / rowTasks);

@@ -103,6 +103,35 @@ class GemmTest {
         }
     }
 
+    /** However multiply() cuts the work into row and panel tasks, every element is the serial product's, bit for bit. */
+    @Test
+    void taskSplitsGiveTheSerialProductBitForBit() {
+        Random r = new Random(6);
+        try (Parallel two = new Parallel(2)) {
+            for (int[] s : new int[][]{{7, 33, 5}, {50, 200, 300}, {95, 1030, 70}, {257, 64, 600}, {300, 48, 20}}) {
+                int m = s[0], n = s[1], k = s[2];
+                float[] x = new float[m * k], w = new float[n * k], bias = new float[n];
+                for (int i = 0; i < x.length; i++) x[i] = (float) r.nextGaussian();
+                for (int i = 0; i < w.length; i++) w[i] = (float) r.nextGaussian();
+                for (int i = 0; i < n; i++) bias[i] = (float) r.nextGaussian();
+                Gemm.Packed packed = new Gemm.Packed(two, w, n, k, bias);
+                Gemm.ARows dense = Gemm.dense(x, 0, k), copied = (m0, mc, k0, kc) -> new Gemm.Block(x, m0 * k + k0, k); // not in place
+                assertTrue(dense.inPlace());
+                assertFalse(copied.inPlace());
+                for (boolean accumulate : new boolean[]{false, true}) {
+                    float[] serial = new float[m * n];
+                    java.util.Arrays.fill(serial, 0.5f);
+                    float[] split = serial.clone(), splitCopied = serial.clone();
+                    Gemm.multiplySerial(m, dense, packed, serial, 0, n, accumulate);
+                    Gemm.multiply(two, m, dense, packed, split, 0, n, accumulate);
+                    Gemm.multiply(two, m, copied, packed, splitCopied, 0, n, accumulate);
+                    assertArrayEquals(serial, split, m + "x" + n + "x" + k + (accumulate ? " accumulating" : "") + ": in-place A");
+                    assertArrayEquals(serial, splitCopied, m + "x" + n + "x" + k + (accumulate ? " accumulating" : "") + ": copied A");
+                }
+            }
+        }
+    }
+
     private static void check(int m, int n, int k, float[] x, float[] w, Gemm.Packed packed) {
         float[] y = new float[m * n];
         Gemm.multiply(PAR, m, Gemm.dense(x, 0, k), packed, y, 0, n, false);
