@@ -16,6 +16,11 @@ config in the metadata (F32; export_fp16.py makes the committed F16 copy), the f
 
 SRC holds diffusers/, huggingface_hub/ and AlphaCLIP/ as ../shared/tools/onnx-export/README.md
 unpacks them; TRAIN_DIR is `bin/refldmseg synth --out TRAIN_DIR --scenes 8000 --seed 1`.
+
+Run it with jemalloc (Debian libjemalloc2) holding on to freed memory:
+  LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2 MALLOC_CONF=dirty_decay_ms:-1,muzzy_decay_ms:-1 ...
+With glibc's malloc PyTorch's large CPU buffers go back to the kernel and fault in again every step; with
+transparent huge pages at `always` that cost ~45% of the run's CPU time in the kernel (stage 14's log).
 """
 import argparse
 import importlib.machinery
