@@ -297,10 +297,10 @@ final class Gemm {
         int rowTasks = Math.max(1, Math.min(leastCopying, Math.min(target, m / MIN_TASK_ROWS)));
         // with one row task every panel task packs (or im2cols) all of A: one task per core, not two
         // (8x8 and 4x4 convs, K = 11520: 3-4% faster); where the 6-row kernel reads a dense A in
-        // place a panel task copies nothing, so the cores share several smaller ones and one running
+        // place a panel task packs no A, so the cores share several smaller ones and one running
         // slower (a busy neighbour) does not leave the other waiting at the end of every call
-        int perThread = rowTasks == 1 && MR == SMALL_MR && a.inPlace() ? PANEL_TASKS_PER_THREAD : 1;
-        int panelTasks = Math.min(b.panels, rowTasks == 1 ? perThread * par.threads() : (target + rowTasks - 1) / rowTasks);
+        int panelTasks = Math.min(b.panels, rowTasks > 1 ? (target + rowTasks - 1) / rowTasks
+                : MR == SMALL_MR && a.inPlace() ? PANEL_TASKS_PER_THREAD * par.threads() : par.threads());
         par.forEach(rowTasks * panelTasks, t -> {
             int rt = t / panelTasks, pt = t % panelTasks;
             int g0 = (int) ((long) groups * rt / rowTasks), g1 = (int) ((long) groups * (rt + 1) / rowTasks);

@@ -115,18 +115,19 @@ class GemmTest {
                 for (int i = 0; i < w.length; i++) w[i] = (float) r.nextGaussian();
                 for (int i = 0; i < n; i++) bias[i] = (float) r.nextGaussian();
                 Gemm.Packed packed = new Gemm.Packed(two, w, n, k, bias);
-                Gemm.ARows dense = Gemm.dense(x, 0, k), copied = (m0, mc, k0, kc) -> new Gemm.Block(x, m0 * k + k0, k); // not in place
+                // the same rows through an ARows that does not declare itself in place: multiply's one-task-per-core split
+                Gemm.ARows dense = Gemm.dense(x, 0, k), undeclared = (m0, mc, k0, kc) -> new Gemm.Block(x, m0 * k + k0, k);
                 assertTrue(dense.inPlace());
-                assertFalse(copied.inPlace());
+                assertFalse(undeclared.inPlace());
                 for (boolean accumulate : new boolean[]{false, true}) {
                     float[] serial = new float[m * n];
                     java.util.Arrays.fill(serial, 0.5f);
-                    float[] split = serial.clone(), splitCopied = serial.clone();
+                    float[] split = serial.clone(), splitUndeclared = serial.clone();
                     Gemm.multiplySerial(m, dense, packed, serial, 0, n, accumulate);
                     Gemm.multiply(two, m, dense, packed, split, 0, n, accumulate);
-                    Gemm.multiply(two, m, copied, packed, splitCopied, 0, n, accumulate);
+                    Gemm.multiply(two, m, undeclared, packed, splitUndeclared, 0, n, accumulate);
                     assertArrayEquals(serial, split, m + "x" + n + "x" + k + (accumulate ? " accumulating" : "") + ": in-place A");
-                    assertArrayEquals(serial, splitCopied, m + "x" + n + "x" + k + (accumulate ? " accumulating" : "") + ": copied A");
+                    assertArrayEquals(serial, splitUndeclared, m + "x" + n + "x" + k + (accumulate ? " accumulating" : "") + ": A not declared in place");
                 }
             }
         }
