@@ -26,11 +26,13 @@ import java.util.concurrent.atomic.LongAdder;
 
 /**
  * Serving throughput: images/s and p50/p99 latency through {@link Segmenter} for each max batch x
- * client concurrency, against sequential {@link RefLdmSeg#segment} calls in the same run (the
- * same queries, one support whose instruction both sides reuse: the prompt cache on the service
- * side, a prompt made once on the sequential side). Synthetic-scene queries, all different.
+ * client concurrency, against sequential {@link RefLdmSeg#segment} calls in the same run.
+ * Synthetic-scene queries, all different. SUPPORTS {@code one}: one support whose instruction
+ * both sides reuse (the prompt cache on the service side, a prompt made once on the sequential
+ * side), as in video or a fixed reference; {@code each}: every request its own support (dataset
+ * annotation, evaluation), so both sides run the tower for every request, the service once per batch.
  *
- * <pre>ThroughputBench DIR|tiny REQUESTS [BATCHES=1,2,4,8] [CLIENTS=1,4,16] [MAX_WAIT_MS=5]</pre>
+ * <pre>ThroughputBench DIR|tiny REQUESTS [BATCHES=1,2,4,8] [CLIENTS=1,4,16] [MAX_WAIT_MS=5] [SUPPORTS=one|each]</pre>
  * DIR holds unet/vae/clip.safetensors (e.g. from {@link WriteSyntheticCheckpoints}); "tiny" uses
  * the test fixtures. JSON goes to bench/results/throughput-&lt;time&gt;.json.
  */
@@ -68,7 +70,7 @@ public final class ThroughputBench {
     }
 
     public static void main(String[] args) throws Exception {
-        if (args.length < 2) throw new IllegalArgumentException("usage: ThroughputBench DIR|tiny REQUESTS [BATCHES] [CLIENTS] [MAX_WAIT_MS]");
+        if (args.length < 2) throw new IllegalArgumentException("usage: ThroughputBench DIR|tiny REQUESTS [BATCHES] [CLIENTS] [MAX_WAIT_MS] [SUPPORTS=one|each]");
         Path dir = args[0].equals("tiny") ? Path.of("testdata/fixtures") : Path.of(args[0]);
         RefLdmSeg.Checkpoints c = args[0].equals("tiny")
                 ? new RefLdmSeg.Checkpoints(dir.resolve("unet_diffusers.safetensors"), dir.resolve("vae_diffusers.safetensors"), dir.resolve("alphaclip_visual.safetensors"))
@@ -76,22 +78,37 @@ public final class ThroughputBench {
         int requests = Integer.parseInt(args[1]);
         int[] batches = ints(args.length > 2 ? args[2] : "1,2,4,8"), clients = ints(args.length > 3 ? args[3] : "1,4,16");
         long maxWaitMs = args.length > 4 ? Long.parseLong(args[4]) : 5;
+        String supportMode = args.length > 5 ? args[5] : "one";
+        if (!supportMode.equals("one") && !supportMode.equals("each"))
+            throw new IllegalArgumentException("SUPPORTS is one or each, got " + supportMode);
+        boolean each = supportMode.equals("each");
         List<RgbImage> queries = new ArrayList<>();
         for (int i = 0; i < 16; i++) queries.add(SyntheticScenes.scene(4242, i).image());
-        SyntheticScenes.Scene s = SyntheticScenes.scene(4243, 0);
-        List<Support> supports = List.of(new Support(s.image(), new LabelMap(256, 256, s.mask(0))));
+        // with "each", request i of a row takes support set i: no row repeats one, so no prompt comes from the cache
+        List<List<Support>> supportSets = new ArrayList<>();
+        for (int i = 0; i < (each ? requests : 1); i++) {
+            SyntheticScenes.Scene s = SyntheticScenes.scene(4243, i);
+            int kind = 0;
+            while (kind < 4 && !s.contains(kind)) kind++;
+            supportSets.add(List.of(new Support(s.image(), new LabelMap(256, 256, s.mask(kind)))));
+        }
         Options o = Options.defaults();
         try (RefLdmSeg seg = RefLdmSeg.load(c, new CpuBackend(), line -> { }).closingBackend()) {
-            System.out.println("backend: " + seg.backend().name() + ", architecture -" + seg.architecture().name().toLowerCase() + ", models " + args[0]);
-            RefLdmSeg.Prompt prompt = seg.prompt(supports, -1);
+            System.out.println("backend: " + seg.backend().name() + ", architecture -" + seg.architecture().name().toLowerCase() + ", models " + args[0]
+                    + ", supports: " + (each ? "each request its own" : "one for all"));
+            RefLdmSeg.Prompt prompt = seg.prompt(supportSets.getFirst(), -1);
             int[] warm = {0};
-            WarmUp.run(() -> seg.segment(queries.get(warm[0]++ % 16), prompt, o), 4, Duration.ofSeconds(30));
+            WarmUp.run(() -> {
+                int i = warm[0]++;
+                if (each) seg.segment(queries.get(i % 16), supportSets.get(i % supportSets.size()), o);
+                else seg.segment(queries.get(i % 16), prompt, o);
+            }, 4, Duration.ofSeconds(30));
             // sequential before and after the served rows, the faster one the baseline: a run still warming up would flatter the rows
-            Row before = sequential(seg, queries, prompt, o, requests);
+            Row before = sequential(seg, queries, each ? supportSets : null, prompt, o, requests);
             List<Row> rows = new ArrayList<>();
             for (int b : batches)
-                for (int k : clients) rows.add(serve(seg, queries, supports, o, requests, b, k, maxWaitMs));
-            Row after = sequential(seg, queries, prompt, o, requests);
+                for (int k : clients) rows.add(serve(seg, queries, supportSets, o, requests, b, k, maxWaitMs));
+            Row after = sequential(seg, queries, each ? supportSets : null, prompt, o, requests);
             Row sequential = after.imagesPerSecond() > before.imagesPerSecond() ? after : before;
             Stages seqStages = sequential.stages();
             double seqSeconds = sequential.seconds();
@@ -101,7 +118,7 @@ public final class ThroughputBench {
             System.out.printf("%-9s %-7s %10s %8s %9s %9s %10s %7s %7s %7s%n", "maxBatch", "clients", "images/s", "x seq", "p50 ms", "p99 ms", "mean batch",
                     "enc ms", "UNet ms", "dec ms");
             StringBuilder json = new StringBuilder("{\"date\":\"" + Instant.now() + "\",\"backend\":\"" + seg.backend().name() + "\",\"models\":\""
-                    + args[0] + "\",\"requests\":" + requests + ",\"max_wait_ms\":" + maxWaitMs
+                    + args[0] + "\",\"supports\":\"" + supportMode + "\",\"requests\":" + requests + ",\"max_wait_ms\":" + maxWaitMs
                     + String.format(",\"sequential_before_rows\":%.4f,\"sequential_after_rows\":%.4f,\"sequential\":{\"images_per_s\":%.4f,\"p50_ms\":%.1f,\"p99_ms\":%.1f,\"stages\":%s},\"rows\":[", before.imagesPerSecond(), after.imagesPerSecond(), sequential.imagesPerSecond(), sequential.p50Ms(), sequential.p99Ms(), seqStages.json()));
             String sep = "";
             for (Row r : rows) {
@@ -116,28 +133,28 @@ public final class ThroughputBench {
         }
     }
 
-    /** {@code requests} calls of {@link RefLdmSeg#segment} one after another on the calling thread. */
-    private static Row sequential(RefLdmSeg seg, List<RgbImage> queries, RefLdmSeg.Prompt prompt, Options o, int requests) {
+    /** {@code requests} calls of {@link RefLdmSeg#segment} one after another on the calling thread: with {@code prompt}, or each with support set i when {@code supportSets} is given. */
+    private static Row sequential(RefLdmSeg seg, List<RgbImage> queries, List<List<Support>> supportSets, RefLdmSeg.Prompt prompt, Options o, int requests) {
         double[] latency = new double[requests];
         Stages stages = new Stages();
         long t0 = System.nanoTime();
         for (int i = 0; i < requests; i++) {
             long a = System.nanoTime();
-            stages.add(seg.segment(queries.get(i % 16), prompt, o));
+            stages.add(supportSets == null ? seg.segment(queries.get(i % 16), prompt, o) : seg.segment(queries.get(i % 16), supportSets.get(i), o));
             latency[i] = (System.nanoTime() - a) / 1e6;
         }
         double seconds = (System.nanoTime() - t0) / 1e9;
         return new Row(0, 1, requests, seconds, requests / seconds, percentile(latency, 50), percentile(latency, 99), 1, stages);
     }
 
-    /** {@code requests} requests from {@code clients} threads, each waiting for its answer before sending the next. */
-    private static Row serve(RefLdmSeg seg, List<RgbImage> queries, List<Support> supports, Options o, int requests, int maxBatch, int clients,
+    /** {@code requests} requests from {@code clients} threads, each waiting for its answer before sending the next; request i takes support set i modulo their number. */
+    private static Row serve(RefLdmSeg seg, List<RgbImage> queries, List<List<Support>> supportSets, Options o, int requests, int maxBatch, int clients,
                              long maxWaitMs) throws Exception {
         double[] latency = new double[requests];
         Stages stages = new Stages();
         AtomicInteger next = new AtomicInteger();
         try (Segmenter segmenter = new Segmenter(seg, new Segmenter.Config(Math.max(64, clients * 2), null, 64L << 20, maxBatch, Duration.ofMillis(maxWaitMs)))) {
-            segmenter.submit(new Request(queries.getFirst(), supports, o)).get(); // fills the prompt cache
+            if (supportSets.size() == 1) segmenter.submit(new Request(queries.getFirst(), supportSets.getFirst(), o)).get(); // fills the prompt cache
             ExecutorService pool = Executors.newFixedThreadPool(clients);
             long t0 = System.nanoTime();
             List<Future<?>> done = new ArrayList<>();
@@ -145,7 +162,7 @@ public final class ThroughputBench {
                 done.add(pool.submit(() -> {
                     for (int i; (i = next.getAndIncrement()) < requests; ) {
                         long a = System.nanoTime();
-                        stages.add(segmenter.submit(new Request(queries.get(i % 16), supports, o)).get().result());
+                        stages.add(segmenter.submit(new Request(queries.get(i % 16), supportSets.get(i % supportSets.size()), o)).get().result());
                         latency[i] = (System.nanoTime() - a) / 1e6;
                     }
                     return null;

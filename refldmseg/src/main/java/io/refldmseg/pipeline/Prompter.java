@@ -27,8 +27,58 @@ final class Prompter {
     }
 
     RefLdmSeg.Prompt prompt(List<Support> supports, int ignoreLabel, PipelineListener keep) {
+        Shots shots = shots(supports, ignoreLabel);
+        Tensor sx = be.concatBatch(shots.images()), alpha = be.concatBatch(shots.alphas());
+        Tensor all = tower.forward(sx, alpha);
+        RefLdmSeg.Prompt p = assemble(shots, all);
+        if (keep != PipelineListener.NONE) {
+            int k = supports.size(), grid = tower.config().gridSize(), w = tower.config().width();
+            Tensor tokens = p.tokens(), keyMask = p.keyMask();
+            keep.onTensor("sx224", HostCopies.nchw(be, sx));
+            keep.onTensor("alpha224", HostCopies.nchw(be, alpha));
+            keep.onTensor("sy16", HostTensor.u8(be.toHost(be.concatBatch(shots.keys())), k, 1, grid, grid));
+            keep.onTensor("tokens_all", HostTensor.f32(be.toHost(all), k, all.dim(1), w));
+            keep.onTensor("prompt_embeds", HostTensor.f32(be.toHost(tokens), 1, tokens.dim(1), w));
+            keep.onTensor("symask", HostTensor.f32(be.toHost(keyMask), 1, keyMask.dim(1)));
+            keep.onPrompt(HostTensor.f32(be.toHost(tokens), 1, tokens.dim(1), w), HostTensor.f32(be.toHost(keyMask), 1, keyMask.dim(1)));
+        }
+        return p;
+    }
+
+    /**
+     * The prompts of several requests with one tower forward over all their support images (the
+     * tower's GEMMs at 257 rows per image use two cores poorly; more rows use them better). Every
+     * op of the tower treats images independently, so prompt i is bit for bit what {@link
+     * #prompt} gives request i alone.
+     */
+    List<RefLdmSeg.Prompt> prompts(List<List<Support>> requests, List<Integer> ignoreLabels) {
+        if (requests.size() != ignoreLabels.size())
+            throw new IllegalArgumentException(requests.size() + " support lists but " + ignoreLabels.size() + " ignore labels");
+        List<Shots> each = new ArrayList<>();
+        List<Tensor> images = new ArrayList<>(), alphas = new ArrayList<>();
+        for (int r = 0; r < requests.size(); r++) {
+            Shots s = shots(requests.get(r), ignoreLabels.get(r));
+            each.add(s);
+            images.addAll(s.images());
+            alphas.addAll(s.alphas());
+        }
+        Tensor all = tower.forward(be.concatBatch(images), be.concatBatch(alphas));
+        List<RefLdmSeg.Prompt> out = new ArrayList<>();
+        for (int r = 0, first = 0; r < each.size(); r++) {
+            int k = each.get(r).images().size();
+            out.add(assemble(each.get(r), each.size() == 1 ? all : be.sliceBatch(all, first, k)));
+            first += k;
+        }
+        return out;
+    }
+
+    /** One request's support images and alpha channels at the tower's resolution, key masks at its grid, soft key masks. */
+    private record Shots(List<Tensor> images, List<Tensor> alphas, List<Tensor> keys, float[] soft) {
+    }
+
+    private Shots shots(List<Support> supports, int ignoreLabel) {
         if (supports.isEmpty()) throw new IllegalArgumentException("at least one support image with its mask is needed");
-        int k = supports.size(), res = tower.config().inputResolution(), grid = tower.config().gridSize(), w = tower.config().width();
+        int k = supports.size(), res = tower.config().inputResolution(), grid = tower.config().gridSize();
         List<Tensor> images = new ArrayList<>(), alphas = new ArrayList<>(), keys = new ArrayList<>();
         float[] soft = new float[k * grid * grid];
         for (Support s : supports) {
@@ -41,22 +91,16 @@ final class Prompter {
             keys.add(be.resizeNearest(mask, grid, grid));
             areaFractions(be.toHost(mask), RefLdmSeg.SIZE, grid, soft, keys.size() - 1);
         }
-        Tensor sx = be.concatBatch(images), alpha = be.concatBatch(alphas), sy = be.concatBatch(keys);
-        Tensor all = tower.forward(sx, alpha);
-        Tensor tokens = dropClassToken(all, k);
-        Tensor keyMask = be.reshape(sy, 1, k * grid * grid);
-        if (keep != PipelineListener.NONE) {
-            keep.onTensor("sx224", HostCopies.nchw(be, sx));
-            keep.onTensor("alpha224", HostCopies.nchw(be, alpha));
-            keep.onTensor("sy16", HostTensor.u8(be.toHost(sy), k, 1, grid, grid));
-            keep.onTensor("tokens_all", HostTensor.f32(be.toHost(all), k, all.dim(1), w));
-            keep.onTensor("prompt_embeds", HostTensor.f32(be.toHost(tokens), 1, tokens.dim(1), w));
-            keep.onTensor("symask", HostTensor.f32(be.toHost(keyMask), 1, keyMask.dim(1)));
-            keep.onPrompt(HostTensor.f32(be.toHost(tokens), 1, tokens.dim(1), w), HostTensor.f32(be.toHost(keyMask), 1, keyMask.dim(1)));
-        }
-        return new RefLdmSeg.Prompt(tokens, keyMask, be.tensor(soft, 1, k * grid * grid), k);
+        return new Shots(images, alphas, keys, soft);
     }
 
+    /** A request's prompt from its shots and its [k, 1 + L, W] rows of the tower's output. */
+    private RefLdmSeg.Prompt assemble(Shots shots, Tensor towerOut) {
+        int k = shots.images().size(), grid = tower.config().gridSize();
+        Tensor tokens = dropClassToken(towerOut, k);
+        Tensor keyMask = be.reshape(be.concatBatch(shots.keys()), 1, k * grid * grid);
+        return new RefLdmSeg.Prompt(tokens, keyMask, be.tensor(shots.soft(), 1, k * grid * grid), k);
+    }
 
     /** The mean of each of grid x grid equal patches of a size x size mask into shot {@code shot}'s tokens of {@code out}. */
     private static void areaFractions(float[] mask, int size, int grid, float[] out, int shot) {

@@ -157,6 +157,14 @@ public final class RefLdmSeg implements AutoCloseable {
         return prompter.prompt(supports, ignoreLabel, PipelineListener.NONE);
     }
 
+    /**
+     * The prompts of several requests, their support images through the tower as one batch;
+     * prompt i equals {@code prompt(supports.get(i), ignoreLabels.get(i))} bit for bit.
+     */
+    public synchronized List<Prompt> prompts(List<List<Support>> supports, List<Integer> ignoreLabels) {
+        return prompter.prompts(supports, ignoreLabels);
+    }
+
 
     // ---- attention layers (research) ----
 

@@ -3,8 +3,10 @@ package io.refldmseg.pipeline;
 import io.refldmseg.eval.SyntheticScenes;
 import org.junit.jupiter.api.Test;
 
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
 
 import static org.junit.jupiter.api.Assertions.*;
 
@@ -62,6 +64,67 @@ class BatchTest {
             assertBatchEqualsSingles(seg, mixed(seg, options));
             Options ddim = Options.defaults().withSteps(2).withScheduler(Options.SchedulerKind.DDIM);
             assertBatchEqualsSingles(seg, mixed(seg, List.of(ddim, ddim.withSeed(8))));
+        }
+    }
+
+    /** Three support sets from different scenes, of one, {@code secondShots} and one shots (the second with a band of label 255). */
+    private static List<List<Support>> supportSets(int secondShots) {
+        List<List<Support>> sets = new ArrayList<>();
+        for (int i = 0; i < 3; i++) {
+            List<Support> shots = new ArrayList<>();
+            for (int shot = 0; shot < (i == 1 ? secondShots : 1); shot++) {
+                SyntheticScenes.Scene s = SyntheticScenes.scene(79, 2 * i + shot);
+                int kind = 0;
+                while (kind < 4 && !s.contains(kind)) kind++;
+                byte[] mask = s.mask(kind);
+                if (i == 1) for (int p = 0; p < 256 * 40; p++) mask[p] = (byte) 255; // a band of "ignore" at the top
+                shots.add(new Support(s.image(), new LabelMap(256, 256, mask)));
+            }
+            sets.add(shots);
+        }
+        return sets;
+    }
+
+    @Test
+    void promptsOfSeveralRequestsInOneTowerBatchEqualEachAlone() {
+        try (RefLdmSeg seg = PipelineFixtures.open(PipelineFixtures.tinyF()).closingBackend()) {
+            List<List<Support>> sets = supportSets(2);
+            List<Integer> ignore = List.of(-1, 255, -1);
+            List<RefLdmSeg.Prompt> together = seg.prompts(sets, ignore);
+            assertEquals(3, together.size());
+            for (int i = 0; i < sets.size(); i++) {
+                RefLdmSeg.Prompt alone = seg.prompt(sets.get(i), ignore.get(i)), got = together.get(i);
+                assertEquals(alone.shots(), got.shots(), "request " + i + ": shots");
+                assertArrayEquals(alone.tokens().shape(), got.tokens().shape(), "request " + i + ": token shape");
+                assertArrayEquals(seg.backend().toHost(alone.tokens()), seg.backend().toHost(got.tokens()), "request " + i + ": tokens");
+                assertArrayEquals(seg.backend().toHost(alone.keyMask()), seg.backend().toHost(got.keyMask()), "request " + i + ": key mask");
+                assertArrayEquals(seg.backend().toHost(alone.softKeyMask()), seg.backend().toHost(got.softKeyMask()), "request " + i + ": soft key mask");
+            }
+            assertThrows(IllegalArgumentException.class, () -> seg.prompts(sets, List.of(-1)));
+        }
+    }
+
+    /** Through the service: one tower batch per batch of requests, a support set repeated inside it computed once, every result a single run's. */
+    @Test
+    void aServedBatchWithDifferentSupportsEqualsSingleRuns() throws Exception {
+        try (RefLdmSeg seg = PipelineFixtures.open(PipelineFixtures.tinyF()).closingBackend()) {
+            List<List<Support>> sets = supportSets(1); // one shot each: requests of different shot counts do not share a batch
+            List<Request> requests = new ArrayList<>();
+            for (int i = 0; i < 4; i++) requests.add(new Request(SyntheticScenes.scene(80, i).image(), sets.get(i == 3 ? 0 : i)));
+            List<Result> alone = requests.stream().map(r -> seg.segment(r.query(), r.supports(), r.options())).toList();
+            for (long cache : new long[]{1 << 20, 0}) {
+                Segmenter s = new Segmenter(seg, new Segmenter.Config(16, null, cache, 4, Duration.ofSeconds(5)));
+                List<CompletableFuture<Segmenter.Done>> sent = requests.stream().map(s::submit).toList();
+                s.close();
+                for (int i = 0; i < requests.size(); i++)
+                    assertArrayEquals(alone.get(i).logits(), sent.get(i).get().result().logits(), 0f, "cache " + cache + ", request " + i);
+                Segmenter.Stats st = s.stats();
+                assertEquals(1, st.batchSizeCounts()[4], "the four requests ran as one batch: " + java.util.Arrays.toString(st.batchSizeCounts()));
+                assertEquals(0, st.batchFallbacks(), st.lastBatchFailure());
+                assertEquals(cache > 0 ? 3 : 0, st.promptCacheMisses(), "three distinct support sets");
+                assertEquals(cache > 0 ? 1 : 0, st.promptCacheHits(), "the repeated set is computed once");
+                assertEquals(cache > 0, sent.get(3).get().promptCached());
+            }
         }
     }
 
