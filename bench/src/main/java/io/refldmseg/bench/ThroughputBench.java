@@ -30,7 +30,7 @@ import java.util.concurrent.atomic.LongAdder;
  * Synthetic-scene queries, all different. SUPPORTS {@code one}: one support whose instruction
  * both sides reuse (the prompt cache on the service side, a prompt made once on the sequential
  * side), as in video or a fixed reference; {@code each}: every request its own support (dataset
- * annotation, evaluation), so both sides run the tower for every request, the service once per batch.
+ * annotation, evaluation), so both sides run the tower for every request.
  *
  * <pre>ThroughputBench DIR|tiny REQUESTS [BATCHES=1,2,4,8] [CLIENTS=1,4,16] [MAX_WAIT_MS=5] [SUPPORTS=one|each]</pre>
  * DIR holds unet/vae/clip.safetensors (e.g. from {@link WriteSyntheticCheckpoints}); "tiny" uses

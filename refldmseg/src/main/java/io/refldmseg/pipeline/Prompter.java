@@ -46,8 +46,7 @@ final class Prompter {
     }
 
     /**
-     * The prompts of several requests with one tower forward over all their support images (the
-     * tower's GEMMs at 257 rows per image use two cores poorly; more rows use them better). Every
+     * The prompts of several requests with one tower forward over all their support images. Every
      * op of the tower treats images independently, so prompt i is bit for bit what {@link
      * #prompt} gives request i alone.
      */

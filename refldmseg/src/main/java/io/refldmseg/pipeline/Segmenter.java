@@ -9,7 +9,6 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Map;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.CompletableFuture;
@@ -189,6 +188,7 @@ public final class Segmenter implements AutoCloseable {
     /** Runs the live requests of {@code batch} as one batch (each alone if the batch fails, so one bad request fails only itself). */
     private void run(List<Job> batch) {
         List<Job> live = new ArrayList<>();
+        List<PromptCache.Lookup> prompts = new ArrayList<>();
         for (Job job : batch) {
             CompletableFuture<Done> f = job.future();
             if (f.isCancelled()) {
@@ -202,32 +202,14 @@ public final class Segmenter implements AutoCloseable {
                         + " ms in the queue"));
                 continue;
             }
-            live.add(job);
-        }
-        List<PromptCache.Lookup> prompts = null;
-        if (live.size() > 1) {
-            try { // the tower once for every support of the batch the cache does not hold
-                prompts = cache.prompts(seg, live.stream().map(j -> j.request().supports()).toList(),
-                        live.stream().map(j -> j.request().options().ignoreLabel()).toList());
-            } catch (RuntimeException | OutOfMemoryError e) {
-                batchFallbacks.increment();
-                lastBatchFailure = "prompts of a batch of " + live.size() + ": " + e;
+            try {
+                Request r = job.request();
+                prompts.add(cache.prompt(seg, r.supports(), r.options().ignoreLabel()));
+                live.add(job);
+            } catch (RuntimeException | Error e) {
+                failed.increment();
+                f.completeExceptionally(e);
             }
-        }
-        if (prompts == null) {
-            List<Job> prompted = new ArrayList<>();
-            prompts = new ArrayList<>();
-            for (Job job : live) {
-                try {
-                    Request r = job.request();
-                    prompts.add(cache.prompt(seg, r.supports(), r.options().ignoreLabel()));
-                    prompted.add(job);
-                } catch (RuntimeException | Error e) {
-                    failed.increment();
-                    job.future().completeExceptionally(e);
-                }
-            }
-            live = prompted;
         }
         if (live.isEmpty()) return;
         long start = System.nanoTime();
@@ -332,64 +314,32 @@ public final class Segmenter implements AutoCloseable {
         }
 
         Lookup prompt(RefLdmSeg seg, List<Support> supports, int ignoreLabel) {
-            return prompts(seg, List.of(supports), List.of(ignoreLabel)).getFirst();
-        }
-
-        /**
-         * Request i's prompt: from the cache, or from one {@link RefLdmSeg#prompts} call over every
-         * distinct support set the cache lacks (a set repeated in the batch is computed once and
-         * counts as a hit for its repeats).
-         */
-        List<Lookup> prompts(RefLdmSeg seg, List<List<Support>> supports, List<Integer> ignoreLabels) {
-            int n = supports.size();
-            Lookup[] out = new Lookup[n];
-            Map<String, List<Integer>> missing = new LinkedHashMap<>(); // key -> requests that need it, first one computed
+            if (budget == 0) return new Lookup(seg.prompt(supports, ignoreLabel), false);
+            String key = key(supports, ignoreLabel);
             Backend be = seg.backend();
-            for (int i = 0; i < n; i++) {
-                String key = budget == 0 ? Integer.toString(i) : key(supports.get(i), ignoreLabels.get(i));
-                Entry e = budget == 0 ? null : get(key);
-                if (e != null) {
-                    hits.increment();
-                    out[i] = new Lookup(new RefLdmSeg.Prompt(be.tensor(e.tokens(), e.tokensShape()), be.tensor(e.keyMask(), 1, e.keyMask().length),
-                            be.tensor(e.softKeyMask(), 1, e.softKeyMask().length), e.shots()), true);
-                } else {
-                    missing.computeIfAbsent(key, k -> new ArrayList<>()).add(i);
+            Entry e;
+            synchronized (this) {
+                e = entries.get(key);
+            }
+            if (e != null) {
+                hits.increment();
+                return new Lookup(new RefLdmSeg.Prompt(be.tensor(e.tokens(), e.tokensShape()), be.tensor(e.keyMask(), 1, e.keyMask().length),
+                        be.tensor(e.softKeyMask(), 1, e.softKeyMask().length), e.shots()), true);
+            }
+            misses.increment();
+            RefLdmSeg.Prompt p = seg.prompt(supports, ignoreLabel);
+            Entry fresh = new Entry(be.toHost(p.tokens()), p.tokens().shape(), be.toHost(p.keyMask()), be.toHost(p.softKeyMask()), p.shots());
+            synchronized (this) {
+                if (fresh.bytes() <= budget && entries.put(key, fresh) == null) {
+                    bytes += fresh.bytes();
+                    var it = entries.entrySet().iterator();
+                    while (bytes > budget && it.hasNext()) {
+                        bytes -= it.next().getValue().bytes();
+                        it.remove();
+                    }
                 }
             }
-            if (missing.isEmpty()) return List.of(out);
-            List<List<Integer>> groups = List.copyOf(missing.values());
-            List<RefLdmSeg.Prompt> made = groups.size() == 1
-                    ? List.of(seg.prompt(supports.get(groups.getFirst().getFirst()), ignoreLabels.get(groups.getFirst().getFirst())))
-                    : seg.prompts(groups.stream().map(g -> supports.get(g.getFirst())).toList(), groups.stream().map(g -> ignoreLabels.get(g.getFirst())).toList());
-            List<String> keys = List.copyOf(missing.keySet());
-            for (int g = 0; g < groups.size(); g++) {
-                RefLdmSeg.Prompt p = made.get(g);
-                if (budget > 0) {
-                    misses.increment();
-                    put(keys.get(g), new Entry(be.toHost(p.tokens()), p.tokens().shape(), be.toHost(p.keyMask()), be.toHost(p.softKeyMask()), p.shots()));
-                }
-                List<Integer> requests = groups.get(g);
-                for (int j = 0; j < requests.size(); j++) {
-                    if (j > 0) hits.increment();
-                    out[requests.get(j)] = new Lookup(p, j > 0);
-                }
-            }
-            return List.of(out);
-        }
-
-        private synchronized Entry get(String key) {
-            return entries.get(key);
-        }
-
-        private synchronized void put(String key, Entry fresh) {
-            if (fresh.bytes() <= budget && entries.put(key, fresh) == null) {
-                bytes += fresh.bytes();
-                var it = entries.entrySet().iterator();
-                while (bytes > budget && it.hasNext()) {
-                    bytes -= it.next().getValue().bytes();
-                    it.remove();
-                }
-            }
+            return new Lookup(p, false);
         }
 
         /** SHA-256 over each support's size, pixels and labels, and the ignore label. */

@@ -104,7 +104,7 @@ class BatchTest {
         }
     }
 
-    /** Through the service: one tower batch per batch of requests, a support set repeated inside it computed once, every result a single run's. */
+    /** Through the service: a batch of four with three distinct support sets (the repeated one from the cache when it is on) equals single runs. */
     @Test
     void aServedBatchWithDifferentSupportsEqualsSingleRuns() throws Exception {
         try (RefLdmSeg seg = PipelineFixtures.open(PipelineFixtures.tinyF()).closingBackend()) {
@@ -122,7 +122,7 @@ class BatchTest {
                 assertEquals(1, st.batchSizeCounts()[4], "the four requests ran as one batch: " + java.util.Arrays.toString(st.batchSizeCounts()));
                 assertEquals(0, st.batchFallbacks(), st.lastBatchFailure());
                 assertEquals(cache > 0 ? 3 : 0, st.promptCacheMisses(), "three distinct support sets");
-                assertEquals(cache > 0 ? 1 : 0, st.promptCacheHits(), "the repeated set is computed once");
+                assertEquals(cache > 0 ? 1 : 0, st.promptCacheHits(), "the repeated set comes from the cache");
                 assertEquals(cache > 0, sent.get(3).get().promptCached());
             }
         }
