@@ -53,6 +53,7 @@ final class Prompter {
     List<RefLdmSeg.Prompt> prompts(List<List<Support>> requests, List<Integer> ignoreLabels) {
         if (requests.size() != ignoreLabels.size())
             throw new IllegalArgumentException(requests.size() + " support lists but " + ignoreLabels.size() + " ignore labels");
+        if (requests.isEmpty()) return List.of();
         List<Shots> each = new ArrayList<>();
         List<Tensor> images = new ArrayList<>(), alphas = new ArrayList<>();
         for (int r = 0; r < requests.size(); r++) {

@@ -101,6 +101,9 @@ class BatchTest {
                 assertArrayEquals(seg.backend().toHost(alone.softKeyMask()), seg.backend().toHost(got.softKeyMask()), "request " + i + ": soft key mask");
             }
             assertThrows(IllegalArgumentException.class, () -> seg.prompts(sets, List.of(-1)));
+            assertEquals(List.of(), seg.prompts(List.of(), List.of()));
+            IllegalArgumentException none = assertThrows(IllegalArgumentException.class, () -> seg.prompts(List.of(sets.get(0), List.of()), List.of(-1, -1)));
+            assertTrue(none.getMessage().contains("at least one support"), none.getMessage());
         }
     }
 
