@@ -88,9 +88,7 @@ public final class ThroughputBench {
         List<List<Support>> supportSets = new ArrayList<>();
         for (int i = 0; i < (each ? requests : 1); i++) {
             SyntheticScenes.Scene s = SyntheticScenes.scene(4243, i);
-            int kind = 0;
-            while (kind < 4 && !s.contains(kind)) kind++;
-            supportSets.add(List.of(new Support(s.image(), new LabelMap(256, 256, s.mask(kind)))));
+            supportSets.add(List.of(new Support(s.image(), new LabelMap(256, 256, s.mask(s.firstKind())))));
         }
         Options o = Options.defaults();
         try (RefLdmSeg seg = RefLdmSeg.load(c, new CpuBackend(), line -> { }).closingBackend()) {
@@ -104,11 +102,11 @@ public final class ThroughputBench {
                 else seg.segment(queries.get(i % 16), prompt, o);
             }, 4, Duration.ofSeconds(30));
             // sequential before and after the served rows, the faster one the baseline: a run still warming up would flatter the rows
-            Row before = sequential(seg, queries, each ? supportSets : null, prompt, o, requests);
+            Row before = sequential(seg, queries, each, supportSets, prompt, o, requests);
             List<Row> rows = new ArrayList<>();
             for (int b : batches)
-                for (int k : clients) rows.add(serve(seg, queries, supportSets, o, requests, b, k, maxWaitMs));
-            Row after = sequential(seg, queries, each ? supportSets : null, prompt, o, requests);
+                for (int k : clients) rows.add(serve(seg, queries, each, supportSets, o, requests, b, k, maxWaitMs));
+            Row after = sequential(seg, queries, each, supportSets, prompt, o, requests);
             Row sequential = after.imagesPerSecond() > before.imagesPerSecond() ? after : before;
             Stages seqStages = sequential.stages();
             double seqSeconds = sequential.seconds();
@@ -133,14 +131,14 @@ public final class ThroughputBench {
         }
     }
 
-    /** {@code requests} calls of {@link RefLdmSeg#segment} one after another on the calling thread: with {@code prompt}, or each with support set i when {@code supportSets} is given. */
-    private static Row sequential(RefLdmSeg seg, List<RgbImage> queries, List<List<Support>> supportSets, RefLdmSeg.Prompt prompt, Options o, int requests) {
+    /** {@code requests} calls of {@link RefLdmSeg#segment} one after another on the calling thread: each with support set i when {@code each}, else all with {@code prompt}. */
+    private static Row sequential(RefLdmSeg seg, List<RgbImage> queries, boolean each, List<List<Support>> supportSets, RefLdmSeg.Prompt prompt, Options o, int requests) {
         double[] latency = new double[requests];
         Stages stages = new Stages();
         long t0 = System.nanoTime();
         for (int i = 0; i < requests; i++) {
             long a = System.nanoTime();
-            stages.add(supportSets == null ? seg.segment(queries.get(i % 16), prompt, o) : seg.segment(queries.get(i % 16), supportSets.get(i), o));
+            stages.add(each ? seg.segment(queries.get(i % 16), supportSets.get(i), o) : seg.segment(queries.get(i % 16), prompt, o));
             latency[i] = (System.nanoTime() - a) / 1e6;
         }
         double seconds = (System.nanoTime() - t0) / 1e9;
@@ -148,13 +146,13 @@ public final class ThroughputBench {
     }
 
     /** {@code requests} requests from {@code clients} threads, each waiting for its answer before sending the next; request i takes support set i modulo their number. */
-    private static Row serve(RefLdmSeg seg, List<RgbImage> queries, List<List<Support>> supportSets, Options o, int requests, int maxBatch, int clients,
+    private static Row serve(RefLdmSeg seg, List<RgbImage> queries, boolean each, List<List<Support>> supportSets, Options o, int requests, int maxBatch, int clients,
                              long maxWaitMs) throws Exception {
         double[] latency = new double[requests];
         Stages stages = new Stages();
         AtomicInteger next = new AtomicInteger();
         try (Segmenter segmenter = new Segmenter(seg, new Segmenter.Config(Math.max(64, clients * 2), null, 64L << 20, maxBatch, Duration.ofMillis(maxWaitMs)))) {
-            if (supportSets.size() == 1) segmenter.submit(new Request(queries.getFirst(), supportSets.getFirst(), o)).get(); // fills the prompt cache
+            if (!each) segmenter.submit(new Request(queries.getFirst(), supportSets.getFirst(), o)).get(); // fills the prompt cache
             ExecutorService pool = Executors.newFixedThreadPool(clients);
             long t0 = System.nanoTime();
             List<Future<?>> done = new ArrayList<>();

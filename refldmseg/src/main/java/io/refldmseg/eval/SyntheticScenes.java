@@ -35,6 +35,13 @@ public final class SyntheticScenes {
             for (byte b : kindMap) if (b == kind && ++n >= MIN_VISIBLE) return true;
             return false;
         }
+
+        /** The lowest kind the scene {@linkplain #contains shows}; the last kind when it shows none of the others. */
+        public int firstKind() {
+            int kind = 0;
+            while (kind < KINDS.size() - 1 && !contains(kind)) kind++;
+            return kind;
+        }
     }
 
     private SyntheticScenes() {

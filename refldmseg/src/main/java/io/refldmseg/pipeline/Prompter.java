@@ -36,7 +36,7 @@ final class Prompter {
             Tensor tokens = p.tokens(), keyMask = p.keyMask();
             keep.onTensor("sx224", HostCopies.nchw(be, sx));
             keep.onTensor("alpha224", HostCopies.nchw(be, alpha));
-            keep.onTensor("sy16", HostTensor.u8(be.toHost(be.concatBatch(shots.keys())), k, 1, grid, grid));
+            keep.onTensor("sy16", HostTensor.u8(be.toHost(keyMask), k, 1, grid, grid));
             keep.onTensor("tokens_all", HostTensor.f32(be.toHost(all), k, all.dim(1), w));
             keep.onTensor("prompt_embeds", HostTensor.f32(be.toHost(tokens), 1, tokens.dim(1), w));
             keep.onTensor("symask", HostTensor.f32(be.toHost(keyMask), 1, keyMask.dim(1)));

@@ -23,9 +23,7 @@ class BatchTest {
             SyntheticScenes.Scene q = SyntheticScenes.scene(77, i), s = SyntheticScenes.scene(78, i);
             RgbImage query = i == 2 ? crop(q.image(), 200, 150) : q.image();
             queries.add(query);
-            int kind = 0;
-            while (kind < 4 && !s.contains(kind)) kind++;
-            prompts.add(seg.prompt(List.of(new Support(s.image(), new LabelMap(256, 256, s.mask(kind)))), -1));
+            prompts.add(seg.prompt(List.of(new Support(s.image(), new LabelMap(256, 256, s.mask(s.firstKind())))), -1));
         }
         return new Mixed(queries, prompts, options);
     }
@@ -74,9 +72,7 @@ class BatchTest {
             List<Support> shots = new ArrayList<>();
             for (int shot = 0; shot < (i == 1 ? secondShots : 1); shot++) {
                 SyntheticScenes.Scene s = SyntheticScenes.scene(79, 2 * i + shot);
-                int kind = 0;
-                while (kind < 4 && !s.contains(kind)) kind++;
-                byte[] mask = s.mask(kind);
+                byte[] mask = s.mask(s.firstKind());
                 if (i == 1) for (int p = 0; p < 256 * 40; p++) mask[p] = (byte) 255; // a band of "ignore" at the top
                 shots.add(new Support(s.image(), new LabelMap(256, 256, mask)));
             }
