@@ -83,7 +83,7 @@ public final class CpuBackend implements Backend {
 
     @Override
     public String name() {
-        return "cpu (" + par.threads() + " threads, " + S.vectorBitSize() + "-bit vectors)";
+        return "cpu (" + par.threads() + " threads, " + S.vectorBitSize() + "-bit vectors, " + NativeGemm.kernels() + ")";
     }
 
     /** Stops this backend's workers; its tensors stay readable, its ops fail afterwards. */

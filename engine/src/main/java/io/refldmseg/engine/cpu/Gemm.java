@@ -265,7 +265,17 @@ final class Gemm {
      * times one B panel, element (kk, j) at {@code b[bOff + (kk - k0) * NR + j]}.
      */
     static void multiplyPanel(PackedRows a, int k0, int kc, float[] b, int bOff, float[] c, int cOff, int ldc, boolean accumulate) {
+        multiplyPanel(a, k0, kc, b, bOff, c, cOff, ldc, accumulate, NativeGemm.get());
+    }
+
+    /** {@link #multiplyPanel} with the given native kernel (null: the Vector API kernels). */
+    static void multiplyPanel(PackedRows a, int k0, int kc, float[] b, int bOff, float[] c, int cOff, int ldc, boolean accumulate,
+                              NativeGemm kernel) {
         int grouped = groupedRows(a.rows());
+        if (kernel != null && MR == SMALL_MR) { // every group is 6 rows as they are, [6][k]
+            kernel.block(a.data(), k0, a.k(), grouped, b, bOff, 0, 1, NR, c, cOff, ldc, kc, accumulate, null, 0);
+            return;
+        }
         for (int row = 0, groupRows; row < grouped; row += groupRows) {
             groupRows = groupSize(grouped - row);
             int at = row * a.k();
@@ -292,6 +302,7 @@ final class Gemm {
      */
     static void multiply(Parallel par, int m, ARows a, Packed b, float[] c, int cOff, int ldc, boolean accumulate) {
         if (m == 0) return;
+        NativeGemm kernel = NativeGemm.get();
         int groups = (m + MR - 1) / MR, target = 2 * par.threads();
         int leastCopying = (int) Math.round(Math.sqrt((double) target * m / b.n));
         int rowTasks = Math.max(1, Math.min(leastCopying, Math.min(target, m / MIN_TASK_ROWS)));
@@ -306,13 +317,18 @@ final class Gemm {
             int g0 = (int) ((long) groups * rt / rowTasks), g1 = (int) ((long) groups * (rt + 1) / rowTasks);
             int p0 = b.panels * pt / panelTasks, p1 = b.panels * (pt + 1) / panelTasks;
             int m0 = g0 * MR, m1 = Math.min(m, g1 * MR);
-            run(a, m0, m1, b, p0, p1, c, cOff, ldc, accumulate);
+            run(a, m0, m1, b, p0, p1, c, cOff, ldc, accumulate, kernel);
         });
     }
 
     /** The same product on the calling thread only (for callers that parallelise at a coarser grain). */
     static void multiplySerial(int m, ARows a, Packed b, float[] c, int cOff, int ldc, boolean accumulate) {
-        if (m > 0) run(a, 0, m, b, 0, b.panels, c, cOff, ldc, accumulate);
+        multiplySerial(m, a, b, c, cOff, ldc, accumulate, NativeGemm.get());
+    }
+
+    /** {@link #multiplySerial} with the given native kernel (null: the Vector API kernels). */
+    static void multiplySerial(int m, ARows a, Packed b, float[] c, int cOff, int ldc, boolean accumulate, NativeGemm kernel) {
+        if (m > 0) run(a, 0, m, b, 0, b.panels, c, cOff, ldc, accumulate, kernel);
     }
 
     /**
@@ -321,7 +337,8 @@ final class Gemm {
      * KC; rows go in blocks of MC so a block's A slice stays in L2 while each B micro-panel (L1)
      * passes over the block's row groups.
      */
-    private static void run(ARows a, int m0, int m1, Packed b, int p0, int p1, float[] c, int cOff, int ldc, boolean accumulate) {
+    private static void run(ARows a, int m0, int m1, Packed b, int p0, int p1, float[] c, int cOff, int ldc, boolean accumulate,
+                            NativeGemm kernel) {
         int slices = b.k <= MAX_SINGLE_SLICE ? 1 : (b.k + KC - 1) / KC, step = (b.k + slices - 1) / slices; // even slices: no thin tail
         int runPanels = Math.max(1, B_SLICE_BYTES / (step * NR * Float.BYTES));
         int runs = (p1 - p0 + runPanels - 1) / runPanels;
@@ -342,7 +359,7 @@ final class Gemm {
                     Block blk = a.slice(mb, mc, k0, kc);
                     float[] packed = null;
                     if (MR == 12) pack(blk, mc, kc, packed = PACKED_A.get(), GATHER.get());
-                    block(blk, packed, mc, kc, bData, bBase, bStride, b, q0, q1, c, cOff + mb * ldc, ldc, acc);
+                    block(blk, packed, mc, kc, bData, bBase, bStride, b, q0, q1, c, cOff + mb * ldc, ldc, acc, MR == SMALL_MR ? kernel : null);
                 }
             }
         }
@@ -369,9 +386,14 @@ final class Gemm {
      * pixels then cost 18 rows of work, not 24).
      */
     private static void block(Block blk, float[] packed, int mc, int kc, float[] bData, int bBase, int bStride, Packed b,
-                              int p0, int p1, float[] c, int cOff, int ldc, boolean acc) {
+                              int p0, int p1, float[] c, int cOff, int ldc, boolean acc, NativeGemm kernel) {
         int groups = (mc + MR - 1) / MR, tail = mc - (groups - 1) * MR;
         float[] bias = acc ? null : b.bias, edgeA = null;
+        if (kernel != null) { // 6-row kernels only: the native kernel takes the whole block, ragged rows and columns too
+            int lastCols = Math.min(NR, b.n - (p1 - 1) * NR);
+            kernel.block(blk.data(), blk.offset(), blk.lda(), mc, bData, bBase, bStride, p1 - p0, lastCols, c, cOff + p0 * NR, ldc, kc, acc, bias, p0 * NR);
+            return;
+        }
         if (tail < SMALL_MR) { // a last group of fewer than 6 rows: the 6-row kernel on a zero-padded copy, made once per slice
             edgeA = EDGE_A.get();
             Arrays.fill(edgeA, 0, SMALL_MR * kc, 0f);

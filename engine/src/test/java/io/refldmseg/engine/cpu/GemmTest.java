@@ -133,6 +133,80 @@ class GemmTest {
         }
     }
 
+    /**
+     * Where the build had gcc and the run has 256-bit vectors on an AVX2 + FMA CPU, the native kernel
+     * is what runs: a missing library must fail here, not fall back unnoticed. The run that turns it off
+     * (the 256-bit surefire execution) must get the Vector API kernels.
+     */
+    @Test
+    void theNativeKernelRunsWhereItCan() throws Exception {
+        boolean gcc = java.util.Arrays.stream(System.getenv().getOrDefault("PATH", "").split(java.io.File.pathSeparator))
+                .anyMatch(d -> new java.io.File(d, "gcc").canExecute());
+        String info = java.nio.file.Files.isReadable(java.nio.file.Path.of("/proc/cpuinfo")) ? java.nio.file.Files.readString(java.nio.file.Path.of("/proc/cpuinfo")) : "";
+        boolean can = gcc && Gemm.S.vectorBitSize() == 256 && info.contains(" avx2") && info.contains(" fma")
+                && System.getProperty("os.arch", "").equals("amd64");
+        boolean off = "false".equals(System.getProperty(NativeGemm.PROPERTY));
+        if (off) {
+            assertNull(NativeGemm.get(), "-D" + NativeGemm.PROPERTY + "=false");
+            assertTrue(NativeGemm.whyNot().contains(NativeGemm.PROPERTY), NativeGemm.whyNot());
+        } else if (can) {
+            assertNotNull(NativeGemm.get(), "native kernel on this AVX2 machine with gcc: " + NativeGemm.whyNot());
+            assertNull(NativeGemm.whyNot());
+        } else {
+            assertNull(NativeGemm.get());
+            assertNotNull(NativeGemm.whyNot());
+        }
+        assertTrue(new CpuBackend(1).name().contains(NativeGemm.get() != null ? "native AVX2 kernel" : "Vector API kernels"));
+    }
+
+    /** The native kernel gives the Vector API kernel's products bit for bit: ragged rows and columns, bias, accumulate, K slices, fp16 B. */
+    @Test
+    void nativeKernelEqualsTheVectorApiKernelBitForBit() {
+        org.junit.jupiter.api.Assumptions.assumeTrue(NativeGemm.get() != null, "no native kernel here: " + NativeGemm.whyNot());
+        Random r = new Random(8);
+        for (int[] s : new int[][]{{6, 16, 8}, {7, 33, 5}, {50, 200, 300}, {257, 64, 600}, {300, 48, 20}, {12, 1030, 701}, {200, 16, 320}}) {
+            int m = s[0], n = s[1], k = s[2];
+            float[] x = new float[m * k + 3], w = new float[n * k], half = new float[n * k], bias = new float[n];
+            for (int i = 0; i < x.length; i++) x[i] = (float) r.nextGaussian();
+            for (int i = 0; i < w.length; i++) {
+                w[i] = (float) r.nextGaussian();
+                half[i] = Float.float16ToFloat(Float.floatToFloat16(w[i]));
+            }
+            for (int i = 0; i < n; i++) bias[i] = (float) r.nextGaussian();
+            for (Gemm.Packed packed : new Gemm.Packed[]{new Gemm.Packed(PAR, w, n, k, bias), new Gemm.Packed(PAR, half, n, k, null)}) {
+                for (boolean accumulate : new boolean[]{false, true}) {
+                    float[] vec = new float[m * n + 5];
+                    java.util.Arrays.fill(vec, 0.25f);
+                    float[] nat = vec.clone();
+                    Gemm.ARows a = Gemm.dense(x, 3, k);
+                    Gemm.multiplySerial(m, a, packed, vec, 5, n, accumulate, null);
+                    Gemm.multiplySerial(m, a, packed, nat, 5, n, accumulate, NativeGemm.get());
+                    String what = m + "x" + n + "x" + k + (packed.half != null ? " fp16" : " fp32 with bias") + (accumulate ? " accumulating" : "");
+                    assertArrayEquals(vec, nat, what);
+                    try (Parallel two = new Parallel(2)) { // row and panel tasks: blocks that start past panel 0
+                        float[] split = new float[m * n + 5];
+                        java.util.Arrays.fill(split, 0.25f);
+                        Gemm.multiply(two, m, a, packed, split, 5, n, accumulate);
+                        assertArrayEquals(vec, split, what + ", 2 threads");
+                    }
+                }
+            }
+        }
+        for (int rows : new int[]{1, 6, 7, 40}) { // the attention / Winograd entry: packed rows times one panel
+            int k = 37, k0 = 3, kc = 30;
+            float[] src = new float[rows * k], b = new float[kc * Gemm.NR + 4];
+            for (int i = 0; i < src.length; i++) src[i] = (float) r.nextGaussian();
+            for (int i = 0; i < b.length; i++) b[i] = (float) r.nextGaussian();
+            Gemm.PackedRows a = Gemm.packRows(src, 0, k, 1, rows, k, null);
+            float[] vec = new float[Gemm.groupedRows(rows) * 20 + 2], nat = vec.clone();
+            for (boolean accumulate : new boolean[]{false, true}) {
+                Gemm.multiplyPanel(a, k0, kc, b, 4, vec, 2, 20, accumulate, null);
+                Gemm.multiplyPanel(a, k0, kc, b, 4, nat, 2, 20, accumulate, NativeGemm.get());
+                assertArrayEquals(vec, nat, rows + " packed rows" + (accumulate ? " accumulating" : ""));
+            }
+        }
+    }
+
     private static void check(int m, int n, int k, float[] x, float[] w, Gemm.Packed packed) {
         float[] y = new float[m * n];
         Gemm.multiply(PAR, m, Gemm.dense(x, 0, k), packed, y, 0, n, false);
