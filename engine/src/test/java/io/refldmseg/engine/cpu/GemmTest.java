@@ -207,6 +207,21 @@ class GemmTest {
         }
     }
 
+    /** The C code trusts its indices, so the Java side checks them: a block reaching past any array throws. */
+    @Test
+    void nativeBlocksOutsideTheirArraysThrowInsteadOfWriting() {
+        org.junit.jupiter.api.Assumptions.assumeTrue(NativeGemm.get() != null, "no native kernel here: " + NativeGemm.whyNot());
+        NativeGemm kernel = NativeGemm.get();
+        float[] a = new float[6 * 8], b = new float[8 * 16], c = new float[6 * 16], bias = new float[16];
+        kernel.block(a, 0, 8, 6, b, 0, 0, 1, 16, c, 0, 16, 8, false, bias, 0); // exactly fits
+        assertThrows(IndexOutOfBoundsException.class, () -> kernel.block(a, 1, 8, 6, b, 0, 0, 1, 16, c, 0, 16, 8, false, null, 0));
+        assertThrows(IndexOutOfBoundsException.class, () -> kernel.block(a, 0, 8, 6, b, 0, 16, 2, 16, c, 0, 32, 8, false, null, 0));
+        assertThrows(IndexOutOfBoundsException.class, () -> kernel.block(a, 0, 8, 6, b, 0, 0, 1, 16, c, 1, 16, 8, true, null, 0));
+        assertThrows(IndexOutOfBoundsException.class, () -> kernel.block(a, 0, 8, 6, b, 0, 0, 1, 16, c, 0, 16, 8, false, bias, 1));
+        assertThrows(IndexOutOfBoundsException.class, () -> kernel.block(a, 0, 8, 7, b, 0, 0, 1, 16, c, 0, 16, 8, false, null, 0));
+        assertThrows(IllegalArgumentException.class, () -> kernel.block(a, 0, 8, 6, b, 0, 0, 1, 17, c, 0, 16, 8, false, null, 0));
+    }
+
     private static void check(int m, int n, int k, float[] x, float[] w, Gemm.Packed packed) {
         float[] y = new float[m * n];
         Gemm.multiply(PAR, m, Gemm.dense(x, 0, k), packed, y, 0, n, false);
