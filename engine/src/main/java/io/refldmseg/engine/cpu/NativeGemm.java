@@ -85,9 +85,9 @@ final class NativeGemm {
     void block(float[] a, int aOff, int lda, int rows, float[] b, int bOff, int bStride, int panels, int lastCols,
                float[] c, int cOff, int ldc, int kc, boolean accumulate, float[] bias, int biasOff) {
         // the C code trusts its indices: check every array's extent here, so a wrong offset throws instead of corrupting the heap
+        if (rows == 0 || panels == 0) return;
         if (rows < 0 || panels < 0 || kc < 0 || lastCols < 1 || lastCols > 16) throw new IllegalArgumentException(
                 "native GEMM block: rows " + rows + ", panels " + panels + ", kc " + kc + ", last panel's columns " + lastCols);
-        if (rows == 0 || panels == 0) return;
         within("A", a.length, aOff, (long) (rows - 1) * lda + kc);
         within("B", b.length, bOff, (long) (panels - 1) * bStride + (long) kc * 16);
         within("C", c.length, cOff, (long) (rows - 1) * ldc + 16L * (panels - 1) + lastCols);
