@@ -253,8 +253,13 @@ final class Gemm {
                     for (int r = real; r < groupRows; r++) data[to + r] = 0f;
                 }
             } else {
-                for (int r = 0; r < real; r++)
-                    for (int kk = 0, from = first + r * rowStride; kk < k; kk++) data[at + r * k + kk] = src[from + kk * kStride];
+                if (kStride > rowStride) { // a transposed source (V^T): the group's rows sit side by side, so walk k once
+                    for (int kk = 0; kk < k; kk++)
+                        for (int r = 0, from = first + kk * kStride; r < real; r++) data[at + r * k + kk] = src[from + r * rowStride];
+                } else {
+                    for (int r = 0; r < real; r++)
+                        for (int kk = 0, from = first + r * rowStride; kk < k; kk++) data[at + r * k + kk] = src[from + kk * kStride];
+                }
                 Arrays.fill(data, at + real * k, at + groupRows * k, 0f);
             }
             row += groupRows;
