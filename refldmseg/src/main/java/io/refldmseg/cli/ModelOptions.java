@@ -117,7 +117,8 @@ final class ModelOptions {
             case "auto" -> {
                 Cuda.Probe probe = Cuda.probe();
                 CpuBackend cpu = new CpuBackend(cpuThreads);
-                Progress.line("device: " + cpu.name() + (probe.device().isPresent()
+                String whyNotNative = CpuBackend.nativeKernelUnavailableReason();
+                Progress.line("device: " + cpu.name() + (whyNotNative == null ? "" : " (" + whyNotNative + ")") + (probe.device().isPresent()
                         ? " (found " + probe.device().get().name() + "; the CUDA backend has not been verified on a GPU yet, so auto"
                         + " stays on the CPU: --device cuda tries it)"
                         : " (CUDA unavailable: " + probe.reason() + ")"));

@@ -81,6 +81,11 @@ public final class CpuBackend implements Backend {
         return par.threads();
     }
 
+    /** Why the GEMM runs its Vector API kernels instead of the native AVX2 one, or null when the native one runs. */
+    public static String nativeKernelUnavailableReason() {
+        return NativeGemm.whyNot();
+    }
+
     @Override
     public String name() {
         return "cpu (" + par.threads() + " threads, " + S.vectorBitSize() + "-bit vectors, " + NativeGemm.kernels() + ")";
