@@ -13,6 +13,8 @@ import java.lang.invoke.MethodHandle;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.util.Arrays;
+import java.util.Set;
 
 import static java.lang.foreign.ValueLayout.ADDRESS;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
@@ -23,9 +25,10 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  * kernels jar), called through a critical FFM downcall straight on the JVM's arrays. It computes
  * bit for bit what {@link Gemm}'s Vector API 6-row kernel computes; it exists because C2 compiles
  * that kernel with a lea per A row and no unrolling (unrolled by hand, C2 hoists every broadcast
- * and spills), while gcc unrolls the loop with the rows as base registers. Used only where the GEMM runs with 256-bit vectors (NR = 16) on x86-64
- * Linux with AVX2 and FMA; elsewhere, or with {@code -Drefldmseg.cpu.nativeKernels=false}, or
- * when the build had no C compiler, the Vector API kernels run and {@link #whyNot()} says why.
+ * and spills), while gcc unrolls the loop with the rows as base registers. Used only where the
+ * GEMM runs with 256-bit vectors (NR = 16) on x86-64 Linux with AVX2 and FMA; elsewhere, or with
+ * {@code -Drefldmseg.cpu.nativeKernels=false}, or when the build had no C compiler, the Vector API
+ * kernels run and {@link #whyNot()} says why.
  */
 final class NativeGemm {
     static final String RESOURCE = "/io/refldmseg/kernels/linux-x86_64/librefldmseg_cpu_avx2.so";
@@ -114,11 +117,18 @@ final class NativeGemm {
         if (bits != 256) return bits + "-bit vectors (the native kernel is the 256-bit one)";
         if (!System.getProperty("os.name", "").startsWith("Linux") || !System.getProperty("os.arch", "").equals("amd64"))
             return "the native kernel is built for Linux x86-64 only";
-        Path cpuinfo = Path.of("/proc/cpuinfo");
-        String info = Files.isReadable(cpuinfo) ? Files.readString(cpuinfo) : "";
-        if (!info.contains(" avx2") || !info.contains(" fma")) return "this CPU has no AVX2 + FMA";
+        if (!cpuFlags().containsAll(Set.of("avx2", "fma"))) return "this CPU has no AVX2 + FMA";
         if (NativeGemm.class.getResource(RESOURCE) == null) return "this build has no native kernel (no C compiler when it was built)";
         return null;
+    }
+
+    /** The "flags" of the first CPU in /proc/cpuinfo (empty where it cannot be read). */
+    static Set<String> cpuFlags() throws IOException {
+        Path cpuinfo = Path.of("/proc/cpuinfo");
+        if (!Files.isReadable(cpuinfo)) return Set.of();
+        for (String line : Files.readAllLines(cpuinfo))
+            if (line.startsWith("flags")) return Set.copyOf(Arrays.asList(line.substring(line.indexOf(':') + 1).trim().split("\\s+")));
+        return Set.of();
     }
 
     /** The library resource as a file the dynamic linker can open (deleted when the JVM exits). */
