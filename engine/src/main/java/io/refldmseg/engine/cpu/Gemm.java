@@ -364,9 +364,14 @@ final class Gemm {
                 for (int mb = m0; mb < m1; mb += MC) {
                     int mc = Math.min(MC, m1 - mb);
                     Block blk = a.slice(mb, mc, k0, kc);
+                    if (kernel != null && MR == SMALL_MR) { // the native kernel takes the whole block, ragged rows and columns too
+                        kernel.block(blk.data(), blk.offset(), blk.lda(), mc, bData, bBase, bStride, q1 - q0, Math.min(NR, b.n - (q1 - 1) * NR),
+                                c, cOff + mb * ldc + q0 * NR, ldc, kc, acc, acc ? null : b.bias, q0 * NR);
+                        continue;
+                    }
                     float[] packed = null;
                     if (MR == 12) pack(blk, mc, kc, packed = PACKED_A.get(), GATHER.get());
-                    block(blk, packed, mc, kc, bData, bBase, bStride, b, q0, q1, c, cOff + mb * ldc, ldc, acc, MR == SMALL_MR ? kernel : null);
+                    block(blk, packed, mc, kc, bData, bBase, bStride, b, q0, q1, c, cOff + mb * ldc, ldc, acc);
                 }
             }
         }
@@ -393,14 +398,9 @@ final class Gemm {
      * pixels then cost 18 rows of work, not 24).
      */
     private static void block(Block blk, float[] packed, int mc, int kc, float[] bData, int bBase, int bStride, Packed b,
-                              int p0, int p1, float[] c, int cOff, int ldc, boolean acc, NativeGemm kernel) {
+                              int p0, int p1, float[] c, int cOff, int ldc, boolean acc) {
         int groups = (mc + MR - 1) / MR, tail = mc - (groups - 1) * MR;
         float[] bias = acc ? null : b.bias, edgeA = null;
-        if (kernel != null) { // 6-row kernels only: the native kernel takes the whole block, ragged rows and columns too
-            int lastCols = Math.min(NR, b.n - (p1 - 1) * NR);
-            kernel.block(blk.data(), blk.offset(), blk.lda(), mc, bData, bBase, bStride, p1 - p0, lastCols, c, cOff + p0 * NR, ldc, kc, acc, bias, p0 * NR);
-            return;
-        }
         if (tail < SMALL_MR) { // a last group of fewer than 6 rows: the 6-row kernel on a zero-padded copy, made once per slice
             edgeA = EDGE_A.get();
             Arrays.fill(edgeA, 0, SMALL_MR * kc, 0f);
