@@ -32,12 +32,14 @@ import java.util.concurrent.atomic.LongAdder;
  * side), as in video or a fixed reference; {@code each}: every request its own support (dataset
  * annotation, evaluation), so both sides run the tower for every request.
  *
- * <pre>ThroughputBench DIR|tiny REQUESTS [BATCHES=1,2,4,8] [CLIENTS=1,4,16] [MAX_WAIT_MS=5] [SUPPORTS=one|each]</pre>
+ * <pre>ThroughputBench DIR|tiny REQUESTS [BATCHES=1,2,4,8] [CLIENTS=1,4,16] [MAX_WAIT_MS=5] [SUPPORTS=one|each] [WORKERS=1]</pre>
+ * WORKERS (e.g. 1,2): the service rows run on that many engines, each its own worker on cores / WORKERS
+ * threads (then a row's stage times are one engine's, on its share of the cores).
  * DIR holds unet/vae/clip.safetensors (e.g. from {@link WriteSyntheticCheckpoints}); "tiny" uses
  * the test fixtures. JSON goes to bench/results/throughput-&lt;time&gt;.json.
  */
 public final class ThroughputBench {
-    record Row(int maxBatch, int clients, int requests, double seconds, double imagesPerSecond, double p50Ms, double p99Ms,
+    record Row(int workers, int maxBatch, int clients, int requests, double seconds, double imagesPerSecond, double p50Ms, double p99Ms,
                double meanBatch, Stages stages) {
     }
 
@@ -82,6 +84,7 @@ public final class ThroughputBench {
         if (!supportMode.equals("one") && !supportMode.equals("each"))
             throw new IllegalArgumentException("SUPPORTS is one or each, got " + supportMode);
         boolean each = supportMode.equals("each");
+        int[] workerCounts = ints(args.length > 6 ? args[6] : "1");
         List<RgbImage> queries = new ArrayList<>();
         for (int i = 0; i < 16; i++) queries.add(SyntheticScenes.scene(4242, i).image());
         // with "each", request i of a row takes support set i: no row repeats one, so no prompt comes from the cache
@@ -104,8 +107,21 @@ public final class ThroughputBench {
             // sequential before and after the served rows, the faster one the baseline: a run still warming up would flatter the rows
             Row before = sequential(seg, queries, each, supportSets, prompt, o, requests);
             List<Row> rows = new ArrayList<>();
-            for (int b : batches)
-                for (int k : clients) rows.add(serve(seg, queries, each, supportSets, o, requests, b, k, maxWaitMs));
+            for (int w : workerCounts) {
+                List<RefLdmSeg> engines = new ArrayList<>(List.of(seg));
+                if (w > 1) { // w fresh engines splitting the cores; the 2-thread one waits
+                    engines.clear();
+                    for (int i = 0; i < w; i++)
+                        engines.add(RefLdmSeg.load(c, new CpuBackend(Math.max(1, CpuBackend.cores() / w)), line -> { }).closingBackend());
+                    for (RefLdmSeg e : engines) e.segment(queries.getFirst(), supportSets.getFirst(), o); // pools and caches warm on each
+                }
+                try {
+                    for (int b : batches)
+                        for (int k : clients) rows.add(serve(engines, queries, each, supportSets, o, requests, b, k, maxWaitMs));
+                } finally {
+                    if (w > 1) engines.forEach(RefLdmSeg::close);
+                }
+            }
             Row after = sequential(seg, queries, each, supportSets, prompt, o, requests);
             Row sequential = after.imagesPerSecond() > before.imagesPerSecond() ? after : before;
             Stages seqStages = sequential.stages();
@@ -113,7 +129,7 @@ public final class ThroughputBench {
             System.out.printf("%nsequential RefLdmSeg.segment before the rows %.3f images/s, after them %.3f; the baseline is the faster:", before.imagesPerSecond(), after.imagesPerSecond());
             System.out.printf("%nsequential RefLdmSeg.segment: %d requests in %.1f s, %.3f images/s, p50 %.0f ms, p99 %.0f ms; per image: encode, UNet, decode %s ms%n",
                     requests, seqSeconds, sequential.imagesPerSecond(), sequential.p50Ms(), sequential.p99Ms(), seqStages);
-            System.out.printf("%-9s %-7s %10s %8s %9s %9s %10s %7s %7s %7s%n", "maxBatch", "clients", "images/s", "x seq", "p50 ms", "p99 ms", "mean batch",
+            System.out.printf("%-8s %-9s %-7s %10s %8s %9s %9s %10s %7s %7s %7s%n", "workers", "maxBatch", "clients", "images/s", "x seq", "p50 ms", "p99 ms", "mean batch",
                     "enc ms", "UNet ms", "dec ms");
             StringBuilder json = new StringBuilder("{\"date\":\"" + Instant.now() + "\",\"backend\":\"" + seg.backend().name() + "\",\"models\":\""
                     + args[0] + "\",\"supports\":\"" + supportMode + "\",\"requests\":" + requests + ",\"max_wait_ms\":" + maxWaitMs
@@ -121,9 +137,9 @@ public final class ThroughputBench {
             String sep = "";
             for (Row r : rows) {
                 double ratio = r.imagesPerSecond() / sequential.imagesPerSecond();
-                System.out.printf("%-9d %-7d %10.3f %8.2f %9.0f %9.0f %10.2f %s%n", r.maxBatch(), r.clients(), r.imagesPerSecond(), ratio, r.p50Ms(), r.p99Ms(), r.meanBatch(), r.stages());
-                json.append(sep).append(String.format("{\"max_batch\":%d,\"clients\":%d,\"images_per_s\":%.4f,\"ratio_to_sequential\":%.3f,\"p50_ms\":%.1f,\"p99_ms\":%.1f,\"mean_batch\":%.2f,\"stages\":%s}",
-                        r.maxBatch(), r.clients(), r.imagesPerSecond(), ratio, r.p50Ms(), r.p99Ms(), r.meanBatch(), r.stages().json()));
+                System.out.printf("%-8d %-9d %-7d %10.3f %8.2f %9.0f %9.0f %10.2f %s%n", r.workers(), r.maxBatch(), r.clients(), r.imagesPerSecond(), ratio, r.p50Ms(), r.p99Ms(), r.meanBatch(), r.stages());
+                json.append(sep).append(String.format("{\"workers\":%d,\"max_batch\":%d,\"clients\":%d,\"images_per_s\":%.4f,\"ratio_to_sequential\":%.3f,\"p50_ms\":%.1f,\"p99_ms\":%.1f,\"mean_batch\":%.2f,\"stages\":%s}",
+                        r.workers(), r.maxBatch(), r.clients(), r.imagesPerSecond(), ratio, r.p50Ms(), r.p99Ms(), r.meanBatch(), r.stages().json()));
                 sep = ",";
             }
             json.append("]}\n");
@@ -142,16 +158,16 @@ public final class ThroughputBench {
             latency[i] = (System.nanoTime() - a) / 1e6;
         }
         double seconds = (System.nanoTime() - t0) / 1e9;
-        return new Row(0, 1, requests, seconds, requests / seconds, percentile(latency, 50), percentile(latency, 99), 1, stages);
+        return new Row(1, 0, 1, requests, seconds, requests / seconds, percentile(latency, 50), percentile(latency, 99), 1, stages);
     }
 
     /** {@code requests} requests from {@code clients} threads, each waiting for its answer before sending the next; request i takes support set i modulo their number. */
-    private static Row serve(RefLdmSeg seg, List<RgbImage> queries, boolean each, List<List<Support>> supportSets, Options o, int requests, int maxBatch, int clients,
+    private static Row serve(List<RefLdmSeg> engines, List<RgbImage> queries, boolean each, List<List<Support>> supportSets, Options o, int requests, int maxBatch, int clients,
                              long maxWaitMs) throws Exception {
         double[] latency = new double[requests];
         Stages stages = new Stages();
         AtomicInteger next = new AtomicInteger();
-        try (Segmenter segmenter = new Segmenter(seg, new Segmenter.Config(Math.max(64, clients * 2), null, 64L << 20, maxBatch, Duration.ofMillis(maxWaitMs)))) {
+        try (Segmenter segmenter = new Segmenter(engines, new Segmenter.Config(Math.max(64, clients * 2), null, 64L << 20, maxBatch, Duration.ofMillis(maxWaitMs)))) {
             if (!each) segmenter.submit(new Request(queries.getFirst(), supportSets.getFirst(), o)).get(); // fills the prompt cache
             ExecutorService pool = Executors.newFixedThreadPool(clients);
             long t0 = System.nanoTime();
@@ -177,10 +193,10 @@ public final class ThroughputBench {
                 batches += sizes[size];
                 served += size * sizes[size];
             }
-            Row r = new Row(maxBatch, clients, requests, seconds, requests / seconds, percentile(latency, 50), percentile(latency, 99),
+            Row r = new Row(engines.size(), maxBatch, clients, requests, seconds, requests / seconds, percentile(latency, 50), percentile(latency, 99),
                     batches == 0 ? 0 : (double) served / batches, stages);
-            System.out.printf("  max batch %d, %2d clients: %.3f images/s, p50 %.0f ms, p99 %.0f ms, mean batch %.2f; per image: encode, UNet, decode %s ms%n",
-                    maxBatch, clients, r.imagesPerSecond(), r.p50Ms(), r.p99Ms(), r.meanBatch(), stages);
+            System.out.printf("  %d worker%s, max batch %d, %2d clients: %.3f images/s, p50 %.0f ms, p99 %.0f ms, mean batch %.2f; per image: encode, UNet, decode %s ms%n",
+                    engines.size(), engines.size() == 1 ? "" : "s", maxBatch, clients, r.imagesPerSecond(), r.p50Ms(), r.p99Ms(), r.meanBatch(), stages);
             return r;
         }
     }

@@ -54,6 +54,10 @@ final class BatchCommand implements Callable<Integer> {
     @Option(names = "--overlays", description = "also write <stem>_overlay.png")
     boolean overlays;
 
+    @Option(names = "--workers", defaultValue = "1", paramLabel = "N", description = "engines, each loading the models and taking requests"
+            + " on its own share of --threads (default: ${DEFAULT-VALUE}; memory grows with each; README: sizing)")
+    int workers;
+
     /** One item: where its images are and what it writes. */
     record Item(String stem, Path query, List<Path> supports, List<Path> masks) {
     }
@@ -73,11 +77,12 @@ final class BatchCommand implements Callable<Integer> {
         Files.createDirectories(outDir);
         int failed = 0, done = 0;
         Progress.Bar bar = new Progress.Bar("images", todo.size());
-        try (RefLdmSeg seg = models.open(); Segmenter segmenter = new Segmenter(seg, Segmenter.Config.defaults())) {
+        List<RefLdmSeg> engines = models.open(workers);
+        try (Segmenter segmenter = new Segmenter(engines, Segmenter.Config.defaults())) {
             Deque<Pending> inFlight = new ArrayDeque<>();
             int next = 0;
             while (next < todo.size() || !inFlight.isEmpty()) {
-                while (next < todo.size() && inFlight.size() < 4) { // a few decoded requests ahead of the engine, not all of them
+                while (next < todo.size() && inFlight.size() < 4 * workers) { // a few decoded requests ahead of the engines, not all of them
                     Item it = todo.get(next++);
                     try {
                         Request r = load(it, options);
@@ -102,6 +107,8 @@ final class BatchCommand implements Callable<Integer> {
                 done++;
                 bar.update(done, failed);
             }
+        } finally {
+            engines.forEach(RefLdmSeg::close);
         }
         Progress.line((todo.size() - failed) + " done, " + failed + " failed; masks in " + outDir);
         return failed == 0 ? 0 : 3;

@@ -52,6 +52,10 @@ final class EvaluateCommand implements Callable<Integer> {
     @Option(names = "--out", required = true, paramLabel = "DIR", description = "where the report goes")
     Path out;
 
+    @Option(names = "--workers", defaultValue = "1", paramLabel = "N", description = "engines, each loading the models and taking requests"
+            + " on its own share of --threads (default: ${DEFAULT-VALUE}; memory grows with each; README: sizing)")
+    int workers;
+
     @Override
     public Integer call() throws Exception {
         if ((dataset == null) == (manifest == null)) throw new Main.UserError("give exactly one of --dataset DIR or --manifest FILE.jsonl");
@@ -72,8 +76,11 @@ final class EvaluateCommand implements Callable<Integer> {
         Progress.line(episodes.size() + " episodes");
         Progress.Bar bar = new Progress.Bar("episodes", episodes.size());
         Evaluation.Report report;
-        try (RefLdmSeg seg = models.open(); Segmenter segmenter = new Segmenter(seg, Segmenter.Config.defaults())) {
+        List<RefLdmSeg> engines = models.open(workers);
+        try (Segmenter segmenter = new Segmenter(engines, Segmenter.Config.defaults())) {
             report = Evaluation.run(segmenter, episodes, options, truthIgnore, out, done -> bar.update(done, 0));
+        } finally {
+            engines.forEach(RefLdmSeg::close);
         }
         for (Map.Entry<String, Double> e : report.metrics().perClassIoU().entrySet()) System.out.printf("  %-20s IoU %.4f%n", e.getKey(), e.getValue());
         System.out.printf("mIoU %.4f  FB-IoU %.4f  over %d episodes%s; %s%n", report.metrics().mIoU(), report.metrics().fbIoU(), report.metrics().episodes(),

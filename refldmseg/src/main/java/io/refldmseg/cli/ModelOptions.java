@@ -46,6 +46,30 @@ final class ModelOptions {
 
     /** The models given, or the bundled one when none is. */
     RefLdmSeg open() {
+        return open(threads == null ? CpuBackend.cores() : threads, true);
+    }
+
+    /**
+     * {@code workers} engines of the same models for a {@link io.refldmseg.pipeline.Segmenter}, the
+     * CPU threads (--threads, default every core) shared out evenly; only the first one reports.
+     */
+    List<RefLdmSeg> open(int workers) {
+        int total = threads == null ? CpuBackend.cores() : threads;
+        if (workers < 1 || workers > 256) throw new Main.UserError("--workers must be in 1..256, got " + workers);
+        if (workers > 1 && device.equalsIgnoreCase("cuda")) throw new Main.UserError("--workers above 1 needs the CPU (--device cpu or auto); a GPU runs one engine");
+        if (workers > total) throw new Main.UserError("--workers " + workers + " needs at least as many --threads, got " + total);
+        List<RefLdmSeg> engines = new ArrayList<>();
+        try {
+            for (int i = 0; i < workers; i++) engines.add(open(total / workers + (i < total % workers ? 1 : 0), i == 0));
+        } catch (RuntimeException e) {
+            engines.forEach(RefLdmSeg::close);
+            throw e;
+        }
+        if (workers > 1) Progress.line(workers + " engines, " + total + " threads in all, each its own worker");
+        return engines;
+    }
+
+    private RefLdmSeg open(int cpuThreads, boolean announce) {
         Path u = unet != null ? unet : checkpoint;
         Path v = vae != null ? vae : checkpoint;
         Path c = clip;
@@ -56,7 +80,7 @@ final class ModelOptions {
             } catch (IllegalStateException e) {
                 throw new Main.UserError(e.getMessage());
             }
-            Progress.line("model: the bundled tiny Ref LDM-Seg-f trained on synthetic shapes (" + BundledModel.FOLDER
+            if (announce) Progress.line("model: the bundled tiny Ref LDM-Seg-f trained on synthetic shapes (" + BundledModel.FOLDER
                     + "/MODEL_CARD.md); give --unet/--vae/--clip for real checkpoints");
             u = bundled.unet();
             v = bundled.vae();
@@ -64,10 +88,10 @@ final class ModelOptions {
         }
         if (u == null || v == null || c == null)
             throw new Main.UserError("give all the models: --unet and --vae (or --checkpoint), and --clip (or none of them for the bundled model)");
-        Backend backend = backend();
+        Backend backend = backend(cpuThreads, announce);
         RefLdmSeg seg;
         try {
-            seg = RefLdmSeg.load(new RefLdmSeg.Checkpoints(u, v, c), backend, Progress::line).closingBackend();
+            seg = RefLdmSeg.load(new RefLdmSeg.Checkpoints(u, v, c), backend, announce ? Progress::line : line -> { }).closingBackend();
         } catch (RuntimeException e) {
             backend.close();
             throw e;
@@ -98,7 +122,7 @@ final class ModelOptions {
                     }
                 }
                 Lora.Adapter a = seg.loadLora(file, strength);
-                Progress.line("LoRA " + file + " x " + strength + ": " + a.byProjection().size() + " projections");
+                if (announce) Progress.line("LoRA " + file + " x " + strength + ": " + a.byProjection().size() + " projections");
                 adapters.add(a);
             }
             seg.setLoras(adapters);
@@ -109,8 +133,7 @@ final class ModelOptions {
         }
     }
 
-    private Backend backend() {
-        int cpuThreads = threads == null ? CpuBackend.cores() : threads;
+    private Backend backend(int cpuThreads, boolean announce) {
         if (cpuThreads < 1 || cpuThreads > 4096) throw new Main.UserError("--threads must be in 1..4096, got " + cpuThreads);
         return switch (device.toLowerCase()) {
             case "cpu" -> new CpuBackend(cpuThreads);
@@ -118,7 +141,7 @@ final class ModelOptions {
                 Cuda.Probe probe = Cuda.probe();
                 CpuBackend cpu = new CpuBackend(cpuThreads);
                 String whyNotNative = CpuBackend.nativeKernelUnavailableReason();
-                Progress.line("device: " + cpu.name() + (whyNotNative == null ? "" : " (" + whyNotNative + ")") + (probe.device().isPresent()
+                if (announce) Progress.line("device: " + cpu.name() + (whyNotNative == null ? "" : " (" + whyNotNative + ")") + (probe.device().isPresent()
                         ? " (found " + probe.device().get().name() + "; the CUDA backend has not been verified on a GPU yet, so auto"
                         + " stays on the CPU: --device cuda tries it)"
                         : " (CUDA unavailable: " + probe.reason() + ")"));

@@ -120,6 +120,7 @@ public final class SegmentServer implements AutoCloseable {
             g.writeStringField("status", "ok");
             g.writeStringField("architecture", seg.architecture().name().toLowerCase());
             g.writeStringField("backend", seg.backend().name());
+            g.writeNumberField("workers", segmenter.engines().size());
             g.writeNumberField("queued", segmenter.queued());
         }));
     }

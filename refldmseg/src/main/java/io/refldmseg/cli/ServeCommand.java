@@ -7,6 +7,7 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.time.Duration;
+import java.util.List;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 
@@ -41,6 +42,10 @@ final class ServeCommand implements Callable<Integer> {
     @Option(names = "--max-wait-ms", defaultValue = "5", description = "how long a batch waits for more requests (default: ${DEFAULT-VALUE})")
     long maxWaitMs;
 
+    @Option(names = "--workers", defaultValue = "1", paramLabel = "N", description = "engines, each loading the models and taking requests"
+            + " on its own share of --threads (default: ${DEFAULT-VALUE}; memory grows with each; README: sizing)")
+    int workers;
+
     @Override
     public Integer call() throws InterruptedException {
         if (port < 0 || port > 65535) throw new Main.UserError("--port must be in 0..65535, got " + port);
@@ -51,15 +56,16 @@ final class ServeCommand implements Callable<Integer> {
         if (maxWaitMs < 0 || maxWaitMs > 60_000) throw new Main.UserError("--max-wait-ms must be in 0..60000, got " + maxWaitMs);
         if (promptCacheMb < 0) throw new Main.UserError("--prompt-cache-mb must be >= 0, got " + promptCacheMb);
         System.setProperty("org.slf4j.simpleLogger.defaultLogLevel", System.getProperty("org.slf4j.simpleLogger.defaultLogLevel", "warn"));
-        RefLdmSeg seg = models.open();
-        Segmenter segmenter = new Segmenter(seg, new Segmenter.Config(queue, Duration.ofMillis(deadlineMs), (long) promptCacheMb << 20,
+        List<RefLdmSeg> engines = models.open(workers);
+        RefLdmSeg seg = engines.getFirst();
+        Segmenter segmenter = new Segmenter(engines, new Segmenter.Config(queue, Duration.ofMillis(deadlineMs), (long) promptCacheMb << 20,
                 maxBatch, Duration.ofMillis(maxWaitMs)));
         SegmentServer server = SegmentServer.start(segmenter, new SegmentServer.Settings(host, port, (long) maxUploadMb << 20, Duration.ofMillis(deadlineMs)));
         Progress.line("serving -" + seg.architecture().name().toLowerCase() + " on http://" + host + ":" + server.port() + "/v1/segment (Ctrl-C stops)");
         CountDownLatch stopped = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             server.close(); // finishes what is queued
-            seg.close();
+            engines.forEach(RefLdmSeg::close);
             stopped.countDown();
         }));
         stopped.await();

@@ -55,7 +55,7 @@ public final class Evaluation {
         Deque<CompletableFuture<Segmenter.Done>> inFlight = new ArrayDeque<>();
         int next = 0, done = 0;
         while (done < episodes.size()) {
-            while (next < episodes.size() && inFlight.size() < 4) inFlight.add(segmenter.submit(request(episodes.get(next++), options)));
+            while (next < episodes.size() && inFlight.size() < Math.max(4, 2 * segmenter.engines().size())) inFlight.add(segmenter.submit(request(episodes.get(next++), options)));
             Episodes.Episode e = episodes.get(done);
             Result r;
             try {

@@ -20,8 +20,11 @@ import java.util.concurrent.atomic.AtomicLongArray;
 import java.util.concurrent.atomic.LongAdder;
 
 /**
- * A request queue in front of one loaded {@link RefLdmSeg}: {@link #submit} returns at once with a
- * future; one worker thread takes requests in arrival order. Policy when the queue is full: the
+ * A request queue in front of one or more loaded {@link RefLdmSeg} engines of one model set:
+ * {@link #submit} returns at once with a future; one worker thread per engine takes requests in
+ * arrival order. Several engines on a share of the cores each (e.g. two of one thread on two
+ * cores) serve more requests per second than one engine on all of them, as each runs its own
+ * request without waiting for the other cores at every op; each holds its own weights. Policy when the queue is full: the
  * submit is refused with {@link Overloaded} (a server answers 503). A request whose deadline passes
  * while it waits fails with a {@link TimeoutException}; a cancelled future's request is skipped if
  * it has not started (a running request finishes: the engine has no preemption). {@link #close()}
@@ -90,10 +93,10 @@ public final class Segmenter implements AutoCloseable {
     /** Upper bounds of the latency histogram, in ms (the last bucket is +Inf). */
     public static final long[] LATENCY_BUCKETS_MS = {50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000};
 
-    private final RefLdmSeg seg;
+    private final List<RefLdmSeg> engines;
     private final Config config;
     private final BlockingQueue<Job> queue;
-    private final Thread worker;
+    private final List<Thread> workers = new ArrayList<>();
     private final PromptCache cache;
     private volatile boolean closed;
     private final LongAdder completed = new LongAdder(), failed = new LongAdder(), rejected = new LongAdder(),
@@ -107,17 +110,35 @@ public final class Segmenter implements AutoCloseable {
     private volatile String lastBatchFailure = "";
 
     public Segmenter(RefLdmSeg seg, Config config) {
-        this.seg = seg;
+        this(List.of(seg), config);
+    }
+
+    /** One worker per engine; the engines must have been loaded from the same checkpoints (results do not depend on which runs a request). */
+    public Segmenter(List<RefLdmSeg> engines, Config config) {
+        if (engines.isEmpty()) throw new IllegalArgumentException("a segmenter needs at least one engine");
+        for (RefLdmSeg e : engines)
+            if (e.architecture() != engines.getFirst().architecture())
+                throw new IllegalArgumentException("engines of one segmenter must run one architecture, got " + e.architecture() + " and " + engines.getFirst().architecture());
+        this.engines = List.copyOf(engines);
         this.config = config;
-        this.queue = new ArrayBlockingQueue<>(config.queueCapacity() + 1); // + room for the stop marker
+        this.queue = new ArrayBlockingQueue<>(config.queueCapacity() + engines.size()); // + room for one stop marker per worker
         this.cache = new PromptCache(config.promptCacheBytes());
         for (int i = 0; i < latency.length; i++) latency[i] = new AtomicLong();
         this.batchSizes = new AtomicLongArray(config.maxBatch() + 1);
-        this.worker = Thread.ofPlatform().name("refldmseg-segmenter").daemon(true).start(this::work);
+        for (int i = 0; i < engines.size(); i++) {
+            RefLdmSeg seg = engines.get(i);
+            workers.add(Thread.ofPlatform().name(engines.size() == 1 ? "refldmseg-segmenter" : "refldmseg-segmenter-" + i).daemon(true)
+                    .start(() -> work(seg)));
+        }
     }
 
+    /** The first engine (the only one unless several were given). */
     public RefLdmSeg engine() {
-        return seg;
+        return engines.getFirst();
+    }
+
+    public List<RefLdmSeg> engines() {
+        return engines;
     }
 
     /** Queues {@code request} with the default deadline. */
@@ -144,7 +165,8 @@ public final class Segmenter implements AutoCloseable {
         return queue.size();
     }
 
-    private void work() {
+    /** One worker's loop over {@code seg}: it takes one stop marker and returns when it has run what it holds. */
+    private void work(RefLdmSeg seg) {
         java.util.ArrayDeque<Job> held = new java.util.ArrayDeque<>(); // taken from the queue but not batchable with the last batch
         boolean stopping = false;
         while (true) {
@@ -181,12 +203,12 @@ public final class Segmenter implements AutoCloseable {
                 else if (seg.batchable(first.request(), next.request())) batch.add(next);
                 else held.addLast(next);
             }
-            run(batch);
+            run(seg, batch);
         }
     }
 
     /** Runs the live requests of {@code batch} as one batch (each alone if the batch fails, so one bad request fails only itself). */
-    private void run(List<Job> batch) {
+    private void run(RefLdmSeg seg, List<Job> batch) {
         List<Job> live = new ArrayList<>();
         List<PromptCache.Lookup> prompts = new ArrayList<>();
         for (Job job : batch) {
@@ -274,16 +296,16 @@ public final class Segmenter implements AutoCloseable {
                 batchFallbacks.sum(), lastBatchFailure);
     }
 
-    /** Stops accepting requests, runs every queued one, and waits for the worker to finish them. */
+    /** Stops accepting requests, runs every queued one, and waits for the workers to finish them. */
     @Override
     public void close() {
         synchronized (this) {
             if (closed) return;
             closed = true;
-            queue.add(STOP);
+            for (int i = 0; i < workers.size(); i++) queue.add(STOP); // queued requests are ahead of every marker
         }
         try {
-            worker.join();
+            for (Thread worker : workers) worker.join();
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }

@@ -225,6 +225,7 @@ class ServerTest {
             HttpResponse<String> health = http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + server.port() + "/healthz")).build(),
                     HttpResponse.BodyHandlers.ofString());
             assertEquals(200, health.statusCode());
+            assertTrue(health.body().contains("\"workers\":1"), health.body());
         }
     }
 
@@ -390,5 +391,18 @@ class ServerTest {
         assertEquals(0, Main.run(new java.io.PrintWriter(new java.io.StringWriter(), true), args), "the rerun does the one that failed");
         assertEquals(before, Files.getLastModifiedTime(out.resolve("query_mask.png")).toMillis(), "done items are skipped");
         assertTrue(Files.exists(out.resolve("missing_mask.png")));
+
+        // two engines of one thread each write the same masks
+        Path two = dir.resolve("batch/out-two-workers");
+        String[] workers = java.util.stream.Stream.concat(java.util.Arrays.stream(args).map(x -> x.equals(out.toString()) ? two.toString() : x),
+                java.util.stream.Stream.of("--workers", "2", "--threads", "2")).toArray(String[]::new);
+        assertEquals(0, Main.run(new java.io.PrintWriter(new java.io.StringWriter(), true), workers));
+        for (String f : List.of("query_mask.png", "missing_mask.png", "support_mask.png"))
+            assertArrayEquals(Files.readAllBytes(out.resolve(f)), Files.readAllBytes(two.resolve(f)), f);
+        java.io.StringWriter tooMany = new java.io.StringWriter();
+        workers[workers.length - 3] = "3";
+        for (int i = 0; i < workers.length; i++) if (workers[i].equals(two.toString())) workers[i] = dir.resolve("batch/out-three").toString();
+        assertEquals(2, Main.run(new java.io.PrintWriter(tooMany, true), workers));
+        assertTrue(tooMany.toString().contains("--workers 3 needs at least as many --threads, got 2"), tooMany.toString());
     }
 }

@@ -127,6 +127,56 @@ class BatchTest {
         }
     }
 
+    /** Two engines of one model set, each its own worker on one thread: every result equals a single run, both engines work, close drains both. */
+    @Test
+    void twoWorkersServeEveryRequestAsASingleRunWould() throws Exception {
+        List<List<Support>> sets = supportSets(1);
+        List<Request> requests = new ArrayList<>();
+        for (int i = 0; i < 12; i++) requests.add(new Request(SyntheticScenes.scene(81, i).image(), sets.get(i % 3), Options.defaults().withSeed(i)));
+        List<Result> alone;
+        try (RefLdmSeg seg = PipelineFixtures.open(PipelineFixtures.tinyF()).closingBackend()) {
+            alone = requests.stream().map(r -> seg.segment(r.query(), r.supports(), r.options())).toList();
+        }
+        List<io.refldmseg.engine.ProfilingBackend> backends = new ArrayList<>();
+        List<RefLdmSeg> engines = new ArrayList<>();
+        for (int w = 0; w < 2; w++) {
+            var be = new io.refldmseg.engine.ProfilingBackend(new io.refldmseg.engine.cpu.CpuBackend(1));
+            backends.add(be);
+            engines.add(RefLdmSeg.load(PipelineFixtures.tinyF(), be, line -> { }).closingBackend());
+        }
+        try {
+            Segmenter s = new Segmenter(engines, new Segmenter.Config(16, null, 1 << 20, 2, Duration.ZERO));
+            assertEquals(2, s.engines().size());
+            List<CompletableFuture<Segmenter.Done>> sent = new ArrayList<>();
+            Thread[] clients = new Thread[4];
+            for (int c = 0; c < clients.length; c++) {
+                int first = c;
+                clients[c] = Thread.ofPlatform().start(() -> {
+                    for (int i = first; i < requests.size(); i += clients.length) {
+                        CompletableFuture<Segmenter.Done> f = s.submit(requests.get(i));
+                        synchronized (sent) {
+                            while (sent.size() <= i) sent.add(null);
+                            sent.set(i, f);
+                        }
+                    }
+                });
+            }
+            for (Thread t : clients) t.join();
+            s.close(); // returns when both workers have run everything queued
+            for (int i = 0; i < requests.size(); i++) {
+                assertTrue(sent.get(i).isDone(), "request " + i + " done after close");
+                assertArrayEquals(alone.get(i).logits(), sent.get(i).get().result().logits(), 0f, "request " + i);
+                assertArrayEquals(alone.get(i).mask(), sent.get(i).get().result().mask(), "request " + i + ": mask");
+            }
+            assertEquals(12, s.stats().completed());
+            for (int w = 0; w < 2; w++) assertTrue(backends.get(w).flops() > 0, "engine " + w + " ran requests");
+            assertThrows(java.util.concurrent.RejectedExecutionException.class, () -> s.submit(requests.getFirst()));
+        } finally {
+            engines.forEach(RefLdmSeg::close);
+        }
+        assertThrows(IllegalArgumentException.class, () -> new Segmenter(List.of(), Segmenter.Config.defaults()));
+    }
+
     @Test
     void requestsThatCannotShareABatchAreRefused() {
         try (RefLdmSeg seg = PipelineFixtures.open(PipelineFixtures.tinyN()).closingBackend()) {
