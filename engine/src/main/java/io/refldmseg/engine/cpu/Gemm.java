@@ -243,6 +243,16 @@ final class Gemm {
     static PackedRows packRows(float[] src, int off, int rowStride, int kStride, int rows, int k, float[] dst) {
         int grouped = groupedRows(rows);
         float[] data = dst != null && dst.length >= grouped * k ? dst : new float[grouped * k];
+        if (MR == SMALL_MR && (kStride == 1 || rowStride == 1)) { // every group is [6][k]: element (r, kk) at r * k + kk
+            if (kStride == 1) { // rows of contiguous k (attention's K): a copy per row
+                for (int r = 0; r < rows; r++) System.arraycopy(src, off + r * rowStride, data, r * k, k);
+            } else { // k of contiguous rows (V^T): each source run once, into every row
+                for (int kk = 0; kk < k; kk++)
+                    for (int r = 0, from = off + kk * kStride, to = kk; r < rows; r++, to += k) data[to] = src[from + r];
+            }
+            Arrays.fill(data, rows * k, grouped * k, 0f);
+            return new PackedRows(data, rows, k);
+        }
         for (int row = 0; row < grouped; ) {
             int groupRows = groupSize(grouped - row), real = Math.min(groupRows, rows - row);
             int at = row * k, first = off + row * rowStride;
