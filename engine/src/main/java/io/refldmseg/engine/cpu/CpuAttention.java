@@ -60,8 +60,10 @@ final class CpuAttention {
             Gemm.multiplyPanel(keys[bh], 0, d, qt, 0, st, 0, QUERIES, false);
             softmaxColumns(st, lk, keyBias, b * lk, s.inverseSums);
             float[] ot = s.out = grown(s.out, Gemm.groupedRows(d) * QUERIES);
-            for (int k0 = 0; k0 < lk; k0 += Gemm.KC)
-                Gemm.multiplyPanel(valuesT[bh], k0, Math.min(Gemm.KC, lk - k0), st, k0 * QUERIES, ot, 0, QUERIES, k0 > 0);
+            // 257 keys (the tower, 256 context tokens + 1) are one slice, not 256 + a slice of one key
+            int slice = lk <= Gemm.MAX_SINGLE_SLICE ? lk : Gemm.KC;
+            for (int k0 = 0; k0 < lk; k0 += slice)
+                Gemm.multiplyPanel(valuesT[bh], k0, Math.min(slice, lk - k0), st, k0 * QUERIES, ot, 0, QUERIES, k0 > 0);
             for (int i = 0; i < n; i++) {
                 float inverseSum = s.inverseSums[i];
                 for (int dd = 0; dd < d; dd++) out[qOff + i * channels + dd] = ot[dd * QUERIES + i] * inverseSum;

@@ -17,7 +17,7 @@ class CpuAttentionTest {
     @Test
     void matchesADoubleReference() {
         Random r = new Random(11);
-        int[][] shapes = {{70, 300, 80, 2}, {33, 257, 64, 1}, {5, 7, 38, 2}, {40, 12, 19, 1}}; // lq, lk, channels, heads
+        int[][] shapes = {{70, 300, 80, 2}, {33, 257, 64, 1}, {5, 7, 38, 2}, {40, 12, 19, 1}, {9, 700, 32, 2}}; // lq, lk, channels, heads
         for (int[] s : shapes) {
             for (boolean masked : new boolean[]{false, true}) {
                 int batch = 2, lq = s[0], lk = s[1], ch = s[2], heads = s[3], d = ch / heads;
