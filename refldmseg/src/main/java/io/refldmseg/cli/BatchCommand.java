@@ -55,7 +55,7 @@ final class BatchCommand implements Callable<Integer> {
     boolean overlays;
 
     @Option(names = "--workers", defaultValue = "1", paramLabel = "N", description = "engines, each loading the models and taking requests"
-            + " on its own share of --threads (default: ${DEFAULT-VALUE}; memory grows with each; README: sizing)")
+            + " on its own share of --threads (default: ${DEFAULT-VALUE}; memory grows with each; the README's serving section says when it pays)")
     int workers;
 
     /** One item: where its images are and what it writes. */

@@ -53,7 +53,7 @@ final class EvaluateCommand implements Callable<Integer> {
     Path out;
 
     @Option(names = "--workers", defaultValue = "1", paramLabel = "N", description = "engines, each loading the models and taking requests"
-            + " on its own share of --threads (default: ${DEFAULT-VALUE}; memory grows with each; README: sizing)")
+            + " on its own share of --threads (default: ${DEFAULT-VALUE}; memory grows with each; the README's serving section says when it pays)")
     int workers;
 
     @Override
