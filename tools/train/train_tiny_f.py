@@ -7,7 +7,8 @@ tokens = tower(support 224, alpha)[:, 1:] (no ln_post, no proj), key mask = supp
 to the tower's token grid (224 / patch: 16 x 16 at patch 14), pred = UNet(z, t=0, tokens, key mask), D = VAE.decode(pred / scaling), and the
 mask is D[1] > D[0] (mask_alpha 0). All three networks are trained jointly, end to end, on the
 logit D[1] - D[0] (binary cross-entropy + soft Dice), with two training-only auxiliary heads that
-speed learning up and are not saved: the query's per-pixel kind (background + 5) from the UNet's last
+speed learning up and are not part of the model files (OUT/train-state.pt keeps them and the
+optimizer's moments for --resume): the query's per-pixel kind (background + 5) from the UNet's last
 up block, and the support object's kind from the tower tokens under its mask. Writes unet/vae/clip .safetensors with the
 config in the metadata (F32; export_fp16.py makes the committed F16 copy), the form the engine's loader reads.
 
@@ -52,7 +53,9 @@ ap.add_argument("--head-minutes", type=float, default=0,
 ap.add_argument("--warmup-steps", type=int, default=100, help="linear learning-rate warm-up of the joint training")
 ap.add_argument("--snapshot-minutes", type=float, default=0,
                 help="also save the weights every this many minutes of joint training to OUT/snapshot-<step> (0: only OUT), to choose a stage on a validation set")
-ap.add_argument("--resume", help="a model folder this script wrote (F32): start from its weights (the auxiliary heads start afresh)")
+ap.add_argument("--resume", help="a model folder this script wrote (F32): start from its weights; with its train-state.pt (the auxiliary heads "
+                "and the optimizer's moments, written beside the weights since session 24) and no network grown, training goes on "
+                "where it stopped, else the heads and moments start afresh")
 ap.add_argument("--tower-layers", type=int, default=0,
                 help="transformer blocks of the tower (0: the resumed tower's, else 3); more than the resumed tower has appends blocks "
                      "whose output projections start at zero, so the deeper tower starts as the same function")
@@ -210,9 +213,11 @@ def loss_fn(logits, truth):
     return bce + dice.mean(), p
 
 
-def save(nets, out, step):
+def save(nets, out, step, train_state=None):
     vae, unet, vt = nets
     os.makedirs(out, exist_ok=True)
+    if train_state is not None:  # not a model file: the engine never reads it, export_fp16.py leaves it out
+        torch.save(train_state(), os.path.join(out, "train-state.pt"))
     st_io.write(os.path.join(out, "vae.safetensors"), vae.state_dict(),
                       {"config": json.dumps(dict(vae.config)), "layout": "diffusers AutoencoderKL v0.25.0", "trained_steps": str(step)})
     st_io.write(os.path.join(out, "unet.safetensors"), unet.state_dict(),
@@ -313,6 +318,16 @@ def main():
     last_up = {}
     unet.up_blocks[-1].register_forward_hook(lambda m, i, o: last_up.__setitem__("h", o))
     params = [p for m in nets for p in m.parameters()] + list(pixel_head.parameters()) + list(support_head.parameters())
+    state_file = os.path.join(a.resume, "train-state.pt") if a.resume else None
+    carried = None
+    if state_file and os.path.exists(state_file):
+        if grows_unet or TOWER["layers"] != saved_layers or a.tower_patch:
+            print("train-state.pt not used: this run changes the networks' shapes", flush=True)
+        else:
+            carried = torch.load(state_file)
+            pixel_head.load_state_dict(carried["pixel_head"])
+            support_head.load_state_dict(carried["support_head"])
+            print(f"restored the auxiliary heads and optimizer moments of {a.resume} (step {carried['step']} of that run)", flush=True)
     if a.tower_minutes > 0:
         tower_params = list(vt.parameters()) + list(support_head.parameters())
         topt = torch.optim.AdamW(tower_params, lr=a.lr, weight_decay=1e-4)
@@ -346,6 +361,10 @@ def main():
                 print(f"head step {hstep} {(time.time() - t0) / 60:.1f} min loss {hl.item():.3f}", flush=True)
     print("parameters:", {type(m).__name__: sum(p.numel() for p in m.parameters()) for m in nets}, flush=True)
     opt = torch.optim.AdamW(params, lr=a.lr, weight_decay=1e-4)
+    if carried is not None:
+        opt.load_state_dict(carried["optimizer"])  # its learning rate is overwritten below at every step
+    train_state = lambda: {"pixel_head": pixel_head.state_dict(), "support_head": support_head.state_dict(),
+                           "optimizer": opt.state_dict(), "step": step}
     budget, start, step, ema = a.minutes * 60, time.time(), 0, None
     next_snapshot = a.snapshot_minutes * 60 if a.snapshot_minutes > 0 else math.inf
     while True:
@@ -377,11 +396,11 @@ def main():
             print(f"step {step} {elapsed / 60:.1f} min lr {lr:.2e} loss {loss.item():.4f} (pixel kind {pixel_kind.item():.3f}, "
                   f"support kind {support_kind.item():.3f}) batch IoU (EMA) {ema:.3f}", flush=True)
         if step % 250 == 0:
-            save(nets, a.out, step)
+            save(nets, a.out, step, train_state)
         if time.time() - start >= next_snapshot:
             save(nets, os.path.join(a.out, f"snapshot-{step}"), step)
             next_snapshot += a.snapshot_minutes * 60
-    save(nets, a.out, step)
+    save(nets, a.out, step, train_state)
     print(f"done: {step} steps in {(time.time() - start) / 60:.1f} min, saved to {a.out}", flush=True)
 
 
