@@ -55,6 +55,7 @@ final class ModelOptions {
      */
     List<RefLdmSeg> open(int workers) {
         int total = threads == null ? CpuBackend.cores() : threads;
+        if (total < 1 || total > 4096) throw new Main.UserError("--threads must be in 1..4096, got " + total);
         if (workers < 1 || workers > 256) throw new Main.UserError("--workers must be in 1..256, got " + workers);
         if (workers > 1 && device.equalsIgnoreCase("cuda")) throw new Main.UserError("--workers above 1 needs the CPU (--device cpu or auto); a GPU runs one engine");
         if (workers > total) throw new Main.UserError("--workers " + workers + " needs at least as many --threads, got " + total);

@@ -404,5 +404,9 @@ class ServerTest {
         for (int i = 0; i < workers.length; i++) if (workers[i].equals(two.toString())) workers[i] = dir.resolve("batch/out-three").toString();
         assertEquals(2, Main.run(new java.io.PrintWriter(tooMany, true), workers));
         assertTrue(tooMany.toString().contains("--workers 3 needs at least as many --threads, got 2"), tooMany.toString());
+        java.io.StringWriter noThreads = new java.io.StringWriter();
+        workers[workers.length - 1] = "0";
+        assertEquals(2, Main.run(new java.io.PrintWriter(noThreads, true), workers));
+        assertTrue(noThreads.toString().contains("--threads must be in 1..4096, got 0"), noThreads.toString());
     }
 }
