@@ -108,12 +108,12 @@ public final class ThroughputBench {
             Row before = sequential(seg, queries, each, supportSets, prompt, o, requests);
             List<Row> rows = new ArrayList<>();
             for (int w : workerCounts) {
-                List<RefLdmSeg> engines = new ArrayList<>(List.of(seg));
-                if (w > 1) { // w fresh engines splitting the cores; the 2-thread one waits
-                    engines.clear();
-                    for (int i = 0; i < w; i++)
-                        engines.add(RefLdmSeg.load(c, new CpuBackend(Math.max(1, CpuBackend.cores() / w)), line -> { }).closingBackend());
-                    for (RefLdmSeg e : engines) e.segment(queries.getFirst(), supportSets.getFirst(), o); // pools and caches warm on each
+                List<RefLdmSeg> engines = new ArrayList<>();
+                if (w == 1) engines.add(seg);
+                else for (int i = 0; i < w; i++) { // w fresh engines splitting the cores, warmed once each; the 2-thread one waits
+                    RefLdmSeg e = RefLdmSeg.load(c, new CpuBackend(Math.max(1, CpuBackend.cores() / w)), line -> { }).closingBackend();
+                    engines.add(e);
+                    e.segment(queries.getFirst(), supportSets.getFirst(), o);
                 }
                 try {
                     for (int b : batches)

@@ -54,9 +54,8 @@ final class BatchCommand implements Callable<Integer> {
     @Option(names = "--overlays", description = "also write <stem>_overlay.png")
     boolean overlays;
 
-    @Option(names = "--workers", defaultValue = "1", paramLabel = "N", description = "engines, each loading the models and taking requests"
-            + " on its own share of --threads (default: ${DEFAULT-VALUE}; memory grows with each; the README's serving section says when it pays)")
-    int workers;
+    @Mixin
+    WorkerOptions workers;
 
     /** One item: where its images are and what it writes. */
     record Item(String stem, Path query, List<Path> supports, List<Path> masks) {
@@ -77,12 +76,12 @@ final class BatchCommand implements Callable<Integer> {
         Files.createDirectories(outDir);
         int failed = 0, done = 0;
         Progress.Bar bar = new Progress.Bar("images", todo.size());
-        List<RefLdmSeg> engines = models.open(workers);
+        List<RefLdmSeg> engines = models.open(workers.workers);
         try (Segmenter segmenter = new Segmenter(engines, Segmenter.Config.defaults())) {
             Deque<Pending> inFlight = new ArrayDeque<>();
             int next = 0;
             while (next < todo.size() || !inFlight.isEmpty()) {
-                while (next < todo.size() && inFlight.size() < 4 * workers) { // a few decoded requests ahead of the engines, not all of them
+                while (next < todo.size() && inFlight.size() < 4 * workers.workers) { // a few decoded requests ahead of the engines, not all of them
                     Item it = todo.get(next++);
                     try {
                         Request r = load(it, options);

@@ -52,9 +52,8 @@ final class EvaluateCommand implements Callable<Integer> {
     @Option(names = "--out", required = true, paramLabel = "DIR", description = "where the report goes")
     Path out;
 
-    @Option(names = "--workers", defaultValue = "1", paramLabel = "N", description = "engines, each loading the models and taking requests"
-            + " on its own share of --threads (default: ${DEFAULT-VALUE}; memory grows with each; the README's serving section says when it pays)")
-    int workers;
+    @Mixin
+    WorkerOptions workers;
 
     @Override
     public Integer call() throws Exception {
@@ -76,7 +75,7 @@ final class EvaluateCommand implements Callable<Integer> {
         Progress.line(episodes.size() + " episodes");
         Progress.Bar bar = new Progress.Bar("episodes", episodes.size());
         Evaluation.Report report;
-        List<RefLdmSeg> engines = models.open(workers);
+        List<RefLdmSeg> engines = models.open(workers.workers);
         try (Segmenter segmenter = new Segmenter(engines, Segmenter.Config.defaults())) {
             report = Evaluation.run(segmenter, episodes, options, truthIgnore, out, done -> bar.update(done, 0));
         } finally {

@@ -46,7 +46,7 @@ final class ModelOptions {
 
     /** The models given, or the bundled one when none is. */
     RefLdmSeg open() {
-        return open(threads == null ? CpuBackend.cores() : threads, true);
+        return open(1).getFirst();
     }
 
     /**
@@ -135,7 +135,6 @@ final class ModelOptions {
     }
 
     private Backend backend(int cpuThreads, boolean announce) {
-        if (cpuThreads < 1 || cpuThreads > 4096) throw new Main.UserError("--threads must be in 1..4096, got " + cpuThreads);
         return switch (device.toLowerCase()) {
             case "cpu" -> new CpuBackend(cpuThreads);
             case "auto" -> {

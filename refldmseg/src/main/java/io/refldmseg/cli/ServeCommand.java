@@ -42,9 +42,8 @@ final class ServeCommand implements Callable<Integer> {
     @Option(names = "--max-wait-ms", defaultValue = "5", description = "how long a batch waits for more requests (default: ${DEFAULT-VALUE})")
     long maxWaitMs;
 
-    @Option(names = "--workers", defaultValue = "1", paramLabel = "N", description = "engines, each loading the models and taking requests"
-            + " on its own share of --threads (default: ${DEFAULT-VALUE}; memory grows with each; the README's serving section says when it pays)")
-    int workers;
+    @Mixin
+    WorkerOptions workers;
 
     @Override
     public Integer call() throws InterruptedException {
@@ -56,7 +55,7 @@ final class ServeCommand implements Callable<Integer> {
         if (maxWaitMs < 0 || maxWaitMs > 60_000) throw new Main.UserError("--max-wait-ms must be in 0..60000, got " + maxWaitMs);
         if (promptCacheMb < 0) throw new Main.UserError("--prompt-cache-mb must be >= 0, got " + promptCacheMb);
         System.setProperty("org.slf4j.simpleLogger.defaultLogLevel", System.getProperty("org.slf4j.simpleLogger.defaultLogLevel", "warn"));
-        List<RefLdmSeg> engines = models.open(workers);
+        List<RefLdmSeg> engines = models.open(workers.workers);
         RefLdmSeg seg = engines.getFirst();
         Segmenter segmenter = new Segmenter(engines, new Segmenter.Config(queue, Duration.ofMillis(deadlineMs), (long) promptCacheMb << 20,
                 maxBatch, Duration.ofMillis(maxWaitMs)));

@@ -22,9 +22,9 @@ import java.util.concurrent.atomic.LongAdder;
 /**
  * A request queue in front of one or more loaded {@link RefLdmSeg} engines of one model set:
  * {@link #submit} returns at once with a future; one worker thread per engine takes requests in
- * arrival order. Several engines on a share of the cores each (e.g. two of one thread on two
- * cores) serve more requests per second than one engine on all of them, as each runs its own
- * request without waiting for the other cores at every op; each holds its own weights. Policy when the queue is full: the
+ * arrival order. Several engines on a share of the cores each run their requests side by side,
+ * which pays where one engine's threads would idle between ops (small models, many cores; the
+ * README has the measurements); each holds its own weights. Policy when the queue is full: the
  * submit is refused with {@link Overloaded} (a server answers 503). A request whose deadline passes
  * while it waits fails with a {@link TimeoutException}; a cancelled future's request is skipped if
  * it has not started (a running request finishes: the engine has no preemption). {@link #close()}
