@@ -62,6 +62,11 @@ ap.add_argument("--tower-layers", type=int, default=0,
 ap.add_argument("--tower-patch", type=int, default=0,
                 help="the tower's patch size (224 / patch tokens a side; the key mask follows); resuming a tower of another patch "
                      "size resamples its patch embeddings (area) and positional embedding (bicubic)")
+ap.add_argument("--tower-width", type=int, default=0,
+                help="the tower's width (0: the resumed tower's, else 64); a multiple r of the resumed width copies every residual "
+                     "channel and attention head r times (inputs of each linear divided by r, the UNet's encoder_hid_proj too), so the "
+                     "wider tower starts as the same function; --widen-noise then breaks the copies' symmetry")
+ap.add_argument("--widen-noise", type=float, default=0.02, help="with --tower-width: Gaussian noise, as a fraction of each widened tensor's std")
 ap.add_argument("--cross-attention-32", action="store_true",
                 help="cross-attention also at the 32 x 32 level (down_blocks.0 and up_blocks.2 as CrossAttn blocks); after --resume of a UNet "
                      "without it, the new attentions' proj_out starts at zero, so the UNet starts as the same function")
@@ -245,7 +250,13 @@ def shape_configs(resumed):
         sys.exit(f"--tower-layers {a.tower_layers}: the resumed tower has {saved_layers} blocks; this script only adds blocks")
     TOWER["layers"] = a.tower_layers or saved_layers
     if resumed:
-        TOWER["patch_size"] = resumed["clip"][1]["patch_size"]
+        for key in ("patch_size", "width", "heads"):
+            TOWER[key] = resumed["clip"][1][key]
+        UNET["encoder_hid_dim"] = TOWER["width"]
+    if a.tower_width and a.tower_width != TOWER["width"]:
+        if not resumed or a.tower_width % TOWER["width"]:
+            sys.exit(f"--tower-width {a.tower_width}: only a multiple of a resumed tower's width ({TOWER['width']}) is supported")
+        widen_tower(resumed["clip"][0], resumed["unet"][0], a.tower_width // TOWER["width"])
     if a.tower_patch and a.tower_patch != TOWER["patch_size"]:
         if resumed:
             resample_patches(resumed["clip"][0], TOWER["patch_size"], a.tower_patch)
@@ -257,6 +268,38 @@ def shape_configs(resumed):
     if a.cross_attention_32:
         UNET["down_block_types"][0], UNET["up_block_types"][2] = "CrossAttnDownBlock2D", "CrossAttnUpBlock2D"
     return saved_layers, grows_unet
+
+
+def widen_tower(clip, unet, r):
+    """A tower state dict (and the UNet's encoder_hid_proj reading it) made r times wider, in place, as the same
+    function: the residual stream x becomes [x]*r (LayerNorm of it is [LN x]*r, its statistics unchanged), every
+    attention head and MLP unit is copied r times, and each linear's input columns are divided by r so it still
+    sums to the old value. Heads keep their dimension, so the tower gets r times the heads."""
+    def tile(t, dim):
+        return torch.cat([t] * r, dim=dim)
+    in_proj = [k for k in clip if k.endswith("attn.in_proj.weight") or k.endswith("attn.in_proj.bias")]
+    for k, t in clip.items():
+        t = t.float()
+        if k in in_proj:  # rows are [q; k; v]: each third copied, so q, k and v each get the copied heads
+            t = torch.cat([tile(part, 0) for part in t.chunk(3, 0)], 0)
+            if t.dim() == 2:
+                t = tile(t, 1) / r
+        elif k == "proj" or k.endswith(("out_proj.weight", "c_fc.weight", "c_proj.weight")):
+            t = tile(t, 1 if t.dim() == 2 and k != "proj" else 0) / r  # input side: the copies sum back to one
+            if k != "proj":
+                t = tile(t, 0)
+        elif k == "positional_embedding":
+            t = tile(t, 1)
+        else:  # per-channel vectors, conv1 / conv1_alpha output channels, biases of residual outputs and MLP units
+            t = tile(t, 0)
+        if a.widen_noise > 0 and t.numel() > 1:
+            t = t + torch.randn_like(t) * a.widen_noise * t.std()
+        clip[k] = t
+    unet["encoder_hid_proj.weight"] = tile(unet["encoder_hid_proj.weight"].float(), 1) / r
+    print(f"tower: width {TOWER['width']} -> {TOWER['width'] * r}, heads {TOWER['heads']} -> {TOWER['heads'] * r} (copies, noise {a.widen_noise})", flush=True)
+    TOWER["width"] *= r
+    TOWER["heads"] *= r
+    UNET["encoder_hid_dim"] = TOWER["width"]
 
 
 def token_grid(patch):
@@ -321,7 +364,7 @@ def main():
     state_file = os.path.join(a.resume, "train-state.pt") if a.resume else None
     carried = None
     if state_file and os.path.exists(state_file):
-        if grows_unet or TOWER["layers"] != saved_layers or a.tower_patch:
+        if grows_unet or TOWER["layers"] != saved_layers or a.tower_patch or a.tower_width:
             print("train-state.pt not used: this run changes the networks' shapes", flush=True)
         else:
             carried = torch.load(state_file)
