@@ -78,6 +78,11 @@ public interface Backend extends AutoCloseable {
     /** x W^T + b + sum over adapters of scale * (x A^T) B^T, adapters unmerged. */
     Tensor linear(Tensor x, LinearWeights w, List<LoraAdapter> adapters);
 
+    /** residual + {@link #linear(Tensor, LinearWeights, List)}: a block's residual connection, which a backend may fold into the product. */
+    default Tensor linearResidual(Tensor x, LinearWeights w, List<LoraAdapter> adapters, Tensor residual) {
+        return add(residual, linear(x, w, adapters));
+    }
+
     /** 2-D convolution of x [N, H, W, Cin] -> [N, OH, OW, Cout]. */
     Tensor conv2d(Tensor x, ConvWeights w, int stride, Padding padding);
 

@@ -115,6 +115,12 @@ public final class ProfilingBackend implements Backend {
     }
 
     @Override
+    public Tensor linearResidual(Tensor x, LinearWeights w, List<LoraAdapter> adapters, Tensor residual) {
+        String what = adapters.isEmpty() ? "linear " + rows(x) + "x" + w.outFeatures() + "x" + w.inFeatures() : "linear+lora";
+        return time(what + " +residual", 2 * rows(x) * w.outFeatures() * w.inFeatures(), () -> inner.linearResidual(x, w, adapters, residual));
+    }
+
+    @Override
     public Tensor conv2d(Tensor x, ConvWeights w, int stride, Padding padding) {
         String shape = " " + x.dim(1) + "x" + x.dim(2) + "x" + x.dim(3) + "->" + w.outChannels();
         String op = "conv" + w.kernelHeight() + "x" + w.kernelWidth() + (stride > 1 ? " s" + stride : "") + shape;

@@ -104,6 +104,31 @@ class CpuOpsTest {
         checkPlain("lora.y", be.linear(x, base, List.of(half, half)), tolerance("ops/lora.y"));
     }
 
+    /** The residual folded into the GEMM gives the separate add's sum up to fp32 rounding, adapters included; a wrong shape is refused. */
+    @Test
+    void linearResidualIsTheLinearPlusTheResidual() {
+        TensorData w = ops.tensor("lora.W"), a = ops.tensor("lora.A"), bb = ops.tensor("lora.B");
+        LinearWeights base = be.linearWeights(w.toFloats(), w.dim(0), w.dim(1), ops.tensor("lora.b").toFloats());
+        LoraAdapter lora = new LoraAdapter(be.linearWeights(a.toFloats(), a.dim(0), a.dim(1), null),
+                be.linearWeights(bb.toFloats(), bb.dim(0), bb.dim(1), null), ops.tensor("lora.scale").toFloats()[0]);
+        Tensor x = plain("lora.x");
+        for (List<LoraAdapter> adapters : List.of(List.<LoraAdapter>of(), List.of(lora))) {
+            Tensor y = be.linear(x, base, adapters);
+            Random r = new Random(3);
+            float[] res = new float[Math.toIntExact(y.numel())];
+            for (int i = 0; i < res.length; i++) res[i] = (float) r.nextGaussian();
+            Tensor residual = be.tensor(res, y.shape());
+            float[] separate = be.toHost(be.add(residual, y)), fused = be.toHost(be.linearResidual(x, base, adapters, residual));
+            for (int i = 0; i < fused.length; i++)
+                assertEquals(separate[i], fused[i], 1e-5 * Math.max(1, Math.abs(separate[i])), adapters.size() + " adapters, element " + i);
+            int[] wrongShape = y.shape();
+            wrongShape[0]++;
+            Tensor wrong = be.tensor(new float[res.length / y.dim(0) * wrongShape[0]], wrongShape);
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> be.linearResidual(x, base, adapters, wrong));
+            assertTrue(e.getMessage().contains("residual"), e.getMessage());
+        }
+    }
+
     @Test
     void attentionWithAndWithoutKeyMask() {
         Tensor q = plain("attn.q"), k = plain("attn.k"), v = plain("attn.v");

@@ -100,8 +100,8 @@ public final class AlphaClipVisionTower {
             Block blk = blocks.get(i);
             try (Backend.Scope scope = be.scope()) { // the block's intermediates are reused by the next block
                 Tensor h = blk.ln1.apply(be, x);
-                x = be.add(x, blk.attn.forward(be, h, null, null, CLIP_CALL, null));
-                x = scope.keep(be.add(x, be.linear(be.quickGelu(be.linear(blk.ln2.apply(be, x), blk.fc)), blk.proj)));
+                x = blk.attn.forward(be, h, null, null, CLIP_CALL, null, x);
+                x = scope.keep(be.linearResidual(be.quickGelu(be.linear(blk.ln2.apply(be, x), blk.fc)), blk.proj, List.of(), x));
             }
             probe.record("block" + i, x);
         }

@@ -91,15 +91,16 @@ public final class Attention {
 
     /**
      * x [B, L, C]; context [B, Lk, Cc] or null for self-attention; keyMask [B, Lk] or null;
-     * {@code cached}: this layer's {@link #keysAndValues} of that context, computed earlier, or null.
+     * {@code cached}: this layer's {@link #keysAndValues} of that context, computed earlier, or null;
+     * {@code residual}: [B, L, C] added to the output (the block's residual connection), or null.
      */
-    Tensor forward(Backend be, Tensor x, Tensor context, Tensor keyMask, AttentionContext where, KeysAndValues cached) {
+    Tensor forward(Backend be, Tensor x, Tensor context, Tensor keyMask, AttentionContext where, KeysAndValues cached, Tensor residual) {
         KeysAndValues kv = cached != null ? cached : keysAndValues(be, context == null ? x : context);
         Tensor q = toQ.apply(be, x), k = kv.k(), v = kv.v();
         AttentionProcessor p = processor;
         Tensor mixed = p == AttentionProcessor.FUSED ? be.attention(q, k, v, heads, keyMask)
                 : p.process(new AttentionProcessor.Call(be, this, q, k, v, keyMask, where));
-        return toOut.apply(be, mixed);
+        return residual == null ? toOut.apply(be, mixed) : toOut.applyPlus(be, mixed, residual);
     }
 
     @Override

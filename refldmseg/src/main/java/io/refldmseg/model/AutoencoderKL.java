@@ -51,8 +51,7 @@ public final class AutoencoderKL {
             Tensor h = resnet0.forward(be, x, null);
             int n = h.dim(0), hh = h.dim(1), w = h.dim(2), c = h.dim(3);
             Tensor t = be.reshape(norm.apply(be, h, false), n, hh * w, c);
-            Tensor a = attention.forward(be, t, null, null, VAE_CALL, null);
-            h = be.add(be.reshape(a, n, hh, w, c), h);
+            h = be.reshape(attention.forward(be, t, null, null, VAE_CALL, null, be.reshape(h, n, hh * w, c)), n, hh, w, c);
             return resnet1.forward(be, h, null);
         }
     }

@@ -39,4 +39,9 @@ public final class Projection {
         List<LoraAdapter> a = adapters;
         return a.isEmpty() ? be.linear(x, base) : be.linear(x, base, a);
     }
+
+    /** residual + this projection of x (the backend may fold the sum into the product). */
+    Tensor applyPlus(Backend be, Tensor x, Tensor residual) {
+        return be.linearResidual(x, base, adapters, residual);
+    }
 }

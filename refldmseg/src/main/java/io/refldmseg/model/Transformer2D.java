@@ -72,12 +72,12 @@ final class Transformer2D {
             t = be.linear(t, projIn);
             for (int i = 0; i < blocks.size(); i++) {
                 Block b = blocks.get(i);
-                t = be.add(t, b.attn1.forward(be, b.norm1.apply(be, t), null, null, where, null));
-                t = be.add(t, b.attn2.forward(be, b.norm2.apply(be, t), context, keyMask, where, cross == null ? null : cross.get(i)));
-                t = be.add(t, be.linear(be.geglu(be.linear(b.norm3.apply(be, t), b.ffIn)), b.ffOut));
+                t = b.attn1.forward(be, b.norm1.apply(be, t), null, null, where, null, t);
+                t = b.attn2.forward(be, b.norm2.apply(be, t), context, keyMask, where, cross == null ? null : cross.get(i), t);
+                t = be.linearResidual(be.geglu(be.linear(b.norm3.apply(be, t), b.ffIn)), b.ffOut, List.of(), t);
             }
-            t = be.linear(t, projOut);
-            return scope.keep(be.add(be.reshape(t, n, h, w, t.dim(2)), x));
+            t = be.linearResidual(t, projOut, List.of(), be.reshape(x, n, h * w, c));
+            return scope.keep(be.reshape(t, n, h, w, c));
         }
     }
 }

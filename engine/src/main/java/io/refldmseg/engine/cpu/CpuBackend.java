@@ -227,14 +227,26 @@ public final class CpuBackend implements Backend {
 
     @Override
     public Tensor linear(Tensor x, LinearWeights w, List<LoraAdapter> adapters) {
+        return linear(x, w, adapters, null);
+    }
+
+    /** The residual starts each tile of the output inside the GEMM: no pass of its own over the output. */
+    @Override
+    public Tensor linearResidual(Tensor x, LinearWeights w, List<LoraAdapter> adapters, Tensor residual) {
+        return linear(x, w, adapters, java.util.Objects.requireNonNull(residual, "residual"));
+    }
+
+    private Tensor linear(Tensor x, LinearWeights w, List<LoraAdapter> adapters, Tensor residual) {
         Gemm.Packed p = ((Linear) w).packed;
         CpuTensor in = cpu(x);
         if (x.dim(-1) != p.k) throw new IllegalArgumentException("linear expects " + p.k + " input features, got " + x);
         int m = Math.toIntExact(x.numel() / p.k);
         int[] shape = x.shape();
         shape[shape.length - 1] = p.n;
+        if (residual != null && !Arrays.equals(residual.shape(), shape))
+            throw new IllegalArgumentException("residual " + residual + " does not match the linear's output " + Arrays.toString(shape));
         float[] y = pool.take(m * p.n);
-        Gemm.multiply(par, m, Gemm.dense(in.data, 0, p.k), p, y, 0, p.n, false);
+        Gemm.multiply(par, m, Gemm.dense(in.data, 0, p.k), p, y, 0, p.n, false, residual == null ? null : cpu(residual).data);
         for (LoraAdapter a : adapters) {
             Gemm.Packed down = ((Linear) a.down()).packed, up = ((Linear) a.up()).packed;
             if (down.k != p.k || up.n != p.n)

@@ -318,7 +318,17 @@ final class Gemm {
      * 257x4096x1024: 210-226 -> 244-246), with at least MIN_TASK_ROWS rows per row task.
      */
     static void multiply(Parallel par, int m, ARows a, Packed b, float[] c, int cOff, int ldc, boolean accumulate) {
+        multiply(par, m, a, b, c, cOff, ldc, accumulate, null);
+    }
+
+    /**
+     * {@link #multiply}, and with a {@code residual} (laid out as C, not with {@code accumulate}):
+     * C = residual + A B^T + bias. Each task starts its own tile of C from residual + bias just
+     * before the kernels accumulate into it, so the sum costs no separate pass over C.
+     */
+    static void multiply(Parallel par, int m, ARows a, Packed b, float[] c, int cOff, int ldc, boolean accumulate, float[] residual) {
         if (m == 0) return;
+        if (residual != null && accumulate) throw new IllegalArgumentException("a residual starts C; it cannot also accumulate");
         NativeGemm kernel = NativeGemm.get();
         int groups = (m + MR - 1) / MR, target = 2 * par.threads();
         int leastCopying = (int) Math.round(Math.sqrt((double) target * m / b.n));
@@ -334,7 +344,7 @@ final class Gemm {
             int g0 = (int) ((long) groups * rt / rowTasks), g1 = (int) ((long) groups * (rt + 1) / rowTasks);
             int p0 = b.panels * pt / panelTasks, p1 = b.panels * (pt + 1) / panelTasks;
             int m0 = g0 * MR, m1 = Math.min(m, g1 * MR);
-            run(a, m0, m1, b, p0, p1, c, cOff, ldc, accumulate, kernel);
+            run(a, m0, m1, b, p0, p1, c, cOff, ldc, accumulate, residual, kernel);
         });
     }
 
@@ -345,7 +355,7 @@ final class Gemm {
 
     /** {@link #multiplySerial} with the given native kernel (null: the Vector API kernels). */
     static void multiplySerial(int m, ARows a, Packed b, float[] c, int cOff, int ldc, boolean accumulate, NativeGemm kernel) {
-        if (m > 0) run(a, 0, m, b, 0, b.panels, c, cOff, ldc, accumulate, kernel);
+        if (m > 0) run(a, 0, m, b, 0, b.panels, c, cOff, ldc, accumulate, null, kernel);
     }
 
     /**
@@ -355,7 +365,7 @@ final class Gemm {
      * passes over the block's row groups.
      */
     private static void run(ARows a, int m0, int m1, Packed b, int p0, int p1, float[] c, int cOff, int ldc, boolean accumulate,
-                            NativeGemm kernel) {
+                            float[] residual, NativeGemm kernel) {
         int slices = b.k <= MAX_SINGLE_SLICE ? 1 : (b.k + KC - 1) / KC, step = (b.k + slices - 1) / slices; // even slices: no thin tail
         int runPanels = Math.max(1, B_SLICE_BYTES / (step * NR * Float.BYTES));
         int runs = (p1 - p0 + runPanels - 1) / runPanels;
@@ -363,7 +373,8 @@ final class Gemm {
             int q0 = p0 + (p1 - p0) * r / runs, q1 = p0 + (p1 - p0) * (r + 1) / runs;
             for (int k0 = 0; k0 < b.k; k0 += step) {
                 int kc = Math.min(step, b.k - k0);
-                boolean acc = accumulate || k0 > 0;
+                boolean acc = accumulate || k0 > 0 || residual != null;
+                if (residual != null && k0 == 0) startFromResidual(residual, b.bias, m0, m1, q0 * NR, Math.min(b.n, q1 * NR), c, cOff, ldc);
                 float[] bData = b.data;
                 int bBase = q0 * b.k * NR + k0 * NR, bStride = b.k * NR;
                 if (b.half != null) { // widen this K slice of the run's panels once; every row block reuses it
@@ -384,6 +395,15 @@ final class Gemm {
                     block(blk, packed, mc, kc, bData, bBase, bStride, b, q0, q1, c, cOff + mb * ldc, ldc, acc);
                 }
             }
+        }
+    }
+
+    /** C rows [m0, m1), columns [n0, n1) = residual (same layout) + bias (null: none). */
+    private static void startFromResidual(float[] residual, float[] bias, int m0, int m1, int n0, int n1, float[] c, int cOff, int ldc) {
+        for (int r = m0; r < m1; r++) {
+            int at = cOff + r * ldc;
+            if (bias == null) System.arraycopy(residual, at + n0, c, at + n0, n1 - n0);
+            else for (int j = n0; j < n1; j++) c[at + j] = residual[at + j] + bias[j];
         }
     }
 

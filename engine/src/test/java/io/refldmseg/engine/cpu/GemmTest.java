@@ -134,6 +134,41 @@ class GemmTest {
     }
 
     /**
+     * C = residual + A B^T + bias is, bit for bit, accumulating onto C = residual + bias: the residual
+     * starts each task's tile, for both kernels, ragged tiles, K slices, fp16 B and a C offset.
+     */
+    @Test
+    void aResidualStartsTheProductBitForBitAsAccumulatingOntoIt() {
+        Random r = new Random(9);
+        try (Parallel two = new Parallel(2)) {
+            for (int[] s : new int[][]{{7, 33, 5}, {50, 200, 300}, {257, 64, 600}, {300, 48, 20}, {12, 1030, 701}}) {
+                int m = s[0], n = s[1], k = s[2], off = 5;
+                float[] x = new float[m * k], w = new float[n * k], half = new float[n * k], bias = new float[n];
+                float[] residual = new float[off + m * n];
+                for (int i = 0; i < x.length; i++) x[i] = (float) r.nextGaussian();
+                for (int i = 0; i < w.length; i++) {
+                    w[i] = (float) r.nextGaussian();
+                    half[i] = Float.float16ToFloat(Float.floatToFloat16(w[i]));
+                }
+                for (int i = 0; i < n; i++) bias[i] = (float) r.nextGaussian();
+                for (int i = 0; i < residual.length; i++) residual[i] = (float) r.nextGaussian();
+                for (Gemm.Packed packed : new Gemm.Packed[]{new Gemm.Packed(two, w, n, k, bias), new Gemm.Packed(two, half, n, k, null)}) {
+                    float[] expected = new float[residual.length];
+                    for (int i = 0; i < m; i++)
+                        for (int j = 0; j < n; j++)
+                            expected[off + i * n + j] = residual[off + i * n + j] + (packed.half == null ? bias[j] : 0f);
+                    float[] fused = new float[residual.length], scratch = new float[residual.length];
+                    Gemm.multiplySerial(m, Gemm.dense(x, 0, k), packed, expected, off, n, true);
+                    Gemm.multiply(two, m, Gemm.dense(x, 0, k), packed, fused, off, n, false, residual);
+                    String what = m + "x" + n + "x" + k + (packed.half != null ? " fp16" : " fp32 with bias");
+                    for (int i = off; i < residual.length; i++) assertEquals(expected[i], fused[i], what + ", element " + i);
+                    assertThrows(IllegalArgumentException.class, () -> Gemm.multiply(two, m, Gemm.dense(x, 0, k), packed, scratch, off, n, true, residual));
+                }
+            }
+        }
+    }
+
+    /**
      * Where the build had gcc and the run has 256-bit vectors on an AVX2 + FMA CPU, the native kernel
      * is what runs: a missing library must fail here, not fall back unnoticed. The run that turns it off
      * (the 256-bit surefire execution) must get the Vector API kernels.
