@@ -5,25 +5,29 @@ import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
- * Multi-head attention on the CPU as two products per (batch, head, panel of NR queries), both on
- * the GEMM micro-kernels: scores are computed transposed, S^T [keys][queries] = K (Q scale)^T, so
- * the softmax over keys runs down columns with every vector lane a different query, and out^T
- * [head dim][queries] = V^T P^T reads P^T as the B panel it already is. K and V^T of a head are
- * packed once for all its query panels. Only one panel's scores exist at a time (no Lq x Lk
- * matrix); the softmax's division is applied to the output. Every lane's arithmetic is its own
- * query's alone, in key order, so results do not depend on which queries share a panel (a batch
- * of three gives each sample the bits a batch of one gives it).
+ * Multi-head attention on the CPU as two products per (batch, head, block of queries), both on the
+ * GEMM kernels. Where the head dim is whole B panels the products are direct, with A read in place:
+ * scores S = Q K^T (the block's query rows as they lie in q, times K^T packed once per head), a
+ * softmax along each score row, then out = P V (V packed once per head) written straight into the
+ * head's columns of the output. Other head dims (SD's 40) take the transposed products (see
+ * {@link #transposed}). Either way the softmax's division is applied to the output, only one block's
+ * scores exist at a time (no Lq x Lk matrix), every query's arithmetic is its own alone, in key
+ * order, and blocks never span samples, so a batch of three gives each sample the bits a batch of
+ * one gives it.
  */
 final class CpuAttention {
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
     private static final int L = S.length();
-    /** Queries per task: one B panel of the micro-kernel (two vectors). */
-    private static final int QUERIES = Gemm.NR;
     private static final float MASK_BIAS = -10000f;
+    /** Queries per task of the transposed products: one B panel of the micro-kernel (two vectors). */
+    private static final int QUERIES = Gemm.NR;
+    /** Scores a task keeps at once (floats): its block of queries times the keys stays in L2. */
+    private static final int SCORES_PER_TASK = 1 << 16;
+    private static final int MAX_QUERIES_PER_TASK = 8 * Gemm.MR;
 
-    /** One task's scratch: Q^T of its panel, the panel's S^T (then P^T), out^T, 1 / softmax sum per query. */
+    /** One task's scratch: its scores (then probabilities), 1 / softmax sum per query; Q^T and out^T of the transposed products. */
     private static final class Scratch {
-        float[] queries = new float[0], scores = new float[0], out = new float[0], inverseSums = new float[QUERIES];
+        float[] scores = new float[0], inverseSums = new float[0], queries = new float[0], out = new float[0];
     }
 
     private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
@@ -33,6 +37,51 @@ final class CpuAttention {
 
     /** out [batch, lq, channels] (every element written) = softmax(q k^T / sqrt(d) + mask bias) v per head. */
     static void run(Parallel par, float[] q, float[] k, float[] v, int batch, int lq, int lk, int channels, int heads, float[] keyMask, float[] out) {
+        // additive bias per key: (1 - m) * -10000 as diffusers adds it
+        float[] bias = null;
+        if (keyMask != null) {
+            bias = new float[batch * lk];
+            for (int i = 0; i < bias.length; i++) bias[i] = (1f - keyMask[i]) * MASK_BIAS;
+        }
+        if ((channels / heads) % Gemm.NR == 0) direct(par, q, k, v, batch, lq, lk, channels, heads, bias, out);
+        else transposed(par, q, k, v, batch, lq, lk, channels, heads, bias, out);
+    }
+
+    /** The direct products, for head dims of whole B panels (the tower's 64, SD's 80 and 160). */
+    private static void direct(Parallel par, float[] q, float[] k, float[] v, int batch, int lq, int lk, int channels, int heads, float[] keyBias, float[] out) {
+        int d = channels / heads;
+        float scale = (float) (1.0 / Math.sqrt(d));
+        Gemm.Packed[] keysT = new Gemm.Packed[batch * heads], values = new Gemm.Packed[batch * heads];
+        par.forEach(batch * heads, bh -> {
+            int at = bh / heads * lk * channels + bh % heads * d;
+            keysT[bh] = Gemm.Packed.ofPanels(lk, d, panelsOfRows(k, at, channels, lk, d));
+            values[bh] = Gemm.Packed.ofPanels(d, lk, panelsOfColumns(v, at, channels, lk, d));
+        });
+        int stride = (lk + Gemm.NR - 1) / Gemm.NR * Gemm.NR; // a score row: lk keys, then padding up to whole vectors
+        int rows = Math.max(Gemm.MR, Math.min(MAX_QUERIES_PER_TASK, SCORES_PER_TASK / stride / Gemm.MR * Gemm.MR));
+        int blocks = (lq + rows - 1) / rows;
+        par.forEach(batch * heads * blocks, t -> {
+            int bh = t / blocks, b = bh / heads, h = bh % heads, q0 = t % blocks * rows, n = Math.min(rows, lq - q0);
+            Scratch s = SCRATCH.get();
+            float[] st = s.scores = grown(s.scores, rows * stride), inverseSums = s.inverseSums = grown(s.inverseSums, rows);
+            int at = (b * lq + q0) * channels + h * d;
+            Gemm.multiplySerial(n, Gemm.dense(q, at, channels), keysT[bh], st, 0, stride, false);
+            for (int i = 0; i < n; i++) inverseSums[i] = softmaxRow(st, i * stride, lk, stride, scale, keyBias, b * lk);
+            Gemm.multiplySerial(n, Gemm.dense(st, 0, stride), values[bh], out, at, channels, false);
+            for (int i = 0; i < n; i++) {
+                float inverseSum = inverseSums[i];
+                for (int dd = 0, o = at + i * channels; dd < d; dd++) out[o + dd] *= inverseSum;
+            }
+        });
+    }
+
+    /**
+     * The transposed products, for head dims that are not whole B panels (SD's 40): S^T [keys][queries]
+     * = K (Q scale)^T with a panel of NR queries as B, the softmax down its columns (every vector lane
+     * a different query), out^T [head dim][queries] = V^T P^T, which reads P^T as the B panel it
+     * already is; V^T's 6-row groups waste less of a 40-dim head than 16-column panels of V would.
+     */
+    private static void transposed(Parallel par, float[] q, float[] k, float[] v, int batch, int lq, int lk, int channels, int heads, float[] keyBias, float[] out) {
         int d = channels / heads;
         float scale = (float) (1.0 / Math.sqrt(d));
         Gemm.PackedRows[] keys = new Gemm.PackedRows[batch * heads], valuesT = new Gemm.PackedRows[batch * heads];
@@ -41,17 +90,11 @@ final class CpuAttention {
             keys[bh] = Gemm.packRows(k, at, channels, 1, lk, d, null);
             valuesT[bh] = Gemm.packRows(v, at, 1, channels, d, lk, null);
         });
-        // additive bias per key: (1 - m) * -10000 as diffusers adds it
-        float[] bias = null;
-        if (keyMask != null) {
-            bias = new float[batch * lk];
-            for (int i = 0; i < bias.length; i++) bias[i] = (1f - keyMask[i]) * MASK_BIAS;
-        }
-        float[] keyBias = bias;
         int panels = (lq + QUERIES - 1) / QUERIES;
         par.forEach(batch * heads * panels, t -> {
             int bh = t / panels, b = bh / heads, h = bh % heads, q0 = t % panels * QUERIES, n = Math.min(QUERIES, lq - q0);
             Scratch s = SCRATCH.get();
+            s.inverseSums = grown(s.inverseSums, QUERIES);
             int qOff = (b * lq + q0) * channels + h * d;
             float[] qt = s.queries = grown(s.queries, d * QUERIES);
             for (int i = 0; i < QUERIES; i++)
@@ -69,6 +112,82 @@ final class CpuAttention {
                 for (int dd = 0; dd < d; dd++) out[qOff + i * channels + dd] = ot[dd * QUERIES + i] * inverseSum;
             }
         });
+    }
+
+    /** B panels of the rows of a [rows][cols] block (row stride ld): element (r, c) at panel r / NR, c * NR + r % NR. */
+    private static float[] panelsOfRows(float[] src, int off, int ld, int rows, int cols) {
+        int nr = Gemm.NR;
+        float[] dst = new float[(rows + nr - 1) / nr * nr * cols];
+        for (int r = 0; r < rows; r++) {
+            int base = r / nr * cols * nr + r % nr;
+            for (int c = 0, from = off + r * ld; c < cols; c++) dst[base + c * nr] = src[from + c];
+        }
+        return dst;
+    }
+
+    /** B panels of the columns of a [rows][cols] block: element (r, c) at panel c / NR, r * NR + c % NR (runs of NR copied). */
+    private static float[] panelsOfColumns(float[] src, int off, int ld, int rows, int cols) {
+        int nr = Gemm.NR, panels = (cols + nr - 1) / nr;
+        float[] dst = new float[panels * nr * rows];
+        for (int p = 0; p < panels; p++) {
+            int width = Math.min(nr, cols - p * nr);
+            for (int r = 0; r < rows; r++) System.arraycopy(src, off + r * ld + p * nr, dst, (p * rows + r) * nr, width);
+        }
+        return dst;
+    }
+
+    /**
+     * In place over one score row st[off, off + lk): p = exp(scale s + bias - max), the padding up to
+     * {@code stride} set to -inf first so every pass runs whole vectors (exp gives it 0); returns 1 / sum.
+     * Each pass is a small method that takes and returns no vectors: with two exps in a loop, or a
+     * vector returned from a call the JIT did not inline, vectors became heap objects.
+     */
+    private static float softmaxRow(float[] st, int off, int lk, int stride, float scale, float[] bias, int biasOff) {
+        int padded = (lk + L - 1) / L * L;
+        scaleAndBias(st, off, lk, scale, bias, biasOff);
+        java.util.Arrays.fill(st, off + lk, off + padded, Float.NEGATIVE_INFINITY);
+        float max = rowMax(st, off, padded);
+        return 1f / expAndSum(st, off, padded, max);
+    }
+
+    private static void scaleAndBias(float[] st, int off, int lk, float scale, float[] bias, int biasOff) {
+        int j = 0;
+        if (bias == null) {
+            for (; j + L <= lk; j += L) FloatVector.fromArray(S, st, off + j).mul(scale).intoArray(st, off + j);
+            for (; j < lk; j++) st[off + j] *= scale;
+        } else {
+            FloatVector factor = FloatVector.broadcast(S, scale);
+            for (; j + L <= lk; j += L)
+                FloatVector.fromArray(S, st, off + j).fma(factor, FloatVector.fromArray(S, bias, biasOff + j)).intoArray(st, off + j);
+            for (; j < lk; j++) st[off + j] = Math.fma(st[off + j], scale, bias[biasOff + j]);
+        }
+    }
+
+    /**
+     * The max of st[off, off + n) (n whole vectors), two vectors at a time into separate maxima: Java's
+     * max (NaN and -0 rules) is a chain of several instructions, and one running max made the loop as
+     * slow as the exp.
+     */
+    private static float rowMax(float[] st, int off, int n) {
+        FloatVector m0 = FloatVector.broadcast(S, Float.NEGATIVE_INFINITY), m1 = m0;
+        int j = 0;
+        for (; j + 2 * L <= n; j += 2 * L) {
+            m0 = m0.max(FloatVector.fromArray(S, st, off + j));
+            m1 = m1.max(FloatVector.fromArray(S, st, off + j + L));
+        }
+        if (j < n) m0 = m0.max(FloatVector.fromArray(S, st, off + j));
+        return m0.max(m1).reduceLanes(VectorOperators.MAX);
+    }
+
+    /** p = exp(s - max) over st[off, off + n) (n whole vectors), in place; returns the sum. */
+    private static float expAndSum(float[] st, int off, int n, float max) {
+        FloatVector sum = FloatVector.zero(S);
+        for (int j = 0; j < n; j += L) {
+            FloatVector e = VectorMath.expAtMost88(FloatVector.fromArray(S, st, off + j).sub(max));
+            e.intoArray(st, off + j);
+            sum = sum.add(e);
+        }
+        return VectorMath.sum(sum);
     }
 
     /**
