@@ -293,6 +293,12 @@ final class Gemm {
             kernel.block(a.data(), k0, a.k(), grouped, b, bOff, 0, 1, NR, c, cOff, ldc, kc, accumulate, null, 0);
             return;
         }
+        if (kernel != null) { // 12-row panels, then at most one group of 6 rows as they are
+            int rows6 = grouped % MR == 0 ? 0 : SMALL_MR, rows12 = grouped - rows6;
+            kernel.block512(a.data(), k0 * MR, MR * a.k(), rows12, a.data(), rows12 * a.k() + k0, a.k(), rows6,
+                    b, bOff, 0, 1, NR, c, cOff, ldc, kc, accumulate, null, 0);
+            return;
+        }
         for (int row = 0, groupRows; row < grouped; row += groupRows) {
             groupRows = groupSize(grouped - row);
             int at = row * a.k();
@@ -392,6 +398,13 @@ final class Gemm {
                     }
                     float[] packed = null;
                     if (MR == 12) pack(blk, mc, kc, packed = PACKED_A.get(), GATHER.get());
+                    if (kernel != null) { // AVX-512: the 12-row panels just packed, then a last group of at most 6 rows in place
+                        int tail = mc - (mc - 1) / MR * MR, rows6 = tail <= SMALL_MR ? tail : 0, rows12 = mc - rows6;
+                        kernel.block512(packed, 0, MR * kc, rows12, blk.data(), blk.offset() + rows12 * blk.lda(), blk.lda(), rows6,
+                                bData, bBase, bStride, q1 - q0, Math.min(NR, b.n - (q1 - 1) * NR),
+                                c, cOff + mb * ldc + q0 * NR, ldc, kc, acc, acc ? null : b.bias, q0 * NR);
+                        continue;
+                    }
                     block(blk, packed, mc, kc, bData, bBase, bStride, b, q0, q1, c, cOff + mb * ldc, ldc, acc);
                 }
             }

@@ -21,12 +21,13 @@ import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 /**
- * The 6 x 16 AVX2 + FMA micro-kernel compiled from {@code kernels/src/main/c} (a resource of the
- * kernels jar), called through a critical FFM downcall straight on the JVM's arrays. It computes
- * bit for bit what {@link Gemm}'s Vector API 6-row kernel computes; it exists because C2 compiles
- * that kernel with a lea per A row and no unrolling (unrolled by hand, C2 hoists every broadcast
- * and spills), while gcc unrolls the loop with the rows as base registers. Used only where the
- * GEMM runs with 256-bit vectors (NR = 16) on x86-64 Linux with AVX2 and FMA; elsewhere, or with
+ * The GEMM micro-kernels compiled from {@code kernels/src/main/c} (a resource of the kernels jar),
+ * called through a critical FFM downcall straight on the JVM's arrays: the 6 x 16 AVX2 + FMA kernel
+ * where the GEMM runs with 256-bit vectors (NR = 16), the 12 x 32 and 6 x 32 AVX-512 kernels where
+ * it runs with 512-bit vectors (NR = 32). Each computes bit for bit what {@link Gemm}'s Vector API
+ * kernel of the same shape computes; they exist because C2 compiles those kernels with a lea per A
+ * row and no unrolling (unrolled by hand, C2 hoists every broadcast and spills), while gcc unrolls
+ * the k loop with no spills. Used on x86-64 Linux with the matching CPU flags; elsewhere, or with
  * {@code -Drefldmseg.cpu.nativeKernels=false}, or when the build had no C compiler, the Vector API
  * kernels run and {@link #whyNot()} says why.
  */
@@ -43,7 +44,7 @@ final class NativeGemm {
         String whyNot;
         try {
             whyNot = unusableBecause();
-            if (whyNot == null) kernel = new NativeGemm(extract());
+            if (whyNot == null) kernel = new NativeGemm(extract(), FloatVector.SPECIES_PREFERRED.vectorBitSize() == 512);
         } catch (IOException | RuntimeException e) {
             whyNot = "the native kernel did not load: " + e.getMessage();
         }
@@ -51,16 +52,24 @@ final class NativeGemm {
         WHY_NOT = whyNot;
     }
 
+    /** The AVX2 block (256-bit vectors) or null. */
     private final MethodHandle block;
+    /** The AVX-512 block (512-bit vectors) or null. */
+    private final MethodHandle block512;
 
-    private NativeGemm(Path library) {
+    private NativeGemm(Path library, boolean wide) {
         SymbolLookup lookup = SymbolLookup.libraryLookup(library, Arena.global());
-        MemorySegment fn = lookup.find("refldmseg_avx2_block")
-                .orElseThrow(() -> new IllegalStateException(library + " has no refldmseg_avx2_block"));
-        block = Linker.nativeLinker().downcallHandle(fn,
-                FunctionDescriptor.ofVoid(ADDRESS, JAVA_LONG, JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_LONG, JAVA_INT, JAVA_INT,
-                        ADDRESS, JAVA_LONG, JAVA_LONG, JAVA_INT, JAVA_INT, ADDRESS, JAVA_LONG),
-                Linker.Option.critical(true));
+        String name = wide ? "refldmseg_avx512_block" : "refldmseg_avx2_block";
+        MemorySegment fn = lookup.find(name).orElseThrow(() -> new IllegalStateException(library + " has no " + name));
+        // (b, bOff, bStride, panels, lastCols, c, cOff, ldc, kc, accumulate, bias, biasOff), after the A operands
+        FunctionDescriptor bAndC = FunctionDescriptor.ofVoid(ADDRESS, JAVA_LONG, JAVA_LONG, JAVA_INT, JAVA_INT,
+                ADDRESS, JAVA_LONG, JAVA_LONG, JAVA_INT, JAVA_INT, ADDRESS, JAVA_LONG);
+        FunctionDescriptor descriptor = wide // (ap, apOff, apStride, rows12, a, aOff, lda, rows6) or (a, aOff, lda, rows)
+                ? bAndC.insertArgumentLayouts(0, ADDRESS, JAVA_LONG, JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_LONG, JAVA_INT)
+                : bAndC.insertArgumentLayouts(0, ADDRESS, JAVA_LONG, JAVA_LONG, JAVA_INT);
+        MethodHandle handle = Linker.nativeLinker().downcallHandle(fn, descriptor, Linker.Option.critical(true));
+        block = wide ? null : handle;
+        block512 = wide ? handle : null;
     }
 
     /** The kernel, or null where the Vector API kernels run. */
@@ -68,9 +77,9 @@ final class NativeGemm {
         return INSTANCE;
     }
 
-    /** Which kernels the CPU GEMM runs here: "native AVX2 kernel" or "Vector API kernels". */
+    /** Which kernels the CPU GEMM runs here: "native AVX2 kernel", "native AVX-512 kernels" or "Vector API kernels". */
     static String kernels() {
-        return INSTANCE != null ? "native AVX2 kernel" : "Vector API kernels";
+        return INSTANCE == null ? "Vector API kernels" : INSTANCE.block != null ? "native AVX2 kernel" : "native AVX-512 kernels";
     }
 
     /** Why the native kernel does not run here, or null when it does. */
@@ -88,6 +97,7 @@ final class NativeGemm {
     void block(float[] a, int aOff, int lda, int rows, float[] b, int bOff, int bStride, int panels, int lastCols,
                float[] c, int cOff, int ldc, int kc, boolean accumulate, float[] bias, int biasOff) {
         // the C code trusts its indices: check every array's extent here, so a wrong offset throws instead of corrupting the heap
+        if (block == null) throw new IllegalStateException("the AVX2 block runs with 256-bit vectors only");
         if (rows == 0 || panels == 0) return;
         if (rows < 0 || panels < 0 || kc < 0 || lastCols < 1 || lastCols > 16) throw new IllegalArgumentException(
                 "native GEMM block: rows " + rows + ", panels " + panels + ", kc " + kc + ", last panel's columns " + lastCols);
@@ -105,6 +115,41 @@ final class NativeGemm {
         }
     }
 
+    /**
+     * The AVX-512 block: C rows [0, rows12 + rows6) x panels [0, panels) = or += A B^T (+ bias),
+     * panel by panel. The first rows12 rows come from 12-row packed panels ([kc][12], element (r, k)
+     * at ap[apOff + g apStride + 12 k + r] for group g; a partly filled last group is zero past its
+     * rows), the next rows6 (0..6) are read in place, row r at a[aOff + r lda]. B, C and the bias as
+     * in {@link #block}, with 32 columns per panel (lastCols 1..32).
+     */
+    void block512(float[] ap, int apOff, int apStride, int rows12, float[] a, int aOff, int lda, int rows6,
+                  float[] b, int bOff, int bStride, int panels, int lastCols,
+                  float[] c, int cOff, int ldc, int kc, boolean accumulate, float[] bias, int biasOff) {
+        if (block512 == null) throw new IllegalStateException("the AVX-512 block runs with 512-bit vectors only");
+        int rows = rows12 + rows6;
+        if (rows == 0 || panels == 0) return;
+        if (rows12 < 0 || rows6 < 0 || rows6 > 6 || panels < 0 || kc < 0 || lastCols < 1 || lastCols > 32) throw new IllegalArgumentException(
+                "native GEMM block: rows " + rows12 + " + " + rows6 + ", panels " + panels + ", kc " + kc + ", last panel's columns " + lastCols);
+        if (rows12 > 0) within("packed A", ap.length, apOff, (long) ((rows12 + 11) / 12 - 1) * apStride + 12L * kc);
+        if (rows6 > 0) within("A", a.length, aOff, (long) (rows6 - 1) * lda + kc);
+        within("B", b.length, bOff, (long) (panels - 1) * bStride + (long) kc * 32);
+        within("C", c.length, cOff, (long) (rows - 1) * ldc + 32L * (panels - 1) + lastCols);
+        if (bias != null && !accumulate) within("bias", bias.length, biasOff, 32L * panels);
+        try {
+            block512.invokeExact(segment(rows12 > 0 ? ap : null), (long) apOff, (long) apStride, rows12,
+                    segment(rows6 > 0 ? a : null), (long) aOff, (long) lda, rows6,
+                    MemorySegment.ofArray(b), (long) bOff, (long) bStride, panels, lastCols,
+                    MemorySegment.ofArray(c), (long) cOff, (long) ldc, kc, accumulate ? 1 : 0,
+                    segment(accumulate ? null : bias), (long) biasOff);
+        } catch (Throwable e) {
+            throw new IllegalStateException("native GEMM kernel failed", e);
+        }
+    }
+
+    private static MemorySegment segment(float[] array) {
+        return array == null ? MemorySegment.NULL : MemorySegment.ofArray(array);
+    }
+
     private static void within(String what, int length, int offset, long extent) {
         if (offset < 0 || extent < 0 || offset + extent > length)
             throw new IndexOutOfBoundsException("native GEMM block: " + what + " [" + offset + ", " + (offset + extent) + ") outside its " + length + " floats");
@@ -114,10 +159,11 @@ final class NativeGemm {
     private static String unusableBecause() throws IOException {
         if ("false".equalsIgnoreCase(System.getProperty(PROPERTY, "true"))) return "-D" + PROPERTY + "=false";
         int bits = FloatVector.SPECIES_PREFERRED.vectorBitSize();
-        if (bits != 256) return bits + "-bit vectors (the native kernel is the 256-bit one)";
+        if (bits != 256 && bits != 512) return bits + "-bit vectors (the native kernels are 256- and 512-bit ones)";
         if (!System.getProperty("os.name", "").startsWith("Linux") || !System.getProperty("os.arch", "").equals("amd64"))
             return "the native kernel is built for Linux x86-64 only";
-        if (!cpuFlags().containsAll(Set.of("avx2", "fma"))) return "this CPU has no AVX2 + FMA";
+        if (bits == 256 && !cpuFlags().containsAll(Set.of("avx2", "fma"))) return "this CPU has no AVX2 + FMA";
+        if (bits == 512 && !cpuFlags().contains("avx512f")) return "this CPU has no AVX-512F";
         if (NativeGemm.class.getResource(RESOURCE) == null) return "this build has no native kernel (no C compiler when it was built)";
         return null;
     }

@@ -177,20 +177,23 @@ class GemmTest {
     void theNativeKernelRunsWhereItCan() throws Exception {
         boolean gcc = java.util.Arrays.stream(System.getenv().getOrDefault("PATH", "").split(java.io.File.pathSeparator))
                 .anyMatch(d -> new java.io.File(d, "gcc").canExecute());
-        boolean can = gcc && Gemm.S.vectorBitSize() == 256 && NativeGemm.cpuFlags().containsAll(java.util.Set.of("avx2", "fma"))
-                && System.getProperty("os.arch", "").equals("amd64");
+        int bits = Gemm.S.vectorBitSize();
+        java.util.Set<String> flags = NativeGemm.cpuFlags();
+        boolean can = gcc && System.getProperty("os.arch", "").equals("amd64")
+                && (bits == 256 && flags.containsAll(java.util.Set.of("avx2", "fma")) || bits == 512 && flags.contains("avx512f"));
         boolean off = "false".equals(System.getProperty(NativeGemm.PROPERTY));
         if (off) {
             assertNull(NativeGemm.get(), "-D" + NativeGemm.PROPERTY + "=false");
             assertTrue(NativeGemm.whyNot().contains(NativeGemm.PROPERTY), NativeGemm.whyNot());
         } else if (can) {
-            assertNotNull(NativeGemm.get(), "native kernel on this AVX2 machine with gcc: " + NativeGemm.whyNot());
+            assertNotNull(NativeGemm.get(), "native kernel with " + bits + "-bit vectors on this machine with gcc: " + NativeGemm.whyNot());
             assertNull(NativeGemm.whyNot());
         } else {
             assertNull(NativeGemm.get());
             assertNotNull(NativeGemm.whyNot());
         }
-        assertTrue(new CpuBackend(1).name().contains(NativeGemm.get() != null ? "native AVX2 kernel" : "Vector API kernels"));
+        String kernels = NativeGemm.get() == null ? "Vector API kernels" : bits == 256 ? "native AVX2 kernel" : "native AVX-512 kernels";
+        assertTrue(new CpuBackend(1).name().contains(kernels), new CpuBackend(1).name());
     }
 
     /** The native kernel gives the Vector API kernel's products bit for bit: ragged rows and columns, bias, accumulate, K slices, fp16 B. */
@@ -198,7 +201,7 @@ class GemmTest {
     void nativeKernelEqualsTheVectorApiKernelBitForBit() {
         org.junit.jupiter.api.Assumptions.assumeTrue(NativeGemm.get() != null, "no native kernel here: " + NativeGemm.whyNot());
         Random r = new Random(8);
-        for (int[] s : new int[][]{{6, 16, 8}, {7, 33, 5}, {50, 200, 300}, {257, 64, 600}, {300, 48, 20}, {12, 1030, 701}, {200, 16, 320}}) {
+        for (int[] s : new int[][]{{6, 16, 8}, {7, 33, 5}, {50, 200, 300}, {257, 64, 600}, {300, 48, 20}, {12, 1030, 701}, {200, 16, 320}, {19, 40, 9}, {23, 70, 33}, {30, 32, 300}, {18, 31, 17}}) {
             int m = s[0], n = s[1], k = s[2];
             float[] x = new float[m * k + 3], w = new float[n * k], half = new float[n * k], bias = new float[n];
             for (int i = 0; i < x.length; i++) x[i] = (float) r.nextGaussian();
@@ -226,16 +229,17 @@ class GemmTest {
                 }
             }
         }
-        for (int rows : new int[]{1, 6, 7, 40}) { // the attention / Winograd entry: packed rows times one panel
+        for (int rows : new int[]{1, 6, 7, 13, 19, 24, 40}) { // the attention / Winograd entry: packed rows times one panel
             int k = 37, k0 = 3, kc = 30;
             float[] src = new float[rows * k], b = new float[kc * Gemm.NR + 4];
             for (int i = 0; i < src.length; i++) src[i] = (float) r.nextGaussian();
             for (int i = 0; i < b.length; i++) b[i] = (float) r.nextGaussian();
             Gemm.PackedRows a = Gemm.packRows(src, 0, k, 1, rows, k, null);
-            float[] vec = new float[Gemm.groupedRows(rows) * 20 + 2], nat = vec.clone();
+            int ldc = Gemm.NR + 4;
+            float[] vec = new float[Gemm.groupedRows(rows) * ldc + 2], nat = vec.clone();
             for (boolean accumulate : new boolean[]{false, true}) {
-                Gemm.multiplyPanel(a, k0, kc, b, 4, vec, 2, 20, accumulate, null);
-                Gemm.multiplyPanel(a, k0, kc, b, 4, nat, 2, 20, accumulate, NativeGemm.get());
+                Gemm.multiplyPanel(a, k0, kc, b, 4, vec, 2, ldc, accumulate, null);
+                Gemm.multiplyPanel(a, k0, kc, b, 4, nat, 2, ldc, accumulate, NativeGemm.get());
                 assertArrayEquals(vec, nat, rows + " packed rows" + (accumulate ? " accumulating" : ""));
             }
         }
@@ -246,6 +250,20 @@ class GemmTest {
     void nativeBlocksOutsideTheirArraysThrowInsteadOfWriting() {
         org.junit.jupiter.api.Assumptions.assumeTrue(NativeGemm.get() != null, "no native kernel here: " + NativeGemm.whyNot());
         NativeGemm kernel = NativeGemm.get();
+        if (Gemm.NR == 32) {
+            float[] ap = new float[12 * 8], a = new float[6 * 8], b = new float[8 * 32], c = new float[18 * 32], bias = new float[32];
+            kernel.block512(ap, 0, 96, 12, a, 0, 8, 6, b, 0, 0, 1, 32, c, 0, 32, 8, false, bias, 0); // exactly fits
+            assertThrows(IndexOutOfBoundsException.class, () -> kernel.block512(ap, 1, 96, 12, a, 0, 8, 6, b, 0, 0, 1, 32, c, 0, 32, 8, false, null, 0));
+            assertThrows(IndexOutOfBoundsException.class, () -> kernel.block512(ap, 0, 96, 13, a, 0, 8, 0, b, 0, 0, 1, 32, c, 0, 32, 8, false, null, 0));
+            assertThrows(IndexOutOfBoundsException.class, () -> kernel.block512(ap, 0, 96, 12, a, 1, 8, 6, b, 0, 0, 1, 32, c, 0, 32, 8, false, null, 0));
+            assertThrows(IndexOutOfBoundsException.class, () -> kernel.block512(ap, 0, 96, 12, a, 0, 8, 6, b, 0, 32, 2, 32, c, 0, 64, 8, false, null, 0));
+            assertThrows(IndexOutOfBoundsException.class, () -> kernel.block512(ap, 0, 96, 12, a, 0, 8, 6, b, 0, 0, 1, 32, c, 1, 32, 8, true, null, 0));
+            assertThrows(IndexOutOfBoundsException.class, () -> kernel.block512(ap, 0, 96, 12, a, 0, 8, 6, b, 0, 0, 1, 32, c, 0, 32, 8, false, bias, 1));
+            assertThrows(IllegalArgumentException.class, () -> kernel.block512(ap, 0, 96, 12, a, 0, 8, 7, b, 0, 0, 1, 32, c, 0, 32, 8, false, null, 0));
+            assertThrows(IllegalArgumentException.class, () -> kernel.block512(ap, 0, 96, 12, a, 0, 8, 6, b, 0, 0, 1, 33, c, 0, 32, 8, false, null, 0));
+            assertThrows(IllegalStateException.class, () -> kernel.block(a, 0, 8, 6, b, 0, 0, 1, 16, c, 0, 16, 8, false, null, 0));
+            return;
+        }
         float[] a = new float[6 * 8], b = new float[8 * 16], c = new float[6 * 16], bias = new float[16];
         kernel.block(a, 0, 8, 6, b, 0, 0, 1, 16, c, 0, 16, 8, false, bias, 0); // exactly fits
         assertThrows(IndexOutOfBoundsException.class, () -> kernel.block(a, 1, 8, 6, b, 0, 0, 1, 16, c, 0, 16, 8, false, null, 0));

@@ -1,0 +1,154 @@
+/*
+ * The CPU GEMM's AVX-512 micro-kernels (12 x 32 from packed A panels, 6 x 32 from A rows in place),
+ * called from io.refldmseg.engine.cpu.NativeGemm through a critical FFM downcall on the JVM's own
+ * arrays. They compute exactly what the Vector API kernels (Gemm.kernel12, Gemm.kernel6 with 512-bit
+ * vectors) compute: per C element, acc = b * a + acc, one fused multiply-add per k in increasing k,
+ * starting from C (accumulate) or the bias (or zero), so both paths give bit-identical results and
+ * the CPU kernels stay batch invariant. Ragged rows are handled by the row count, ragged columns by
+ * masked loads and stores of C. Compiled for AVX-512F only (the target pragma below), into the same
+ * library as the AVX2 kernel; NativeGemm calls it only where the CPU has avx512f and the JVM uses
+ * 512-bit vectors.
+ */
+#pragma GCC target("avx512f,fma,prfchw")
+#include <immintrin.h>
+#include <stddef.h>
+
+/* Columns of C a masked store touches: lastCols (1..32) as two 16-lane masks. */
+static inline __mmask16 low_mask(int cols) { return cols >= 16 ? (__mmask16) 0xFFFF : (__mmask16) ((1u << cols) - 1); }
+static inline __mmask16 high_mask(int cols) { return cols <= 16 ? (__mmask16) 0 : cols >= 32 ? (__mmask16) 0xFFFF : (__mmask16) ((1u << (cols - 16)) - 1); }
+
+/*
+ * `rows` (1..12, a constant after inlining) x 32 of C over a K slice of kc: A as a packed panel
+ * [kc][12] (element (r, k) at ap[12 k + r]), B as [kc][32]; only `rows` rows of C are read or
+ * written, and of those only the columns in the masks m0 / m1.
+ */
+static inline __attribute__((always_inline)) void tile12(const float *ap, const float *b, float *c, long ldc, int kc, int acc,
+                                                         const float *bias, __mmask16 m0, __mmask16 m1, const int rows) {
+    for (int r = 0; r < rows; r++) {
+        _m_prefetchw(c + r * ldc);
+        _m_prefetchw(c + r * ldc + 31);
+    }
+    __m512 acc0[12], acc1[12];
+    for (int r = 0; r < rows; r++) {
+        if (acc) {
+            acc0[r] = _mm512_maskz_loadu_ps(m0, c + r * ldc);
+            acc1[r] = _mm512_maskz_loadu_ps(m1, c + r * ldc + 16);
+        } else {
+            acc0[r] = bias ? _mm512_loadu_ps(bias) : _mm512_setzero_ps();
+            acc1[r] = bias ? _mm512_loadu_ps(bias + 16) : _mm512_setzero_ps();
+        }
+    }
+#pragma GCC unroll 4
+    for (int k = 0; k < kc; k++) {
+        __m512 b0 = _mm512_loadu_ps(b + 32 * k), b1 = _mm512_loadu_ps(b + 32 * k + 16);
+        for (int r = 0; r < rows; r++) {
+            __m512 x = _mm512_set1_ps(ap[12 * k + r]);
+            acc0[r] = _mm512_fmadd_ps(b0, x, acc0[r]);
+            acc1[r] = _mm512_fmadd_ps(b1, x, acc1[r]);
+        }
+    }
+    for (int r = 0; r < rows; r++) {
+        _mm512_mask_storeu_ps(c + r * ldc, m0, acc0[r]);
+        _mm512_mask_storeu_ps(c + r * ldc + 16, m1, acc1[r]);
+    }
+}
+
+/* The same for `rows` (1..6) rows of A read in place: row r at a + r lda. */
+static inline __attribute__((always_inline)) void tile6(const float *a, long lda, const float *b, float *c, long ldc, int kc, int acc,
+                                                        const float *bias, __mmask16 m0, __mmask16 m1, const int rows) {
+    for (int r = 0; r < rows; r++) {
+        _m_prefetchw(c + r * ldc);
+        _m_prefetchw(c + r * ldc + 31);
+    }
+    __m512 acc0[6], acc1[6];
+    const float *ar[6];
+    for (int r = 0; r < rows; r++) {
+        ar[r] = a + r * lda;
+        if (acc) {
+            acc0[r] = _mm512_maskz_loadu_ps(m0, c + r * ldc);
+            acc1[r] = _mm512_maskz_loadu_ps(m1, c + r * ldc + 16);
+        } else {
+            acc0[r] = bias ? _mm512_loadu_ps(bias) : _mm512_setzero_ps();
+            acc1[r] = bias ? _mm512_loadu_ps(bias + 16) : _mm512_setzero_ps();
+        }
+    }
+#pragma GCC unroll 4
+    for (int k = 0; k < kc; k++) {
+        __m512 b0 = _mm512_loadu_ps(b + 32 * k), b1 = _mm512_loadu_ps(b + 32 * k + 16);
+        for (int r = 0; r < rows; r++) {
+            __m512 x = _mm512_set1_ps(ar[r][k]);
+            acc0[r] = _mm512_fmadd_ps(b0, x, acc0[r]);
+            acc1[r] = _mm512_fmadd_ps(b1, x, acc1[r]);
+        }
+    }
+    for (int r = 0; r < rows; r++) {
+        _mm512_mask_storeu_ps(c + r * ldc, m0, acc0[r]);
+        _mm512_mask_storeu_ps(c + r * ldc + 16, m1, acc1[r]);
+    }
+}
+
+static void tile12_any(const float *ap, const float *b, float *c, long ldc, int kc, int acc, const float *bias,
+                       __mmask16 m0, __mmask16 m1, int rows) {
+    switch (rows) {
+        case 1: tile12(ap, b, c, ldc, kc, acc, bias, m0, m1, 1); break;
+        case 2: tile12(ap, b, c, ldc, kc, acc, bias, m0, m1, 2); break;
+        case 3: tile12(ap, b, c, ldc, kc, acc, bias, m0, m1, 3); break;
+        case 4: tile12(ap, b, c, ldc, kc, acc, bias, m0, m1, 4); break;
+        case 5: tile12(ap, b, c, ldc, kc, acc, bias, m0, m1, 5); break;
+        case 6: tile12(ap, b, c, ldc, kc, acc, bias, m0, m1, 6); break;
+        case 7: tile12(ap, b, c, ldc, kc, acc, bias, m0, m1, 7); break;
+        case 8: tile12(ap, b, c, ldc, kc, acc, bias, m0, m1, 8); break;
+        case 9: tile12(ap, b, c, ldc, kc, acc, bias, m0, m1, 9); break;
+        case 10: tile12(ap, b, c, ldc, kc, acc, bias, m0, m1, 10); break;
+        case 11: tile12(ap, b, c, ldc, kc, acc, bias, m0, m1, 11); break;
+        default: tile12(ap, b, c, ldc, kc, acc, bias, m0, m1, 12); break;
+    }
+}
+
+static void tile6_any(const float *a, long lda, const float *b, float *c, long ldc, int kc, int acc, const float *bias,
+                      __mmask16 m0, __mmask16 m1, int rows) {
+    switch (rows) {
+        case 1: tile6(a, lda, b, c, ldc, kc, acc, bias, m0, m1, 1); break;
+        case 2: tile6(a, lda, b, c, ldc, kc, acc, bias, m0, m1, 2); break;
+        case 3: tile6(a, lda, b, c, ldc, kc, acc, bias, m0, m1, 3); break;
+        case 4: tile6(a, lda, b, c, ldc, kc, acc, bias, m0, m1, 4); break;
+        case 5: tile6(a, lda, b, c, ldc, kc, acc, bias, m0, m1, 5); break;
+        default: tile6(a, lda, b, c, ldc, kc, acc, bias, m0, m1, 6); break;
+    }
+}
+
+/*
+ * C rows [0, rows12 + rows6) x panels [0, panels) of C = or += A B^T (+ bias), panel by panel so
+ * each B micro-panel stays in L1 while every row group passes over it (the order Gemm.block uses).
+ * The first rows12 rows come from 12-row packed panels, group g at ap[apOff + g apStride] (the
+ * last may be partly filled: its rows past rows12 are not computed); the next rows6 (0..6) rows are
+ * read in place, row r at a[aOff + r lda]. Panel p's K slice at b[bOff + p bStride] as [kc][32]
+ * (zero past the real columns); the last panel has lastCols (1..32) columns of C. C's row r, panel
+ * p at c[cOff + r ldc + 32 p]; the bias (may be NULL, read only when not accumulating) at
+ * bias[biasOff + 32 p], 32 values per panel. Offsets are in floats.
+ */
+void refldmseg_avx512_block(const float *ap, long apOff, long apStride, int rows12,
+                            const float *a, long aOff, long lda, int rows6,
+                            const float *b, long bOff, long bStride, int panels, int lastCols,
+                            float *c, long cOff, long ldc, int kc, int accumulate,
+                            const float *bias, long biasOff) {
+    if (ap) ap += apOff;
+    if (a) a += aOff;
+    b += bOff;
+    c += cOff;
+    int full = rows12 / 12, partial = rows12 % 12;
+    for (int g = 0; g < full; g++)
+        for (int p = 0; p < panels; p++) {
+            const float *bp = b + p * bStride, *bb = bias ? bias + biasOff + 32 * p : NULL;
+            int cols = p < panels - 1 ? 32 : lastCols;
+            tile12(ap + g * apStride, bp, c + 32 * p + 12 * g * ldc, ldc, kc, accumulate, bb, low_mask(cols), high_mask(cols), 12);
+        }
+    for (int p = 0; p < panels; p++) {
+        const float *bp = b + p * bStride, *bb = bias ? bias + biasOff + 32 * p : NULL;
+        int cols = p < panels - 1 ? 32 : lastCols;
+        __mmask16 m0 = low_mask(cols), m1 = high_mask(cols);
+        float *cp = c + 32 * p;
+        if (partial) tile12_any(ap + full * apStride, bp, cp + 12 * full * ldc, ldc, kc, accumulate, bb, m0, m1, partial);
+        if (rows6) tile6_any(a, lda, bp, cp + rows12 * ldc, ldc, kc, accumulate, bb, m0, m1, rows6);
+    }
+}
