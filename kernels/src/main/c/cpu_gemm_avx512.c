@@ -1,5 +1,5 @@
 /*
- * The CPU GEMM's AVX-512 micro-kernels (12 x 32 from packed A panels, 6 x 32 from A rows in place),
+ * The CPU GEMM's AVX-512 micro-kernels (12 x 32 of C from packed A panels or from A rows in place),
  * called from io.refldmseg.engine.cpu.NativeGemm through a critical FFM downcall on the JVM's own
  * arrays. They compute exactly what the Vector API kernels (Gemm.kernel12, Gemm.kernel6 with 512-bit
  * vectors) compute: per C element, acc = b * a + acc, one fused multiply-add per k in increasing k,
@@ -53,15 +53,15 @@ static inline __attribute__((always_inline)) void tile12(const float *ap, const 
     }
 }
 
-/* The same for `rows` (1..6) rows of A read in place: row r at a + r lda. */
-static inline __attribute__((always_inline)) void tile6(const float *a, long lda, const float *b, float *c, long ldc, int kc, int acc,
+/* The same for `rows` (1..12) rows of A read in place, row r at a + r lda, one pointer per row (for short groups: 12 spill). */
+static inline __attribute__((always_inline)) void tile_rows(const float *a, long lda, const float *b, float *c, long ldc, int kc, int acc,
                                                         const float *bias, __mmask16 m0, __mmask16 m1, const int rows) {
     for (int r = 0; r < rows; r++) {
         _m_prefetchw(c + r * ldc);
         _m_prefetchw(c + r * ldc + 31);
     }
-    __m512 acc0[6], acc1[6];
-    const float *ar[6];
+    __m512 acc0[12], acc1[12];
+    const float *ar[12];
     for (int r = 0; r < rows; r++) {
         ar[r] = a + r * lda;
         if (acc) {
@@ -105,27 +105,70 @@ static void tile12_any(const float *ap, const float *b, float *c, long ldc, int 
     }
 }
 
-static void tile6_any(const float *a, long lda, const float *b, float *c, long ldc, int kc, int acc, const float *bias,
-                      __mmask16 m0, __mmask16 m1, int rows) {
+static void tile_rows_any(const float *a, long lda, const float *b, float *c, long ldc, int kc, int acc, const float *bias,
+                          __mmask16 m0, __mmask16 m1, int rows) {
     switch (rows) {
-        case 1: tile6(a, lda, b, c, ldc, kc, acc, bias, m0, m1, 1); break;
-        case 2: tile6(a, lda, b, c, ldc, kc, acc, bias, m0, m1, 2); break;
-        case 3: tile6(a, lda, b, c, ldc, kc, acc, bias, m0, m1, 3); break;
-        case 4: tile6(a, lda, b, c, ldc, kc, acc, bias, m0, m1, 4); break;
-        case 5: tile6(a, lda, b, c, ldc, kc, acc, bias, m0, m1, 5); break;
-        default: tile6(a, lda, b, c, ldc, kc, acc, bias, m0, m1, 6); break;
+        case 1: tile_rows(a, lda, b, c, ldc, kc, acc, bias, m0, m1, 1); break;
+        case 2: tile_rows(a, lda, b, c, ldc, kc, acc, bias, m0, m1, 2); break;
+        case 3: tile_rows(a, lda, b, c, ldc, kc, acc, bias, m0, m1, 3); break;
+        case 4: tile_rows(a, lda, b, c, ldc, kc, acc, bias, m0, m1, 4); break;
+        case 5: tile_rows(a, lda, b, c, ldc, kc, acc, bias, m0, m1, 5); break;
+        case 6: tile_rows(a, lda, b, c, ldc, kc, acc, bias, m0, m1, 6); break;
+        case 7: tile_rows(a, lda, b, c, ldc, kc, acc, bias, m0, m1, 7); break;
+        case 8: tile_rows(a, lda, b, c, ldc, kc, acc, bias, m0, m1, 8); break;
+        case 9: tile_rows(a, lda, b, c, ldc, kc, acc, bias, m0, m1, 9); break;
+        case 10: tile_rows(a, lda, b, c, ldc, kc, acc, bias, m0, m1, 10); break;
+        default: tile_rows(a, lda, b, c, ldc, kc, acc, bias, m0, m1, 11); break;
     }
 }
 
 /*
- * C rows [0, rows12 + rows6) x panels [0, panels) of C = or += A B^T (+ bias), panel by panel so
- * each B micro-panel stays in L1 while every row group passes over it (the order Gemm.block uses).
- * The first rows12 rows come from 12-row packed panels, group g at ap[apOff + g apStride] (the
- * last may be partly filled: its rows past rows12 are not computed); the next rows6 (0..6) rows are
- * read in place, row r at a[aOff + r lda]. Panel p's K slice at b[bOff + p bStride] as [kc][32]
- * (zero past the real columns); the last panel has lastCols (1..32) columns of C. C's row r, panel
- * p at c[cOff + r ldc + 32 p]; the bias (may be NULL, read only when not accumulating) at
- * bias[biasOff + 32 p], 32 values per panel. Offsets are in floats.
+ * 12 x 32 of C with A's 12 rows read in place: four base pointers (rows 0, 3, 6, 9) with lda as
+ * the index register, so every row's broadcast is one addressing mode and nothing spills.
+ */
+static inline __attribute__((always_inline)) void tile12_in_place(const float *a, long lda, const float *b, float *c, long ldc, int kc,
+                                                                  int acc, const float *bias, __mmask16 m0, __mmask16 m1) {
+    for (int r = 0; r < 12; r++) {
+        _m_prefetchw(c + r * ldc);
+        _m_prefetchw(c + r * ldc + 31);
+    }
+    __m512 acc0[12], acc1[12];
+    for (int r = 0; r < 12; r++) {
+        if (acc) {
+            acc0[r] = _mm512_maskz_loadu_ps(m0, c + r * ldc);
+            acc1[r] = _mm512_maskz_loadu_ps(m1, c + r * ldc + 16);
+        } else {
+            acc0[r] = bias ? _mm512_loadu_ps(bias) : _mm512_setzero_ps();
+            acc1[r] = bias ? _mm512_loadu_ps(bias + 16) : _mm512_setzero_ps();
+        }
+    }
+    const float *p0 = a, *p3 = a + 3 * lda, *p6 = a + 6 * lda, *p9 = a + 9 * lda, *pb = b;
+#define REFLDMSEG_ROW(r, p, o) { __m512 x = _mm512_set1_ps(p[(o) * lda]); acc0[r] = _mm512_fmadd_ps(b0, x, acc0[r]); acc1[r] = _mm512_fmadd_ps(b1, x, acc1[r]); }
+#pragma GCC unroll 4
+    for (int k = 0; k < kc; k++, pb += 32, p0++, p3++, p6++, p9++) {
+        __m512 b0 = _mm512_loadu_ps(pb), b1 = _mm512_loadu_ps(pb + 16);
+        REFLDMSEG_ROW(0, p0, 0) REFLDMSEG_ROW(1, p0, 1) REFLDMSEG_ROW(2, p0, 2)
+        REFLDMSEG_ROW(3, p3, 0) REFLDMSEG_ROW(4, p3, 1) REFLDMSEG_ROW(5, p3, 2)
+        REFLDMSEG_ROW(6, p6, 0) REFLDMSEG_ROW(7, p6, 1) REFLDMSEG_ROW(8, p6, 2)
+        REFLDMSEG_ROW(9, p9, 0) REFLDMSEG_ROW(10, p9, 1) REFLDMSEG_ROW(11, p9, 2)
+    }
+#undef REFLDMSEG_ROW
+    for (int r = 0; r < 12; r++) {
+        _mm512_mask_storeu_ps(c + r * ldc, m0, acc0[r]);
+        _mm512_mask_storeu_ps(c + r * ldc + 16, m1, acc1[r]);
+    }
+}
+
+/*
+ * C rows [0, rows12 + rows6) x panels [0, panels) of C = or += A B^T (+ bias). The first rows12
+ * rows come from 12-row packed panels, group g at ap[apOff + g apStride] (the last may be partly
+ * filled: its rows past rows12 are not computed), or, where ap is NULL, are read in place, row r at
+ * a[aOff + r lda]; the next rows6 (0..6) rows are read in place, row rows12 + r at a[aOff +
+ * (rows12 + r) lda]. Each row group passes over every panel before the next group starts, so its A
+ * (12 x kc) stays in L1 while the run's B panels stream from L2. Panel p's K slice at b[bOff + p
+ * bStride] as [kc][32] (zero past the real columns); the last panel has lastCols (1..32) columns of
+ * C. C's row r, panel p at c[cOff + r ldc + 32 p]; the bias (may be NULL, read only when not
+ * accumulating) at bias[biasOff + 32 p], 32 values per panel. Offsets are in floats.
  */
 void refldmseg_avx512_block(const float *ap, long apOff, long apStride, int rows12,
                             const float *a, long aOff, long lda, int rows6,
@@ -137,18 +180,25 @@ void refldmseg_avx512_block(const float *ap, long apOff, long apStride, int rows
     b += bOff;
     c += cOff;
     int full = rows12 / 12, partial = rows12 % 12;
-    for (int g = 0; g < full; g++)
+    for (int g = 0; g <= full; g++) {
+        int rows = g < full ? 12 : partial;
+        if (rows == 0) break;
         for (int p = 0; p < panels; p++) {
             const float *bp = b + p * bStride, *bb = bias ? bias + biasOff + 32 * p : NULL;
             int cols = p < panels - 1 ? 32 : lastCols;
-            tile12(ap + g * apStride, bp, c + 32 * p + 12 * g * ldc, ldc, kc, accumulate, bb, low_mask(cols), high_mask(cols), 12);
+            __mmask16 m0 = low_mask(cols), m1 = high_mask(cols);
+            float *cg = c + 32 * p + 12 * g * ldc;
+            if (ap && rows == 12) tile12(ap + g * apStride, bp, cg, ldc, kc, accumulate, bb, m0, m1, 12);
+            else if (ap) tile12_any(ap + g * apStride, bp, cg, ldc, kc, accumulate, bb, m0, m1, rows);
+            else if (rows == 12) tile12_in_place(a + 12 * g * lda, lda, bp, cg, ldc, kc, accumulate, bb, m0, m1);
+            else tile_rows_any(a + 12 * g * lda, lda, bp, cg, ldc, kc, accumulate, bb, m0, m1, rows);
         }
-    for (int p = 0; p < panels; p++) {
-        const float *bp = b + p * bStride, *bb = bias ? bias + biasOff + 32 * p : NULL;
-        int cols = p < panels - 1 ? 32 : lastCols;
-        __mmask16 m0 = low_mask(cols), m1 = high_mask(cols);
-        float *cp = c + 32 * p;
-        if (partial) tile12_any(ap + full * apStride, bp, cp + 12 * full * ldc, ldc, kc, accumulate, bb, m0, m1, partial);
-        if (rows6) tile6_any(a, lda, bp, cp + rows12 * ldc, ldc, kc, accumulate, bb, m0, m1, rows6);
     }
+    if (rows6)
+        for (int p = 0; p < panels; p++) {
+            const float *bb = bias ? bias + biasOff + 32 * p : NULL;
+            int cols = p < panels - 1 ? 32 : lastCols;
+            tile_rows_any(a + rows12 * lda, lda, b + p * bStride, c + 32 * p + rows12 * ldc, ldc, kc, accumulate, bb,
+                          low_mask(cols), high_mask(cols), rows6);
+        }
 }

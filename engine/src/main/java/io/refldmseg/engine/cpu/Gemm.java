@@ -44,6 +44,13 @@ final class Gemm {
      * wrote every C tile twice (1024x2560x320: 172 -> 203-209 GFLOP/s), deeper K stays at KC.
      */
     static final int MAX_SINGLE_SLICE = KC + KC / 4;
+    /**
+     * The K slice of {@link #multiply}'s blocks: KC, but twice that where the native AVX-512 block
+     * runs: it keeps a 12-row A panel (24 KiB at 512) in L1 while the B panels stream from L2, so a
+     * deeper slice costs no L1 misses and passes over C fewer times.
+     */
+    private static final int BLOCK_KC = MR == 12 && NativeGemm.get() != null ? 2 * KC : KC;
+    private static final int BLOCK_MAX_SINGLE_SLICE = BLOCK_KC + BLOCK_KC / 4;
     /** Rows of A packed at a time (their K slice stays in L2 while every panel of the run passes over it). */
     static final int MC = 192;
     /** Fewest rows a row task gets; fewer rows are split by panels instead. */
@@ -295,7 +302,7 @@ final class Gemm {
         }
         if (kernel != null) { // 12-row panels, then at most one group of 6 rows as they are
             int rows6 = grouped % MR == 0 ? 0 : SMALL_MR, rows12 = grouped - rows6;
-            kernel.block512(a.data(), k0 * MR, MR * a.k(), rows12, a.data(), rows12 * a.k() + k0, a.k(), rows6,
+            kernel.block512(a.data(), k0 * MR, MR * a.k(), rows12, a.data(), k0, a.k(), rows6,
                     b, bOff, 0, 1, NR, c, cOff, ldc, kc, accumulate, null, 0);
             return;
         }
@@ -311,8 +318,8 @@ final class Gemm {
     private static final int B_SLICE_BYTES = 1 << 20;
 
     private static final ThreadLocal<float[]> EDGE_C = ThreadLocal.withInitial(() -> new float[MR * NR]);
-    private static final ThreadLocal<float[]> EDGE_A = ThreadLocal.withInitial(() -> new float[SMALL_MR * MAX_SINGLE_SLICE]);
-    private static final ThreadLocal<float[]> PACKED_A = ThreadLocal.withInitial(() -> new float[MC * MAX_SINGLE_SLICE]);
+    private static final ThreadLocal<float[]> EDGE_A = ThreadLocal.withInitial(() -> new float[SMALL_MR * BLOCK_MAX_SINGLE_SLICE]);
+    private static final ThreadLocal<float[]> PACKED_A = ThreadLocal.withInitial(() -> new float[MC * BLOCK_MAX_SINGLE_SLICE]);
     private static final ThreadLocal<int[]> GATHER = ThreadLocal.withInitial(() -> new int[MR * L]);
 
     /**
@@ -340,11 +347,11 @@ final class Gemm {
         int leastCopying = (int) Math.round(Math.sqrt((double) target * m / b.n));
         int rowTasks = Math.max(1, Math.min(leastCopying, Math.min(target, m / MIN_TASK_ROWS)));
         // with one row task every panel task packs (or im2cols) all of A: one task per core, not two
-        // (8x8 and 4x4 convs, K = 11520: 3-4% faster); where the 6-row kernel reads a dense A in
-        // place a panel task packs no A, so the cores share several smaller ones and one running
+        // (8x8 and 4x4 convs, K = 11520: 3-4% faster); where the kernels read a dense A in
+        // place (the 6-row ones, the native AVX-512 one) a panel task packs no A, so the cores share several smaller ones and one running
         // slower (a busy neighbour) does not leave the other waiting at the end of every call
         int panelTasks = Math.min(b.panels, rowTasks > 1 ? (target + rowTasks - 1) / rowTasks
-                : MR == SMALL_MR && a.inPlace() ? PANEL_TASKS_PER_THREAD * par.threads() : par.threads());
+                : (MR == SMALL_MR || kernel != null) && a.inPlace() ? PANEL_TASKS_PER_THREAD * par.threads() : par.threads());
         par.forEach(rowTasks * panelTasks, t -> {
             int rt = t / panelTasks, pt = t % panelTasks;
             int g0 = (int) ((long) groups * rt / rowTasks), g1 = (int) ((long) groups * (rt + 1) / rowTasks);
@@ -366,13 +373,13 @@ final class Gemm {
 
     /**
      * Rows [m0, m1) times panels [p0, p1). Panels go in runs whose K slice fits {@link
-     * #B_SLICE_BYTES}; K is one slice up to {@link #MAX_SINGLE_SLICE}, else even slices of at most
-     * KC; rows go in blocks of MC so a block's A slice stays in L2 while each B micro-panel (L1)
+     * #B_SLICE_BYTES}; K is one slice up to {@link #BLOCK_MAX_SINGLE_SLICE}, else even slices of at
+     * most BLOCK_KC; rows go in blocks of MC so a block's A slice stays in L2 while each B micro-panel (L1)
      * passes over the block's row groups.
      */
     private static void run(ARows a, int m0, int m1, Packed b, int p0, int p1, float[] c, int cOff, int ldc, boolean accumulate,
                             float[] residual, NativeGemm kernel) {
-        int slices = b.k <= MAX_SINGLE_SLICE ? 1 : (b.k + KC - 1) / KC, step = (b.k + slices - 1) / slices; // even slices: no thin tail
+        int slices = b.k <= BLOCK_MAX_SINGLE_SLICE ? 1 : (b.k + BLOCK_KC - 1) / BLOCK_KC, step = (b.k + slices - 1) / slices; // even slices: no thin tail
         int runPanels = Math.max(1, B_SLICE_BYTES / (step * NR * Float.BYTES));
         int runs = (p1 - p0 + runPanels - 1) / runPanels;
         for (int r = 0; r < runs; r++) {
@@ -396,15 +403,14 @@ final class Gemm {
                                 c, cOff + mb * ldc + q0 * NR, ldc, kc, acc, acc ? null : b.bias, q0 * NR);
                         continue;
                     }
-                    float[] packed = null;
-                    if (MR == 12) pack(blk, mc, kc, packed = PACKED_A.get(), GATHER.get());
-                    if (kernel != null) { // AVX-512: the 12-row panels just packed, then a last group of at most 6 rows in place
-                        int tail = mc - (mc - 1) / MR * MR, rows6 = tail <= SMALL_MR ? tail : 0, rows12 = mc - rows6;
-                        kernel.block512(packed, 0, MR * kc, rows12, blk.data(), blk.offset() + rows12 * blk.lda(), blk.lda(), rows6,
+                    if (kernel != null) { // AVX-512: every row read in place (packing A cost more than the kernel saves)
+                        kernel.block512(null, 0, 0, mc, blk.data(), blk.offset(), blk.lda(), 0,
                                 bData, bBase, bStride, q1 - q0, Math.min(NR, b.n - (q1 - 1) * NR),
                                 c, cOff + mb * ldc + q0 * NR, ldc, kc, acc, acc ? null : b.bias, q0 * NR);
                         continue;
                     }
+                    float[] packed = null;
+                    if (MR == 12) pack(blk, mc, kc, packed = PACKED_A.get(), GATHER.get());
                     block(blk, packed, mc, kc, bData, bBase, bStride, b, q0, q1, c, cOff + mb * ldc, ldc, acc);
                 }
             }

@@ -117,10 +117,11 @@ final class NativeGemm {
 
     /**
      * The AVX-512 block: C rows [0, rows12 + rows6) x panels [0, panels) = or += A B^T (+ bias),
-     * panel by panel. The first rows12 rows come from 12-row packed panels ([kc][12], element (r, k)
-     * at ap[apOff + g apStride + 12 k + r] for group g; a partly filled last group is zero past its
-     * rows), the next rows6 (0..6) are read in place, row r at a[aOff + r lda]. B, C and the bias as
-     * in {@link #block}, with 32 columns per panel (lastCols 1..32).
+     * row group by row group. The first rows12 rows come from 12-row packed panels ([kc][12], element
+     * (r, k) at ap[apOff + g apStride + 12 k + r] for group g; a partly filled last group is zero past
+     * its rows) or, with ap null, are read in place, row r at a[aOff + r lda]; the next rows6 (0..6)
+     * are read in place, row rows12 + r at a[aOff + (rows12 + r) lda]. B, C and the bias as in
+     * {@link #block}, with 32 columns per panel (lastCols 1..32).
      */
     void block512(float[] ap, int apOff, int apStride, int rows12, float[] a, int aOff, int lda, int rows6,
                   float[] b, int bOff, int bStride, int panels, int lastCols,
@@ -130,14 +131,15 @@ final class NativeGemm {
         if (rows == 0 || panels == 0) return;
         if (rows12 < 0 || rows6 < 0 || rows6 > 6 || panels < 0 || kc < 0 || lastCols < 1 || lastCols > 32) throw new IllegalArgumentException(
                 "native GEMM block: rows " + rows12 + " + " + rows6 + ", panels " + panels + ", kc " + kc + ", last panel's columns " + lastCols);
-        if (rows12 > 0) within("packed A", ap.length, apOff, (long) ((rows12 + 11) / 12 - 1) * apStride + 12L * kc);
-        if (rows6 > 0) within("A", a.length, aOff, (long) (rows6 - 1) * lda + kc);
+        boolean inPlace = ap == null;
+        if (rows12 > 0 && !inPlace) within("packed A", ap.length, apOff, (long) ((rows12 + 11) / 12 - 1) * apStride + 12L * kc);
+        if (inPlace || rows6 > 0) within("A", a.length, aOff, (long) (rows - 1) * lda + kc);
         within("B", b.length, bOff, (long) (panels - 1) * bStride + (long) kc * 32);
         within("C", c.length, cOff, (long) (rows - 1) * ldc + 32L * (panels - 1) + lastCols);
         if (bias != null && !accumulate) within("bias", bias.length, biasOff, 32L * panels);
         try {
             block512.invokeExact(segment(rows12 > 0 ? ap : null), (long) apOff, (long) apStride, rows12,
-                    segment(rows6 > 0 ? a : null), (long) aOff, (long) lda, rows6,
+                    segment(inPlace || rows6 > 0 ? a : null), (long) aOff, (long) lda, rows6,
                     MemorySegment.ofArray(b), (long) bOff, (long) bStride, panels, lastCols,
                     MemorySegment.ofArray(c), (long) cOff, (long) ldc, kc, accumulate ? 1 : 0,
                     segment(accumulate ? null : bias), (long) biasOff);

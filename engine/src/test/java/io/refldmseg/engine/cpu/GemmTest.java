@@ -251,8 +251,10 @@ class GemmTest {
         org.junit.jupiter.api.Assumptions.assumeTrue(NativeGemm.get() != null, "no native kernel here: " + NativeGemm.whyNot());
         NativeGemm kernel = NativeGemm.get();
         if (Gemm.NR == 32) {
-            float[] ap = new float[12 * 8], a = new float[6 * 8], b = new float[8 * 32], c = new float[18 * 32], bias = new float[32];
+            float[] ap = new float[12 * 8], a = new float[18 * 8], b = new float[8 * 32], c = new float[18 * 32], bias = new float[32];
             kernel.block512(ap, 0, 96, 12, a, 0, 8, 6, b, 0, 0, 1, 32, c, 0, 32, 8, false, bias, 0); // exactly fits
+            kernel.block512(null, 0, 0, 18, a, 0, 8, 0, b, 0, 0, 1, 32, c, 0, 32, 8, false, bias, 0); // in place, exactly fits
+            assertThrows(IndexOutOfBoundsException.class, () -> kernel.block512(null, 0, 0, 12, a, 0, 8, 6, b, 0, 0, 1, 32, c, 0, 32, 9, false, null, 0));
             assertThrows(IndexOutOfBoundsException.class, () -> kernel.block512(ap, 1, 96, 12, a, 0, 8, 6, b, 0, 0, 1, 32, c, 0, 32, 8, false, null, 0));
             assertThrows(IndexOutOfBoundsException.class, () -> kernel.block512(ap, 0, 96, 13, a, 0, 8, 0, b, 0, 0, 1, 32, c, 0, 32, 8, false, null, 0));
             assertThrows(IndexOutOfBoundsException.class, () -> kernel.block512(ap, 0, 96, 12, a, 1, 8, 6, b, 0, 0, 1, 32, c, 0, 32, 8, false, null, 0));
