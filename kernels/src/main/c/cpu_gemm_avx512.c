@@ -18,17 +18,15 @@ static inline __mmask16 low_mask(int cols) { return cols >= 16 ? (__mmask16) 0xF
 static inline __mmask16 high_mask(int cols) { return cols <= 16 ? (__mmask16) 0 : cols >= 32 ? (__mmask16) 0xFFFF : (__mmask16) ((1u << (cols - 16)) - 1); }
 
 /*
- * `rows` (1..12, a constant after inlining) x 32 of C over a K slice of kc: A as a packed panel
- * [kc][12] (element (r, k) at ap[12 k + r]), B as [kc][32]; only `rows` rows of C are read or
- * written, and of those only the columns in the masks m0 / m1.
+ * The start of a tile of `rows` rows (a constant after inlining): C's rows asked for now (needed only
+ * after the k loop, so a miss overlaps it), the accumulators from C (masked) or the bias (or zero).
  */
-static inline __attribute__((always_inline)) void tile12(const float *ap, const float *b, float *c, long ldc, int kc, int acc,
-                                                         const float *bias, __mmask16 m0, __mmask16 m1, const int rows) {
+static inline __attribute__((always_inline)) void start_tile(__m512 *acc0, __m512 *acc1, float *c, long ldc, int acc,
+                                                             const float *bias, __mmask16 m0, __mmask16 m1, const int rows) {
     for (int r = 0; r < rows; r++) {
         _m_prefetchw(c + r * ldc);
         _m_prefetchw(c + r * ldc + 31);
     }
-    __m512 acc0[12], acc1[12];
     for (int r = 0; r < rows; r++) {
         if (acc) {
             acc0[r] = _mm512_maskz_loadu_ps(m0, c + r * ldc);
@@ -38,6 +36,26 @@ static inline __attribute__((always_inline)) void tile12(const float *ap, const 
             acc1[r] = bias ? _mm512_loadu_ps(bias + 16) : _mm512_setzero_ps();
         }
     }
+}
+
+/* The accumulators of `rows` rows to C, only the columns in the masks. */
+static inline __attribute__((always_inline)) void store_tile(const __m512 *acc0, const __m512 *acc1, float *c, long ldc,
+                                                             __mmask16 m0, __mmask16 m1, const int rows) {
+    for (int r = 0; r < rows; r++) {
+        _mm512_mask_storeu_ps(c + r * ldc, m0, acc0[r]);
+        _mm512_mask_storeu_ps(c + r * ldc + 16, m1, acc1[r]);
+    }
+}
+
+/*
+ * `rows` (1..12, a constant after inlining) x 32 of C over a K slice of kc: A as a packed panel
+ * [kc][12] (element (r, k) at ap[12 k + r]), B as [kc][32]; only `rows` rows of C are read or
+ * written, and of those only the columns in the masks m0 / m1.
+ */
+static inline __attribute__((always_inline)) void tile12(const float *ap, const float *b, float *c, long ldc, int kc, int acc,
+                                                         const float *bias, __mmask16 m0, __mmask16 m1, const int rows) {
+    __m512 acc0[12], acc1[12];
+    start_tile(acc0, acc1, c, ldc, acc, bias, m0, m1, rows);
 #pragma GCC unroll 4
     for (int k = 0; k < kc; k++) {
         __m512 b0 = _mm512_loadu_ps(b + 32 * k), b1 = _mm512_loadu_ps(b + 32 * k + 16);
@@ -47,31 +65,16 @@ static inline __attribute__((always_inline)) void tile12(const float *ap, const 
             acc1[r] = _mm512_fmadd_ps(b1, x, acc1[r]);
         }
     }
-    for (int r = 0; r < rows; r++) {
-        _mm512_mask_storeu_ps(c + r * ldc, m0, acc0[r]);
-        _mm512_mask_storeu_ps(c + r * ldc + 16, m1, acc1[r]);
-    }
+    store_tile(acc0, acc1, c, ldc, m0, m1, rows);
 }
 
 /* The same for `rows` (1..12) rows of A read in place, row r at a + r lda, one pointer per row (for short groups: 12 spill). */
 static inline __attribute__((always_inline)) void tile_rows(const float *a, long lda, const float *b, float *c, long ldc, int kc, int acc,
                                                         const float *bias, __mmask16 m0, __mmask16 m1, const int rows) {
-    for (int r = 0; r < rows; r++) {
-        _m_prefetchw(c + r * ldc);
-        _m_prefetchw(c + r * ldc + 31);
-    }
     __m512 acc0[12], acc1[12];
     const float *ar[12];
-    for (int r = 0; r < rows; r++) {
-        ar[r] = a + r * lda;
-        if (acc) {
-            acc0[r] = _mm512_maskz_loadu_ps(m0, c + r * ldc);
-            acc1[r] = _mm512_maskz_loadu_ps(m1, c + r * ldc + 16);
-        } else {
-            acc0[r] = bias ? _mm512_loadu_ps(bias) : _mm512_setzero_ps();
-            acc1[r] = bias ? _mm512_loadu_ps(bias + 16) : _mm512_setzero_ps();
-        }
-    }
+    start_tile(acc0, acc1, c, ldc, acc, bias, m0, m1, rows);
+    for (int r = 0; r < rows; r++) ar[r] = a + r * lda;
 #pragma GCC unroll 4
     for (int k = 0; k < kc; k++) {
         __m512 b0 = _mm512_loadu_ps(b + 32 * k), b1 = _mm512_loadu_ps(b + 32 * k + 16);
@@ -81,10 +84,7 @@ static inline __attribute__((always_inline)) void tile_rows(const float *a, long
             acc1[r] = _mm512_fmadd_ps(b1, x, acc1[r]);
         }
     }
-    for (int r = 0; r < rows; r++) {
-        _mm512_mask_storeu_ps(c + r * ldc, m0, acc0[r]);
-        _mm512_mask_storeu_ps(c + r * ldc + 16, m1, acc1[r]);
-    }
+    store_tile(acc0, acc1, c, ldc, m0, m1, rows);
 }
 
 static void tile12_any(const float *ap, const float *b, float *c, long ldc, int kc, int acc, const float *bias,
@@ -128,20 +128,8 @@ static void tile_rows_any(const float *a, long lda, const float *b, float *c, lo
  */
 static inline __attribute__((always_inline)) void tile12_in_place(const float *a, long lda, const float *b, float *c, long ldc, int kc,
                                                                   int acc, const float *bias, __mmask16 m0, __mmask16 m1) {
-    for (int r = 0; r < 12; r++) {
-        _m_prefetchw(c + r * ldc);
-        _m_prefetchw(c + r * ldc + 31);
-    }
     __m512 acc0[12], acc1[12];
-    for (int r = 0; r < 12; r++) {
-        if (acc) {
-            acc0[r] = _mm512_maskz_loadu_ps(m0, c + r * ldc);
-            acc1[r] = _mm512_maskz_loadu_ps(m1, c + r * ldc + 16);
-        } else {
-            acc0[r] = bias ? _mm512_loadu_ps(bias) : _mm512_setzero_ps();
-            acc1[r] = bias ? _mm512_loadu_ps(bias + 16) : _mm512_setzero_ps();
-        }
-    }
+    start_tile(acc0, acc1, c, ldc, acc, bias, m0, m1, 12);
     const float *p0 = a, *p3 = a + 3 * lda, *p6 = a + 6 * lda, *p9 = a + 9 * lda, *pb = b;
 #define REFLDMSEG_ROW(r, p, o) { __m512 x = _mm512_set1_ps(p[(o) * lda]); acc0[r] = _mm512_fmadd_ps(b0, x, acc0[r]); acc1[r] = _mm512_fmadd_ps(b1, x, acc1[r]); }
 #pragma GCC unroll 4
@@ -153,10 +141,7 @@ static inline __attribute__((always_inline)) void tile12_in_place(const float *a
         REFLDMSEG_ROW(9, p9, 0) REFLDMSEG_ROW(10, p9, 1) REFLDMSEG_ROW(11, p9, 2)
     }
 #undef REFLDMSEG_ROW
-    for (int r = 0; r < 12; r++) {
-        _mm512_mask_storeu_ps(c + r * ldc, m0, acc0[r]);
-        _mm512_mask_storeu_ps(c + r * ldc + 16, m1, acc1[r]);
-    }
+    store_tile(acc0, acc1, c, ldc, m0, m1, 12);
 }
 
 /*

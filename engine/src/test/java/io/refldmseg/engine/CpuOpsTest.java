@@ -89,12 +89,22 @@ class CpuOpsTest {
         checkPlain("ln_eps1e-5.y", be.layerNorm(plain("ln.x"), plain("ln.w"), plain("ln.b"), 1e-5f), tolerance("ops/ln_eps1e-5.y"));
     }
 
-    @Test
-    void linearWithFusedLora() {
+    /** The fixture's LoRA case: its base linear (with bias) and its adapter. */
+    private record LoraCase(LinearWeights base, LoraAdapter lora) {
+    }
+
+    private LoraCase loraCase() {
         TensorData w = ops.tensor("lora.W"), a = ops.tensor("lora.A"), bb = ops.tensor("lora.B");
         LinearWeights base = be.linearWeights(w.toFloats(), w.dim(0), w.dim(1), ops.tensor("lora.b").toFloats());
-        LoraAdapter lora = new LoraAdapter(be.linearWeights(a.toFloats(), a.dim(0), a.dim(1), null),
-                be.linearWeights(bb.toFloats(), bb.dim(0), bb.dim(1), null), ops.tensor("lora.scale").toFloats()[0]);
+        return new LoraCase(base, new LoraAdapter(be.linearWeights(a.toFloats(), a.dim(0), a.dim(1), null),
+                be.linearWeights(bb.toFloats(), bb.dim(0), bb.dim(1), null), ops.tensor("lora.scale").toFloats()[0]));
+    }
+
+    @Test
+    void linearWithFusedLora() {
+        LoraCase fixture = loraCase();
+        LinearWeights base = fixture.base();
+        LoraAdapter lora = fixture.lora();
         Tensor x = plain("lora.x");
         checkPlain("lora.y", be.linear(x, base, List.of(lora)), tolerance("ops/lora.y"));
         // adapters are swappable: the base weights are untouched by having used one
@@ -107,10 +117,9 @@ class CpuOpsTest {
     /** The residual folded into the GEMM gives the separate add's sum up to fp32 rounding, adapters included; a wrong shape is refused. */
     @Test
     void linearResidualIsTheLinearPlusTheResidual() {
-        TensorData w = ops.tensor("lora.W"), a = ops.tensor("lora.A"), bb = ops.tensor("lora.B");
-        LinearWeights base = be.linearWeights(w.toFloats(), w.dim(0), w.dim(1), ops.tensor("lora.b").toFloats());
-        LoraAdapter lora = new LoraAdapter(be.linearWeights(a.toFloats(), a.dim(0), a.dim(1), null),
-                be.linearWeights(bb.toFloats(), bb.dim(0), bb.dim(1), null), ops.tensor("lora.scale").toFloats()[0]);
+        LoraCase fixture = loraCase();
+        LinearWeights base = fixture.base();
+        LoraAdapter lora = fixture.lora();
         Tensor x = plain("lora.x");
         for (List<LoraAdapter> adapters : List.of(List.<LoraAdapter>of(), List.of(lora))) {
             Tensor y = be.linear(x, base, adapters);

@@ -247,14 +247,7 @@ final class CpuAttention {
     static float expInPlace(float[] s, int off, int n) {
         FloatVector mx = FloatVector.broadcast(S, Float.NEGATIVE_INFINITY);
         for (int j = 0; j < n; j += L) mx = mx.max(FloatVector.fromArray(S, s, off + j));
-        float max = mx.reduceLanes(VectorOperators.MAX);
-        FloatVector sum = FloatVector.zero(S);
-        for (int j = 0; j < n; j += L) {
-            FloatVector e = VectorMath.expAtMost88(FloatVector.fromArray(S, s, off + j).sub(max));
-            e.intoArray(s, off + j);
-            sum = sum.add(e);
-        }
-        return VectorMath.sum(sum);
+        return expAndSum(s, off, n, mx.reduceLanes(VectorOperators.MAX));
     }
 
     /** Softmax over s[off, off + n) (n a multiple of the vector length), max-subtracted like PyTorch. */
