@@ -375,7 +375,8 @@ final class Gemm {
      * Rows [m0, m1) times panels [p0, p1). Panels go in runs whose K slice fits {@link
      * #B_SLICE_BYTES}; K is one slice up to {@link #BLOCK_MAX_SINGLE_SLICE}, else even slices of at
      * most BLOCK_KC; rows go in blocks of MC so a block's A slice stays in L2 while each B micro-panel (L1)
-     * passes over the block's row groups.
+     * passes over the block's row groups (the native AVX-512 block turns this round: each row group's A
+     * stays in L1 while the run's panels stream from L2).
      */
     private static void run(ARows a, int m0, int m1, Packed b, int p0, int p1, float[] c, int cOff, int ldc, boolean accumulate,
                             float[] residual, NativeGemm kernel) {

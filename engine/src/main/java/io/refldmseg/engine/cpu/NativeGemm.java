@@ -23,9 +23,9 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
 /**
  * The GEMM micro-kernels compiled from {@code kernels/src/main/c} (a resource of the kernels jar),
  * called through a critical FFM downcall straight on the JVM's arrays: the 6 x 16 AVX2 + FMA kernel
- * where the GEMM runs with 256-bit vectors (NR = 16), the 12 x 32 and 6 x 32 AVX-512 kernels where
- * it runs with 512-bit vectors (NR = 32). Each computes bit for bit what {@link Gemm}'s Vector API
- * kernel of the same shape computes; they exist because C2 compiles those kernels with a lea per A
+ * where the GEMM runs with 256-bit vectors (NR = 16), the AVX-512 kernels (12 x 32 tiles from A's
+ * rows in place or from packed 12-row panels, shorter row groups too) where it runs with 512-bit
+ * vectors (NR = 32). Each computes bit for bit what {@link Gemm}'s Vector API kernels compute; they exist because C2 compiles those kernels with a lea per A
  * row and no unrolling (unrolled by hand, C2 hoists every broadcast and spills), while gcc unrolls
  * the k loop with no spills. Used on x86-64 Linux with the matching CPU flags; elsewhere, or with
  * {@code -Drefldmseg.cpu.nativeKernels=false}, or when the build had no C compiler, the Vector API
