@@ -9,7 +9,7 @@ import jdk.incubator.vector.VectorSpecies;
  * GEMM kernels. Where the head dim is whole B panels the products are direct, with A read in place:
  * scores S = Q K^T (the block's query rows as they lie in q, times K^T packed once per head), a
  * softmax along each score row, then out = P V (V packed once per head) written straight into the
- * head's columns of the output. Other head dims (SD's 40) take the transposed products (see
+ * head's columns of the output. Other head dims (SD's 40; 80 with AVX-512) take the transposed products (see
  * {@link #transposed}). Either way the softmax's division is applied to the output, only one block's
  * scores exist at a time (no Lq x Lk matrix), every query's arithmetic is its own alone, in key
  * order, and blocks never span samples, so a batch of three gives each sample the bits a batch of
@@ -47,15 +47,15 @@ final class CpuAttention {
         else transposed(par, q, k, v, batch, lq, lk, channels, heads, bias, out);
     }
 
-    /** The direct products, for head dims of whole B panels (the tower's 64, SD's 80 and 160). */
+    /** The direct products, for head dims of whole B panels (the tower's 64 and SD's 160; SD's 80 too with AVX2's 16-column panels). */
     private static void direct(Parallel par, float[] q, float[] k, float[] v, int batch, int lq, int lk, int channels, int heads, float[] keyBias, float[] out) {
         int d = channels / heads;
         float scale = (float) (1.0 / Math.sqrt(d));
         Gemm.Packed[] keysT = new Gemm.Packed[batch * heads], values = new Gemm.Packed[batch * heads];
         par.forEach(batch * heads, bh -> {
             int at = bh / heads * lk * channels + bh % heads * d;
-            keysT[bh] = Gemm.Packed.ofPanels(lk, d, panelsOfRows(k, at, channels, lk, d));
-            values[bh] = Gemm.Packed.ofPanels(d, lk, panelsOfColumns(v, at, channels, lk, d));
+            keysT[bh] = Gemm.Packed.ofRows(k, at, channels, lk, d);
+            values[bh] = Gemm.Packed.ofColumns(v, at, channels, lk, d);
         });
         int stride = (lk + Gemm.NR - 1) / Gemm.NR * Gemm.NR; // a score row: lk keys, then padding up to whole vectors
         int rows = Math.max(Gemm.MR, Math.min(MAX_QUERIES_PER_TASK, SCORES_PER_TASK / stride / Gemm.MR * Gemm.MR));
@@ -112,28 +112,6 @@ final class CpuAttention {
                 for (int dd = 0; dd < d; dd++) out[qOff + i * channels + dd] = ot[dd * QUERIES + i] * inverseSum;
             }
         });
-    }
-
-    /** B panels of the rows of a [rows][cols] block (row stride ld): element (r, c) at panel r / NR, c * NR + r % NR. */
-    private static float[] panelsOfRows(float[] src, int off, int ld, int rows, int cols) {
-        int nr = Gemm.NR;
-        float[] dst = new float[(rows + nr - 1) / nr * nr * cols];
-        for (int r = 0; r < rows; r++) {
-            int base = r / nr * cols * nr + r % nr;
-            for (int c = 0, from = off + r * ld; c < cols; c++) dst[base + c * nr] = src[from + c];
-        }
-        return dst;
-    }
-
-    /** B panels of the columns of a [rows][cols] block: element (r, c) at panel c / NR, r * NR + c % NR (runs of NR copied). */
-    private static float[] panelsOfColumns(float[] src, int off, int ld, int rows, int cols) {
-        int nr = Gemm.NR, panels = (cols + nr - 1) / nr;
-        float[] dst = new float[panels * nr * rows];
-        for (int p = 0; p < panels; p++) {
-            int width = Math.min(nr, cols - p * nr);
-            for (int r = 0; r < rows; r++) System.arraycopy(src, off + r * ld + p * nr, dst, (p * rows + r) * nr, width);
-        }
-        return dst;
     }
 
     /**

@@ -107,6 +107,27 @@ final class Gemm {
             }
         }
 
+        /** fp32 panels, no bias, of B [n][k] with row stride ld starting at src[off] (attention's K as the B of Q K^T). */
+        static Packed ofRows(float[] src, int off, int ld, int n, int k) {
+            float[] dst = new float[(n + NR - 1) / NR * NR * k];
+            for (int j = 0; j < n; j++) {
+                int base = j / NR * k * NR + j % NR;
+                for (int kk = 0, from = off + j * ld; kk < k; kk++) dst[base + kk * NR] = src[from + kk];
+            }
+            return new Packed(n, k, dst);
+        }
+
+        /** fp32 panels, no bias, of B = S^T for S [k][n] with row stride ld starting at src[off] (attention's V as the B of P V): runs of NR copied. */
+        static Packed ofColumns(float[] src, int off, int ld, int k, int n) {
+            int panels = (n + NR - 1) / NR;
+            float[] dst = new float[panels * NR * k];
+            for (int p = 0; p < panels; p++) {
+                int width = Math.min(NR, n - p * NR);
+                for (int kk = 0; kk < k; kk++) System.arraycopy(src, off + kk * ld + p * NR, dst, (p * k + kk) * NR, width);
+            }
+            return new Packed(n, k, dst);
+        }
+
         /** A view of fp32 panels already in packed layout ([panel][k][NR], at least n rounded up to NR x k values), no bias. */
         static Packed ofPanels(int n, int k, float[] panels) {
             return new Packed(n, k, panels);
