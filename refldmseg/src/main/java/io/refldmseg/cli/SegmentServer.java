@@ -170,6 +170,7 @@ public final class SegmentServer implements AutoCloseable {
         long length = ctx.req().getContentLengthLong();
         if (length > settings.maxUploadBytes()) {
             count("too_large");
+            discardBody(ctx, length);
             error(ctx, 413, "upload of " + length + " bytes is larger than the limit of " + settings.maxUploadBytes());
             return;
         }
@@ -325,6 +326,24 @@ public final class SegmentServer implements AutoCloseable {
             g.writeEndObject();
         }
         return w.toString();
+    }
+
+    /** The most of a refused upload read and dropped before the answer (larger ones are cut off unread). */
+    private static final long MAX_DISCARDED_BYTES = 64L << 20;
+
+    /**
+     * Reads and drops a refused body (up to {@link #MAX_DISCARDED_BYTES}) and closes the connection
+     * after the answer: closing with the upload still unread made the client's TCP stack reset the
+     * connection, and the client then sometimes got no answer at all instead of the 413.
+     */
+    private static void discardBody(Context ctx, long length) {
+        ctx.header("Connection", "close");
+        if (length > MAX_DISCARDED_BYTES) return;
+        try (java.io.InputStream in = ctx.req().getInputStream()) {
+            in.transferTo(java.io.OutputStream.nullOutputStream());
+        } catch (IOException e) {
+            // the client went away: nothing left to answer
+        }
     }
 
     private static void error(Context ctx, int status, String message) {
