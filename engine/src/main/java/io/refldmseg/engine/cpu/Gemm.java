@@ -345,11 +345,11 @@ final class Gemm {
 
     /**
      * C (rows m, row stride ldc, starting at cOff) = A B^T + bias, or += A B^T when
-     * {@code accumulate} (then the bias is not added). Work is cut into about two tasks per core,
-     * rowTasks x panelTasks: every row task reads (and widens) all of its panels of B, every panel
-     * task packs all of its rows of A, so the split that copies least, rowTasks x N + panelTasks x M,
-     * is near rowTasks = sqrt(tasks x M / N) (1024x2560x320: 174-182 -> 193-197 GFLOP/s,
-     * 257x4096x1024: 210-226 -> 244-246), with at least MIN_TASK_ROWS rows per row task.
+     * {@code accumulate} (then the bias is not added). Work is cut into rowTasks x panelTasks tasks
+     * ({@link #split}): every row task reads (and widens) all of its panels of B, every panel task
+     * packs (or reads) all of its rows of A, so the split that copies least, rowTasks x N +
+     * panelTasks x M, is near rowTasks = sqrt(tasks x M / N) (1024x2560x320: 174-182 -> 193-197
+     * GFLOP/s, 257x4096x1024: 210-226 -> 244-246), with at least MIN_TASK_ROWS rows per row task.
      */
     static void multiply(Parallel par, int m, ARows a, Packed b, float[] c, int cOff, int ldc, boolean accumulate) {
         multiply(par, m, a, b, c, cOff, ldc, accumulate, null);
@@ -364,15 +364,9 @@ final class Gemm {
         if (m == 0) return;
         if (residual != null && accumulate) throw new IllegalArgumentException("a residual starts C; it cannot also accumulate");
         NativeGemm kernel = NativeGemm.get();
-        int groups = (m + MR - 1) / MR, target = 2 * par.threads();
-        int leastCopying = (int) Math.round(Math.sqrt((double) target * m / b.n));
-        int rowTasks = Math.max(1, Math.min(leastCopying, Math.min(target, m / MIN_TASK_ROWS)));
-        // with one row task every panel task packs (or im2cols) all of A: one task per core, not two
-        // (8x8 and 4x4 convs, K = 11520: 3-4% faster); where the kernels read a dense A in
-        // place (the 6-row ones, the native AVX-512 one) a panel task packs no A, so the cores share several smaller ones and one running
-        // slower (a busy neighbour) does not leave the other waiting at the end of every call
-        int panelTasks = Math.min(b.panels, rowTasks > 1 ? (target + rowTasks - 1) / rowTasks
-                : (MR == SMALL_MR || kernel != null) && a.inPlace() ? PANEL_TASKS_PER_THREAD * par.threads() : par.threads());
+        int groups = (m + MR - 1) / MR;
+        Split split = split(par.threads(), m, b, a.inPlace() && (MR == SMALL_MR || kernel != null), MR == 12 && kernel != null);
+        int rowTasks = split.rowTasks(), panelTasks = split.panelTasks();
         par.forEach(rowTasks * panelTasks, t -> {
             int rt = t / panelTasks, pt = t % panelTasks;
             int g0 = (int) ((long) groups * rt / rowTasks), g1 = (int) ((long) groups * (rt + 1) / rowTasks);
@@ -380,6 +374,36 @@ final class Gemm {
             int m0 = g0 * MR, m1 = Math.min(m, g1 * MR);
             run(a, m0, m1, b, p0, p1, c, cOff, ldc, accumulate, residual, kernel);
         });
+    }
+
+    /** How {@link #multiply} cuts its work: rowTasks x panelTasks tasks. */
+    record Split(int rowTasks, int panelTasks) {
+    }
+
+    /**
+     * The split of an m-row product by b among {@code threads} cores. {@code aInPlace}: the kernels
+     * read A in place (the 6-row ones, the native AVX-512 one), so no task packs A and the cores
+     * share several smaller tasks (one core running slower, a busy neighbour, then does not leave
+     * the other waiting at the end of every call). {@code rowGroupsOuter}: the native AVX-512 block,
+     * whose tasks stream their rows of A and panels of B from memory: of the splits into
+     * PANEL_TASKS_PER_THREAD tasks per core it takes the one that reads least, rowTasks x N +
+     * panelTasks x M (256x640x5760: 1 x 8 -> 2 x 4; the 6-row kernels, which keep A in L2, were
+     * slower so at that shape).
+     */
+    static Split split(int threads, int m, Packed b, boolean aInPlace, boolean rowGroupsOuter) {
+        int maxRowTasks = m / MIN_TASK_ROWS;
+        if (aInPlace && rowGroupsOuter) {
+            int tasks = PANEL_TASKS_PER_THREAD * threads, rowTasks = 1;
+            for (int r = 2; r <= Math.min(tasks, maxRowTasks); r++)
+                if (tasks % r == 0 && (long) r * b.n + (long) tasks / r * m < (long) rowTasks * b.n + (long) tasks / rowTasks * m) rowTasks = r;
+            return new Split(rowTasks, Math.min(b.panels, tasks / rowTasks));
+        }
+        int target = 2 * threads, leastCopying = (int) Math.round(Math.sqrt((double) target * m / b.n));
+        int rowTasks = Math.max(1, Math.min(leastCopying, Math.min(target, maxRowTasks)));
+        // with one row task every panel task packs (or im2cols) all of A: one task per core, not two
+        // (8x8 and 4x4 convs, K = 11520: 3-4% faster)
+        return new Split(rowTasks, Math.min(b.panels, rowTasks > 1 ? (target + rowTasks - 1) / rowTasks
+                : aInPlace ? PANEL_TASKS_PER_THREAD * threads : threads));
     }
 
     /** The same product on the calling thread only (for callers that parallelise at a coarser grain). */

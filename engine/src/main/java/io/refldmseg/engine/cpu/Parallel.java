@@ -17,6 +17,12 @@ import java.util.function.IntConsumer;
 final class Parallel implements AutoCloseable {
     private static final AtomicInteger POOLS = new AtomicInteger();
     private static final ThreadLocal<Boolean> IN_TASK = ThreadLocal.withInitial(() -> false);
+    /**
+     * How long a worker that finished a job, or a caller waiting for the workers, spins before it
+     * parks: waking a parked thread takes tens of microseconds on a VM, longer than many ops, and
+     * a network runs its ops back to back. Idle workers park once this has passed.
+     */
+    static final long SPIN_NANOS = Long.getLong("refldmseg.spinMicros", 200) * 1000;
 
     private final int threads;
     private final ReentrantLock turn = new ReentrantLock();
@@ -121,8 +127,8 @@ final class Parallel implements AutoCloseable {
         }
 
         void awaitAll() {
-            for (int spins = 0; done.get() < tasks; spins++) {
-                if (spins < 1000) Thread.onSpinWait();
+            for (long since = System.nanoTime(); done.get() < tasks; ) {
+                if (System.nanoTime() - since < SPIN_NANOS) Thread.onSpinWait();
                 else LockSupport.park(this);
             }
         }
@@ -145,13 +151,16 @@ final class Parallel implements AutoCloseable {
 
         @Override
         public void run() {
+            long idleSince = System.nanoTime();
             while (!stopped) {
                 Job job = pending.getAndSet(null);
                 if (job == null) {
-                    LockSupport.park(this);
+                    if (System.nanoTime() - idleSince < SPIN_NANOS) Thread.onSpinWait();
+                    else LockSupport.park(this);
                     continue;
                 }
                 job.work();
+                idleSince = System.nanoTime();
             }
         }
     }
