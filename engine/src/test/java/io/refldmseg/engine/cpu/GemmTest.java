@@ -196,21 +196,26 @@ class GemmTest {
         assertTrue(new CpuBackend(1).name().contains(kernels), new CpuBackend(1).name());
     }
 
-    /** The native kernel gives the Vector API kernel's products bit for bit: ragged rows and columns, bias, accumulate, K slices, fp16 B. */
+    /** The native kernel gives the Vector API kernel's products bit for bit: ragged rows and columns, bias, accumulate, K slices, fp16 and bf16 B. */
     @Test
     void nativeKernelEqualsTheVectorApiKernelBitForBit() {
         org.junit.jupiter.api.Assumptions.assumeTrue(NativeGemm.get() != null, "no native kernel here: " + NativeGemm.whyNot());
         Random r = new Random(8);
         for (int[] s : new int[][]{{6, 16, 8}, {7, 33, 5}, {50, 200, 300}, {257, 64, 600}, {300, 48, 20}, {12, 1030, 701}, {200, 16, 320}, {19, 40, 9}, {23, 70, 33}, {30, 32, 300}, {18, 31, 17}}) {
             int m = s[0], n = s[1], k = s[2];
-            float[] x = new float[m * k + 3], w = new float[n * k], half = new float[n * k], bias = new float[n];
+            float[] x = new float[m * k + 3], w = new float[n * k], half = new float[n * k], brain = new float[n * k], bias = new float[n];
             for (int i = 0; i < x.length; i++) x[i] = (float) r.nextGaussian();
             for (int i = 0; i < w.length; i++) {
                 w[i] = (float) r.nextGaussian();
                 half[i] = Float.float16ToFloat(Float.floatToFloat16(w[i]));
+                brain[i] = Float.intBitsToFloat(Float.floatToRawIntBits(w[i]) & 0xffff0000);
             }
+            half[0] = Float.float16ToFloat((short) 1); // the smallest fp16 subnormal
+            brain[0] = Float.intBitsToFloat(0x0d800000); // far outside fp16's range: bf16 storage
             for (int i = 0; i < n; i++) bias[i] = (float) r.nextGaussian();
-            for (Gemm.Packed packed : new Gemm.Packed[]{new Gemm.Packed(PAR, w, n, k, bias), new Gemm.Packed(PAR, half, n, k, null)}) {
+            Gemm.Packed bf16 = new Gemm.Packed(PAR, brain, n, k, null);
+            assertTrue(bf16.bf16);
+            for (Gemm.Packed packed : new Gemm.Packed[]{new Gemm.Packed(PAR, w, n, k, bias), new Gemm.Packed(PAR, half, n, k, null), bf16}) {
                 for (boolean accumulate : new boolean[]{false, true}) {
                     float[] vec = new float[m * n + 5];
                     java.util.Arrays.fill(vec, 0.25f);
@@ -218,7 +223,7 @@ class GemmTest {
                     Gemm.ARows a = Gemm.dense(x, 3, k);
                     Gemm.multiplySerial(m, a, packed, vec, 5, n, accumulate, null);
                     Gemm.multiplySerial(m, a, packed, nat, 5, n, accumulate, NativeGemm.get());
-                    String what = m + "x" + n + "x" + k + (packed.half != null ? " fp16" : " fp32 with bias") + (accumulate ? " accumulating" : "");
+                    String what = m + "x" + n + "x" + k + (packed.bf16 ? " bf16" : packed.half != null ? " fp16" : " fp32 with bias") + (accumulate ? " accumulating" : "");
                     assertArrayEquals(vec, nat, what);
                     try (Parallel two = new Parallel(2)) { // row and panel tasks: blocks that start past panel 0
                         float[] split = new float[m * n + 5];
