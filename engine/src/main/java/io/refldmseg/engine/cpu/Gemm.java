@@ -380,6 +380,11 @@ final class Gemm {
     record Split(int rowTasks, int panelTasks) {
     }
 
+    /** Values of A and B that rowTasks x (tasks / rowTasks) tasks read: each row task all of B, each panel task all of A. */
+    private static double reads(int rowTasks, int tasks, int m, int n) {
+        return (double) rowTasks * n + (double) tasks / rowTasks * m;
+    }
+
     /**
      * The split of an m-row product by b among {@code threads} cores. {@code aInPlace}: the kernels
      * read A in place (the 6-row ones, the native AVX-512 one), so no task packs A and the cores
@@ -395,7 +400,9 @@ final class Gemm {
         if (aInPlace && rowGroupsOuter) {
             int tasks = PANEL_TASKS_PER_THREAD * threads, rowTasks = 1;
             for (int r = 2; r <= Math.min(tasks, maxRowTasks); r++)
-                if (tasks % r == 0 && (long) r * b.n + (long) tasks / r * m < (long) rowTasks * b.n + (long) tasks / rowTasks * m) rowTasks = r;
+                if (tasks % r == 0 && reads(r, tasks, m, b.n) < reads(rowTasks, tasks, m, b.n)) rowTasks = r;
+            // all panels per row task unless more row tasks read clearly less (the tower's 257 rows: even, so as before)
+            if (reads(rowTasks, tasks, m, b.n) > 0.9 * reads(1, tasks, m, b.n)) rowTasks = 1;
             return new Split(rowTasks, Math.min(b.panels, tasks / rowTasks));
         }
         int target = 2 * threads, leastCopying = (int) Math.round(Math.sqrt((double) target * m / b.n));

@@ -250,6 +250,21 @@ class GemmTest {
         }
     }
 
+    /** On 2 cores the AVX-512 block cuts 8 tasks the way that reads least, where that is clearly less; the 6-row kernels keep their split. */
+    @Test
+    void theAvx512BlockSplitsItsWorkToReadLeast() {
+        assertEquals(new Gemm.Split(2, 4), Gemm.split(2, 256, panels(640), true, true)); // 2 x 640 + 4 x 256 < 640 + 8 x 256
+        assertEquals(new Gemm.Split(4, 2), Gemm.split(2, 1024, panels(320), true, true));
+        assertEquals(new Gemm.Split(1, 8), Gemm.split(2, 257, panels(1024), true, true)); // 2 x 4 reads as much: as before
+        assertEquals(new Gemm.Split(1, 8), Gemm.split(2, 64, panels(1280), true, true)); // too few rows for two row tasks
+        assertEquals(new Gemm.Split(1, 8), Gemm.split(2, 256, panels(640), true, false));
+        assertEquals(new Gemm.Split(1, 2), Gemm.split(2, 16, panels(1280), false, true)); // A packed per task (an im2col): one task per core
+    }
+
+    private static Gemm.Packed panels(int n) {
+        return Gemm.Packed.ofPanels(n, 1, new float[(n + Gemm.NR - 1) / Gemm.NR * Gemm.NR]);
+    }
+
     /** The C code trusts its indices, so the Java side checks them: a block reaching past any array throws. */
     @Test
     void nativeBlocksOutsideTheirArraysThrowInsteadOfWriting() {
