@@ -3,7 +3,7 @@
  * called from io.refldmseg.engine.cpu.NativeGemm through a critical FFM downcall on the JVM's own
  * arrays. They compute exactly what the Vector API kernels (Gemm.kernel12, Gemm.kernel6 with 512-bit
  * vectors) compute: per C element, acc = b * a + acc, one fused multiply-add per k in increasing k,
- * starting from C (accumulate) or the bias (or zero), so both paths give bit-identical results and
+ * starting from C (accumulate), or residual + bias, or the bias (or zero), so both paths give bit-identical results and
  * the CPU kernels stay batch invariant. Ragged rows are handled by the row count, ragged columns by
  * masked loads and stores of C. Compiled for AVX-512F only (the target pragma below), into the same
  * library as the AVX2 kernel; NativeGemm calls it only where the CPU has avx512f and the JVM uses
@@ -19,10 +19,12 @@ static inline __mmask16 high_mask(int cols) { return cols <= 16 ? (__mmask16) 0 
 
 /*
  * The start of a tile of `rows` rows (a constant after inlining): C's rows asked for now (needed only
- * after the k loop, so a miss overlaps it), the accumulators from C (masked) or the bias (or zero).
+ * after the k loop, so a miss overlaps it), the accumulators from C (masked), or from the residual
+ * tile (laid out as C's, masked) plus the bias, or from the bias (or zero).
  */
 static inline __attribute__((always_inline)) void start_tile(__m512 *acc0, __m512 *acc1, float *c, long ldc, int acc,
-                                                             const float *bias, __mmask16 m0, __mmask16 m1, const int rows) {
+                                                             const float *res, const float *bias, __mmask16 m0, __mmask16 m1,
+                                                             const int rows) {
     for (int r = 0; r < rows; r++) {
         _m_prefetchw(c + r * ldc);
         _m_prefetchw(c + r * ldc + 31);
@@ -31,6 +33,13 @@ static inline __attribute__((always_inline)) void start_tile(__m512 *acc0, __m51
         if (acc) {
             acc0[r] = _mm512_maskz_loadu_ps(m0, c + r * ldc);
             acc1[r] = _mm512_maskz_loadu_ps(m1, c + r * ldc + 16);
+        } else if (res) {
+            acc0[r] = _mm512_maskz_loadu_ps(m0, res + r * ldc);
+            acc1[r] = _mm512_maskz_loadu_ps(m1, res + r * ldc + 16);
+            if (bias) {
+                acc0[r] = _mm512_add_ps(acc0[r], _mm512_loadu_ps(bias));
+                acc1[r] = _mm512_add_ps(acc1[r], _mm512_loadu_ps(bias + 16));
+            }
         } else {
             acc0[r] = bias ? _mm512_loadu_ps(bias) : _mm512_setzero_ps();
             acc1[r] = bias ? _mm512_loadu_ps(bias + 16) : _mm512_setzero_ps();
@@ -53,9 +62,9 @@ static inline __attribute__((always_inline)) void store_tile(const __m512 *acc0,
  * written, and of those only the columns in the masks m0 / m1.
  */
 static inline __attribute__((always_inline)) void tile12(const float *ap, const float *b, float *c, long ldc, int kc, int acc,
-                                                         const float *bias, __mmask16 m0, __mmask16 m1, const int rows) {
+                                                         const float *res, const float *bias, __mmask16 m0, __mmask16 m1, const int rows) {
     __m512 acc0[12], acc1[12];
-    start_tile(acc0, acc1, c, ldc, acc, bias, m0, m1, rows);
+    start_tile(acc0, acc1, c, ldc, acc, res, bias, m0, m1, rows);
 #pragma GCC unroll 4
     for (int k = 0; k < kc; k++) {
         __m512 b0 = _mm512_loadu_ps(b + 32 * k), b1 = _mm512_loadu_ps(b + 32 * k + 16);
@@ -70,10 +79,10 @@ static inline __attribute__((always_inline)) void tile12(const float *ap, const 
 
 /* The same for `rows` (1..12) rows of A read in place, row r at a + r lda, one pointer per row (for short groups: 12 spill). */
 static inline __attribute__((always_inline)) void tile_rows(const float *a, long lda, const float *b, float *c, long ldc, int kc, int acc,
-                                                        const float *bias, __mmask16 m0, __mmask16 m1, const int rows) {
+                                                        const float *res, const float *bias, __mmask16 m0, __mmask16 m1, const int rows) {
     __m512 acc0[12], acc1[12];
     const float *ar[12];
-    start_tile(acc0, acc1, c, ldc, acc, bias, m0, m1, rows);
+    start_tile(acc0, acc1, c, ldc, acc, res, bias, m0, m1, rows);
     for (int r = 0; r < rows; r++) ar[r] = a + r * lda;
 #pragma GCC unroll 4
     for (int k = 0; k < kc; k++) {
@@ -87,38 +96,38 @@ static inline __attribute__((always_inline)) void tile_rows(const float *a, long
     store_tile(acc0, acc1, c, ldc, m0, m1, rows);
 }
 
-static void tile12_any(const float *ap, const float *b, float *c, long ldc, int kc, int acc, const float *bias,
+static void tile12_any(const float *ap, const float *b, float *c, long ldc, int kc, int acc, const float *res, const float *bias,
                        __mmask16 m0, __mmask16 m1, int rows) {
     switch (rows) {
-        case 1: tile12(ap, b, c, ldc, kc, acc, bias, m0, m1, 1); break;
-        case 2: tile12(ap, b, c, ldc, kc, acc, bias, m0, m1, 2); break;
-        case 3: tile12(ap, b, c, ldc, kc, acc, bias, m0, m1, 3); break;
-        case 4: tile12(ap, b, c, ldc, kc, acc, bias, m0, m1, 4); break;
-        case 5: tile12(ap, b, c, ldc, kc, acc, bias, m0, m1, 5); break;
-        case 6: tile12(ap, b, c, ldc, kc, acc, bias, m0, m1, 6); break;
-        case 7: tile12(ap, b, c, ldc, kc, acc, bias, m0, m1, 7); break;
-        case 8: tile12(ap, b, c, ldc, kc, acc, bias, m0, m1, 8); break;
-        case 9: tile12(ap, b, c, ldc, kc, acc, bias, m0, m1, 9); break;
-        case 10: tile12(ap, b, c, ldc, kc, acc, bias, m0, m1, 10); break;
-        case 11: tile12(ap, b, c, ldc, kc, acc, bias, m0, m1, 11); break;
-        default: tile12(ap, b, c, ldc, kc, acc, bias, m0, m1, 12); break;
+        case 1: tile12(ap, b, c, ldc, kc, acc, res, bias, m0, m1, 1); break;
+        case 2: tile12(ap, b, c, ldc, kc, acc, res, bias, m0, m1, 2); break;
+        case 3: tile12(ap, b, c, ldc, kc, acc, res, bias, m0, m1, 3); break;
+        case 4: tile12(ap, b, c, ldc, kc, acc, res, bias, m0, m1, 4); break;
+        case 5: tile12(ap, b, c, ldc, kc, acc, res, bias, m0, m1, 5); break;
+        case 6: tile12(ap, b, c, ldc, kc, acc, res, bias, m0, m1, 6); break;
+        case 7: tile12(ap, b, c, ldc, kc, acc, res, bias, m0, m1, 7); break;
+        case 8: tile12(ap, b, c, ldc, kc, acc, res, bias, m0, m1, 8); break;
+        case 9: tile12(ap, b, c, ldc, kc, acc, res, bias, m0, m1, 9); break;
+        case 10: tile12(ap, b, c, ldc, kc, acc, res, bias, m0, m1, 10); break;
+        case 11: tile12(ap, b, c, ldc, kc, acc, res, bias, m0, m1, 11); break;
+        default: tile12(ap, b, c, ldc, kc, acc, res, bias, m0, m1, 12); break;
     }
 }
 
-static void tile_rows_any(const float *a, long lda, const float *b, float *c, long ldc, int kc, int acc, const float *bias,
+static void tile_rows_any(const float *a, long lda, const float *b, float *c, long ldc, int kc, int acc, const float *res, const float *bias,
                           __mmask16 m0, __mmask16 m1, int rows) {
     switch (rows) {
-        case 1: tile_rows(a, lda, b, c, ldc, kc, acc, bias, m0, m1, 1); break;
-        case 2: tile_rows(a, lda, b, c, ldc, kc, acc, bias, m0, m1, 2); break;
-        case 3: tile_rows(a, lda, b, c, ldc, kc, acc, bias, m0, m1, 3); break;
-        case 4: tile_rows(a, lda, b, c, ldc, kc, acc, bias, m0, m1, 4); break;
-        case 5: tile_rows(a, lda, b, c, ldc, kc, acc, bias, m0, m1, 5); break;
-        case 6: tile_rows(a, lda, b, c, ldc, kc, acc, bias, m0, m1, 6); break;
-        case 7: tile_rows(a, lda, b, c, ldc, kc, acc, bias, m0, m1, 7); break;
-        case 8: tile_rows(a, lda, b, c, ldc, kc, acc, bias, m0, m1, 8); break;
-        case 9: tile_rows(a, lda, b, c, ldc, kc, acc, bias, m0, m1, 9); break;
-        case 10: tile_rows(a, lda, b, c, ldc, kc, acc, bias, m0, m1, 10); break;
-        default: tile_rows(a, lda, b, c, ldc, kc, acc, bias, m0, m1, 11); break;
+        case 1: tile_rows(a, lda, b, c, ldc, kc, acc, res, bias, m0, m1, 1); break;
+        case 2: tile_rows(a, lda, b, c, ldc, kc, acc, res, bias, m0, m1, 2); break;
+        case 3: tile_rows(a, lda, b, c, ldc, kc, acc, res, bias, m0, m1, 3); break;
+        case 4: tile_rows(a, lda, b, c, ldc, kc, acc, res, bias, m0, m1, 4); break;
+        case 5: tile_rows(a, lda, b, c, ldc, kc, acc, res, bias, m0, m1, 5); break;
+        case 6: tile_rows(a, lda, b, c, ldc, kc, acc, res, bias, m0, m1, 6); break;
+        case 7: tile_rows(a, lda, b, c, ldc, kc, acc, res, bias, m0, m1, 7); break;
+        case 8: tile_rows(a, lda, b, c, ldc, kc, acc, res, bias, m0, m1, 8); break;
+        case 9: tile_rows(a, lda, b, c, ldc, kc, acc, res, bias, m0, m1, 9); break;
+        case 10: tile_rows(a, lda, b, c, ldc, kc, acc, res, bias, m0, m1, 10); break;
+        default: tile_rows(a, lda, b, c, ldc, kc, acc, res, bias, m0, m1, 11); break;
     }
 }
 
@@ -127,9 +136,9 @@ static void tile_rows_any(const float *a, long lda, const float *b, float *c, lo
  * the index register, so every row's broadcast is one addressing mode and nothing spills.
  */
 static inline __attribute__((always_inline)) void tile12_in_place(const float *a, long lda, const float *b, float *c, long ldc, int kc,
-                                                                  int acc, const float *bias, __mmask16 m0, __mmask16 m1) {
+                                                                  int acc, const float *res, const float *bias, __mmask16 m0, __mmask16 m1) {
     __m512 acc0[12], acc1[12];
-    start_tile(acc0, acc1, c, ldc, acc, bias, m0, m1, 12);
+    start_tile(acc0, acc1, c, ldc, acc, res, bias, m0, m1, 12);
     const float *p0 = a, *p3 = a + 3 * lda, *p6 = a + 6 * lda, *p9 = a + 9 * lda, *pb = b;
 #define REFLDMSEG_ROW(r, p, o) { __m512 x = _mm512_set1_ps(p[(o) * lda]); acc0[r] = _mm512_fmadd_ps(b0, x, acc0[r]); acc1[r] = _mm512_fmadd_ps(b1, x, acc1[r]); }
 #pragma GCC unroll 4
@@ -152,18 +161,21 @@ static inline __attribute__((always_inline)) void tile12_in_place(const float *a
  * (rows12 + r) lda]. Each row group passes over every panel before the next group starts, so its A
  * (12 x kc) stays in L1 while the run's B panels stream from L2. Panel p's K slice at b[bOff + p
  * bStride] as [kc][32] (zero past the real columns); the last panel has lastCols (1..32) columns of
- * C. C's row r, panel p at c[cOff + r ldc + 32 p]; the bias (may be NULL, read only when not
- * accumulating) at bias[biasOff + 32 p], 32 values per panel. Offsets are in floats.
+ * C. C's row r, panel p at c[cOff + r ldc + 32 p]; the residual (may be NULL, read only when not
+ * accumulating: then C = residual + A B^T (+ bias)) laid out as C, at residual[cOff + r ldc + 32 p];
+ * the bias (may be NULL, read only when not accumulating) at bias[biasOff + 32 p], 32 values per
+ * panel. Offsets are in floats.
  */
 void refldmseg_avx512_block(const float *ap, long apOff, long apStride, int rows12,
                             const float *a, long aOff, long lda, int rows6,
                             const float *b, long bOff, long bStride, int panels, int lastCols,
-                            float *c, long cOff, long ldc, int kc, int accumulate,
+                            float *c, const float *residual, long cOff, long ldc, int kc, int accumulate,
                             const float *bias, long biasOff) {
     if (ap) ap += apOff;
     if (a) a += aOff;
     b += bOff;
     c += cOff;
+    if (residual) residual += cOff;
     int full = rows12 / 12, partial = rows12 % 12;
     for (int g = 0; g <= full; g++) {
         int rows = g < full ? 12 : partial;
@@ -173,17 +185,18 @@ void refldmseg_avx512_block(const float *ap, long apOff, long apStride, int rows
             int cols = p < panels - 1 ? 32 : lastCols;
             __mmask16 m0 = low_mask(cols), m1 = high_mask(cols);
             float *cg = c + 32 * p + 12 * g * ldc;
-            if (ap && rows == 12) tile12(ap + g * apStride, bp, cg, ldc, kc, accumulate, bb, m0, m1, 12);
-            else if (ap) tile12_any(ap + g * apStride, bp, cg, ldc, kc, accumulate, bb, m0, m1, rows);
-            else if (rows == 12) tile12_in_place(a + 12 * g * lda, lda, bp, cg, ldc, kc, accumulate, bb, m0, m1);
-            else tile_rows_any(a + 12 * g * lda, lda, bp, cg, ldc, kc, accumulate, bb, m0, m1, rows);
+            const float *rg = residual ? residual + 32 * p + 12 * g * ldc : NULL;
+            if (ap && rows == 12) tile12(ap + g * apStride, bp, cg, ldc, kc, accumulate, rg, bb, m0, m1, 12);
+            else if (ap) tile12_any(ap + g * apStride, bp, cg, ldc, kc, accumulate, rg, bb, m0, m1, rows);
+            else if (rows == 12) tile12_in_place(a + 12 * g * lda, lda, bp, cg, ldc, kc, accumulate, rg, bb, m0, m1);
+            else tile_rows_any(a + 12 * g * lda, lda, bp, cg, ldc, kc, accumulate, rg, bb, m0, m1, rows);
         }
     }
     if (rows6)
         for (int p = 0; p < panels; p++) {
             const float *bb = bias ? bias + biasOff + 32 * p : NULL;
             int cols = p < panels - 1 ? 32 : lastCols;
-            tile_rows_any(a + rows12 * lda, lda, b + p * bStride, c + 32 * p + rows12 * ldc, ldc, kc, accumulate, bb,
-                          low_mask(cols), high_mask(cols), rows6);
+            tile_rows_any(a + rows12 * lda, lda, b + p * bStride, c + 32 * p + rows12 * ldc, ldc, kc, accumulate,
+                          residual ? residual + 32 * p + rows12 * ldc : NULL, bb, low_mask(cols), high_mask(cols), rows6);
         }
 }

@@ -318,13 +318,13 @@ final class Gemm {
                               NativeGemm kernel) {
         int grouped = groupedRows(a.rows());
         if (kernel != null && MR == SMALL_MR) { // every group is 6 rows as they are, [6][k]
-            kernel.block(a.data(), k0, a.k(), grouped, b, bOff, 0, 1, NR, c, cOff, ldc, kc, accumulate, null, 0);
+            kernel.block(a.data(), k0, a.k(), grouped, b, bOff, 0, 1, NR, c, null, cOff, ldc, kc, accumulate, null, 0);
             return;
         }
         if (kernel != null) { // 12-row panels, then at most one group of 6 rows as they are
             int rows6 = grouped % MR == 0 ? 0 : SMALL_MR, rows12 = grouped - rows6;
             kernel.block512(a.data(), k0 * MR, MR * a.k(), rows12, a.data(), k0, a.k(), rows6,
-                    b, bOff, 0, 1, NR, c, cOff, ldc, kc, accumulate, null, 0);
+                    b, bOff, 0, 1, NR, c, null, cOff, ldc, kc, accumulate, null, 0);
             return;
         }
         for (int row = 0, groupRows; row < grouped; row += groupRows) {
@@ -357,8 +357,10 @@ final class Gemm {
 
     /**
      * {@link #multiply}, and with a {@code residual} (laid out as C, not with {@code accumulate}):
-     * C = residual + A B^T + bias. Each task starts its own tile of C from residual + bias just
-     * before the kernels accumulate into it, so the sum costs no separate pass over C.
+     * C = residual + A B^T + bias. The native kernels start each tile's accumulators from residual +
+     * bias in the first K slice, so the sum costs no pass over C of its own; with the Vector API
+     * kernels each task first sets its tile of C to residual + bias and they accumulate onto it
+     * (the same bits either way).
      */
     static void multiply(Parallel par, int m, ARows a, Packed b, float[] c, int cOff, int ldc, boolean accumulate, float[] residual) {
         if (m == 0) return;
@@ -439,8 +441,10 @@ final class Gemm {
             int q0 = p0 + (p1 - p0) * r / runs, q1 = p0 + (p1 - p0) * (r + 1) / runs;
             for (int k0 = 0; k0 < b.k; k0 += step) {
                 int kc = Math.min(step, b.k - k0);
-                boolean acc = accumulate || k0 > 0 || residual != null;
-                if (residual != null && k0 == 0) startFromResidual(residual, b.bias, m0, m1, q0 * NR, Math.min(b.n, q1 * NR), c, cOff, ldc);
+                // the native kernels start their tiles from residual + bias themselves; the Vector API ones from C, set here
+                boolean acc = accumulate || k0 > 0 || residual != null && kernel == null;
+                float[] res = k0 == 0 && kernel != null ? residual : null;
+                if (residual != null && kernel == null && k0 == 0) startFromResidual(residual, b.bias, m0, m1, q0 * NR, Math.min(b.n, q1 * NR), c, cOff, ldc);
                 float[] bData = b.data;
                 int bBase = q0 * b.k * NR + k0 * NR, bStride = b.k * NR;
                 if (b.half != null) { // widen this K slice of the run's panels once; every row block reuses it
@@ -453,13 +457,13 @@ final class Gemm {
                     Block blk = a.slice(mb, mc, k0, kc);
                     if (kernel != null && MR == SMALL_MR) { // the native kernel takes the whole block, ragged rows and columns too
                         kernel.block(blk.data(), blk.offset(), blk.lda(), mc, bData, bBase, bStride, q1 - q0, Math.min(NR, b.n - (q1 - 1) * NR),
-                                c, cOff + mb * ldc + q0 * NR, ldc, kc, acc, acc ? null : b.bias, q0 * NR);
+                                c, res, cOff + mb * ldc + q0 * NR, ldc, kc, acc, acc ? null : b.bias, q0 * NR);
                         continue;
                     }
                     if (kernel != null) { // AVX-512: every row read in place (packing A cost more than the kernel saves)
                         kernel.block512(null, 0, 0, mc, blk.data(), blk.offset(), blk.lda(), 0,
                                 bData, bBase, bStride, q1 - q0, Math.min(NR, b.n - (q1 - 1) * NR),
-                                c, cOff + mb * ldc + q0 * NR, ldc, kc, acc, acc ? null : b.bias, q0 * NR);
+                                c, res, cOff + mb * ldc + q0 * NR, ldc, kc, acc, acc ? null : b.bias, q0 * NR);
                         continue;
                     }
                     float[] packed = null;

@@ -61,9 +61,9 @@ final class NativeGemm {
         SymbolLookup lookup = SymbolLookup.libraryLookup(library, Arena.global());
         String name = wide ? "refldmseg_avx512_block" : "refldmseg_avx2_block";
         MemorySegment fn = lookup.find(name).orElseThrow(() -> new IllegalStateException(library + " has no " + name));
-        // (b, bOff, bStride, panels, lastCols, c, cOff, ldc, kc, accumulate, bias, biasOff), after the A operands
+        // (b, bOff, bStride, panels, lastCols, c, residual, cOff, ldc, kc, accumulate, bias, biasOff), after the A operands
         FunctionDescriptor bAndC = FunctionDescriptor.ofVoid(ADDRESS, JAVA_LONG, JAVA_LONG, JAVA_INT, JAVA_INT,
-                ADDRESS, JAVA_LONG, JAVA_LONG, JAVA_INT, JAVA_INT, ADDRESS, JAVA_LONG);
+                ADDRESS, ADDRESS, JAVA_LONG, JAVA_LONG, JAVA_INT, JAVA_INT, ADDRESS, JAVA_LONG);
         FunctionDescriptor descriptor = wide // (ap, apOff, apStride, rows12, a, aOff, lda, rows6) or (a, aOff, lda, rows)
                 ? bAndC.insertArgumentLayouts(0, ADDRESS, JAVA_LONG, JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_LONG, JAVA_INT)
                 : bAndC.insertArgumentLayouts(0, ADDRESS, JAVA_LONG, JAVA_LONG, JAVA_INT);
@@ -91,11 +91,12 @@ final class NativeGemm {
      * C rows [0, rows) x panels [0, panels) = or += A B^T (+ bias), panel by panel; the last panel
      * has lastCols (1..16) columns of C. Offsets in floats: row r of A at a[aOff + r lda], panel
      * p's K slice of kc at b[bOff + p bStride] as [kc][16] (zero past the real columns), C's row r,
-     * panel p at c[cOff + r ldc + 16 p], the bias (null: none; not read when accumulating) at
-     * bias[biasOff + 16 p], 16 values per panel.
+     * panel p at c[cOff + r ldc + 16 p], the residual (null: none; not read when accumulating, else
+     * C = residual + A B^T (+ bias)) laid out as C, the bias (null: none; not read when accumulating)
+     * at bias[biasOff + 16 p], 16 values per panel.
      */
     void block(float[] a, int aOff, int lda, int rows, float[] b, int bOff, int bStride, int panels, int lastCols,
-               float[] c, int cOff, int ldc, int kc, boolean accumulate, float[] bias, int biasOff) {
+               float[] c, float[] residual, int cOff, int ldc, int kc, boolean accumulate, float[] bias, int biasOff) {
         // the C code trusts its indices: check every array's extent here, so a wrong offset throws instead of corrupting the heap
         if (block == null) throw new IllegalStateException("the AVX2 block runs with 256-bit vectors only");
         if (rows == 0 || panels == 0) return;
@@ -104,12 +105,12 @@ final class NativeGemm {
         within("A", a.length, aOff, (long) (rows - 1) * lda + kc);
         within("B", b.length, bOff, (long) (panels - 1) * bStride + (long) kc * 16);
         within("C", c.length, cOff, (long) (rows - 1) * ldc + 16L * (panels - 1) + lastCols);
+        if (residual != null && !accumulate) within("residual", residual.length, cOff, (long) (rows - 1) * ldc + 16L * (panels - 1) + lastCols);
         if (bias != null && !accumulate) within("bias", bias.length, biasOff, 16L * panels);
-        MemorySegment biasSegment = bias == null ? MemorySegment.NULL : MemorySegment.ofArray(bias);
         try {
             block.invokeExact(MemorySegment.ofArray(a), (long) aOff, (long) lda, rows, MemorySegment.ofArray(b), (long) bOff,
-                    (long) bStride, panels, lastCols, MemorySegment.ofArray(c), (long) cOff, (long) ldc, kc, accumulate ? 1 : 0,
-                    biasSegment, (long) biasOff);
+                    (long) bStride, panels, lastCols, MemorySegment.ofArray(c), segment(accumulate ? null : residual), (long) cOff, (long) ldc,
+                    kc, accumulate ? 1 : 0, segment(accumulate ? null : bias), (long) biasOff);
         } catch (Throwable e) {
             throw new IllegalStateException("native GEMM kernel failed", e);
         }
@@ -120,12 +121,12 @@ final class NativeGemm {
      * row group by row group. The first rows12 rows come from 12-row packed panels ([kc][12], element
      * (r, k) at ap[apOff + g apStride + 12 k + r] for group g; a partly filled last group is zero past
      * its rows) or, with ap null, are read in place, row r at a[aOff + r lda]; the next rows6 (0..6)
-     * are read in place, row rows12 + r at a[aOff + (rows12 + r) lda]. B, C and the bias as in
-     * {@link #block}, with 32 columns per panel (lastCols 1..32).
+     * are read in place, row rows12 + r at a[aOff + (rows12 + r) lda]. B, C, the residual and the
+     * bias as in {@link #block}, with 32 columns per panel (lastCols 1..32).
      */
     void block512(float[] ap, int apOff, int apStride, int rows12, float[] a, int aOff, int lda, int rows6,
                   float[] b, int bOff, int bStride, int panels, int lastCols,
-                  float[] c, int cOff, int ldc, int kc, boolean accumulate, float[] bias, int biasOff) {
+                  float[] c, float[] residual, int cOff, int ldc, int kc, boolean accumulate, float[] bias, int biasOff) {
         if (block512 == null) throw new IllegalStateException("the AVX-512 block runs with 512-bit vectors only");
         int rows = rows12 + rows6;
         if (rows == 0 || panels == 0) return;
@@ -136,12 +137,13 @@ final class NativeGemm {
         if (inPlace || rows6 > 0) within("A", a.length, aOff, (long) (rows - 1) * lda + kc);
         within("B", b.length, bOff, (long) (panels - 1) * bStride + (long) kc * 32);
         within("C", c.length, cOff, (long) (rows - 1) * ldc + 32L * (panels - 1) + lastCols);
+        if (residual != null && !accumulate) within("residual", residual.length, cOff, (long) (rows - 1) * ldc + 32L * (panels - 1) + lastCols);
         if (bias != null && !accumulate) within("bias", bias.length, biasOff, 32L * panels);
         try {
             block512.invokeExact(segment(rows12 > 0 ? ap : null), (long) apOff, (long) apStride, rows12,
                     segment(inPlace || rows6 > 0 ? a : null), (long) aOff, (long) lda, rows6,
                     MemorySegment.ofArray(b), (long) bOff, (long) bStride, panels, lastCols,
-                    MemorySegment.ofArray(c), (long) cOff, (long) ldc, kc, accumulate ? 1 : 0,
+                    MemorySegment.ofArray(c), segment(accumulate ? null : residual), (long) cOff, (long) ldc, kc, accumulate ? 1 : 0,
                     segment(accumulate ? null : bias), (long) biasOff);
         } catch (Throwable e) {
             throw new IllegalStateException("native GEMM kernel failed", e);

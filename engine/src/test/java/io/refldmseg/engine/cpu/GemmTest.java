@@ -232,6 +232,17 @@ class GemmTest {
                         assertArrayEquals(vec, split, what + ", 2 threads");
                     }
                 }
+                // a residual: the native kernels start their tiles from it, the Vector API ones accumulate onto residual + bias
+                float[] residual = new float[m * n + 5], vec = new float[m * n + 5];
+                for (int i = 0; i < residual.length; i++) residual[i] = (float) r.nextGaussian();
+                for (int i = 0; i < m; i++)
+                    for (int j = 0; j < n; j++) vec[5 + i * n + j] = residual[5 + i * n + j] + (packed.bias == null ? 0f : packed.bias[j]);
+                Gemm.multiplySerial(m, Gemm.dense(x, 3, k), packed, vec, 5, n, true, null);
+                try (Parallel two = new Parallel(2)) {
+                    float[] nat = new float[m * n + 5];
+                    Gemm.multiply(two, m, Gemm.dense(x, 3, k), packed, nat, 5, n, false, residual);
+                    assertArrayEquals(vec, nat, m + "x" + n + "x" + k + " from a residual" + (packed.bias == null ? "" : " and a bias"));
+                }
             }
         }
         for (int rows : new int[]{1, 6, 7, 13, 19, 24, 40}) { // the attention / Winograd entry: packed rows times one panel
@@ -272,28 +283,32 @@ class GemmTest {
         NativeGemm kernel = NativeGemm.get();
         if (Gemm.NR == 32) {
             float[] ap = new float[12 * 8], a = new float[18 * 8], b = new float[8 * 32], c = new float[18 * 32], bias = new float[32];
-            kernel.block512(ap, 0, 96, 12, a, 0, 8, 6, b, 0, 0, 1, 32, c, 0, 32, 8, false, bias, 0); // exactly fits
-            kernel.block512(null, 0, 0, 18, a, 0, 8, 0, b, 0, 0, 1, 32, c, 0, 32, 8, false, bias, 0); // in place, exactly fits
-            assertThrows(IndexOutOfBoundsException.class, () -> kernel.block512(null, 0, 0, 12, a, 0, 8, 6, b, 0, 0, 1, 32, c, 0, 32, 9, false, null, 0));
-            assertThrows(IndexOutOfBoundsException.class, () -> kernel.block512(ap, 1, 96, 12, a, 0, 8, 6, b, 0, 0, 1, 32, c, 0, 32, 8, false, null, 0));
-            assertThrows(IndexOutOfBoundsException.class, () -> kernel.block512(ap, 0, 96, 13, a, 0, 8, 0, b, 0, 0, 1, 32, c, 0, 32, 8, false, null, 0));
-            assertThrows(IndexOutOfBoundsException.class, () -> kernel.block512(ap, 0, 96, 12, a, 1, 8, 6, b, 0, 0, 1, 32, c, 0, 32, 8, false, null, 0));
-            assertThrows(IndexOutOfBoundsException.class, () -> kernel.block512(ap, 0, 96, 12, a, 0, 8, 6, b, 0, 32, 2, 32, c, 0, 64, 8, false, null, 0));
-            assertThrows(IndexOutOfBoundsException.class, () -> kernel.block512(ap, 0, 96, 12, a, 0, 8, 6, b, 0, 0, 1, 32, c, 1, 32, 8, true, null, 0));
-            assertThrows(IndexOutOfBoundsException.class, () -> kernel.block512(ap, 0, 96, 12, a, 0, 8, 6, b, 0, 0, 1, 32, c, 0, 32, 8, false, bias, 1));
-            assertThrows(IllegalArgumentException.class, () -> kernel.block512(ap, 0, 96, 12, a, 0, 8, 7, b, 0, 0, 1, 32, c, 0, 32, 8, false, null, 0));
-            assertThrows(IllegalArgumentException.class, () -> kernel.block512(ap, 0, 96, 12, a, 0, 8, 6, b, 0, 0, 1, 33, c, 0, 32, 8, false, null, 0));
-            assertThrows(IllegalStateException.class, () -> kernel.block(a, 0, 8, 6, b, 0, 0, 1, 16, c, 0, 16, 8, false, null, 0));
+            kernel.block512(ap, 0, 96, 12, a, 0, 8, 6, b, 0, 0, 1, 32, c, null, 0, 32, 8, false, bias, 0); // exactly fits
+            kernel.block512(null, 0, 0, 18, a, 0, 8, 0, b, 0, 0, 1, 32, c, null, 0, 32, 8, false, bias, 0); // in place, exactly fits
+            assertThrows(IndexOutOfBoundsException.class, () -> kernel.block512(null, 0, 0, 12, a, 0, 8, 6, b, 0, 0, 1, 32, c, null, 0, 32, 9, false, null, 0));
+            assertThrows(IndexOutOfBoundsException.class, () -> kernel.block512(ap, 1, 96, 12, a, 0, 8, 6, b, 0, 0, 1, 32, c, null, 0, 32, 8, false, null, 0));
+            assertThrows(IndexOutOfBoundsException.class, () -> kernel.block512(ap, 0, 96, 13, a, 0, 8, 0, b, 0, 0, 1, 32, c, null, 0, 32, 8, false, null, 0));
+            assertThrows(IndexOutOfBoundsException.class, () -> kernel.block512(ap, 0, 96, 12, a, 1, 8, 6, b, 0, 0, 1, 32, c, null, 0, 32, 8, false, null, 0));
+            assertThrows(IndexOutOfBoundsException.class, () -> kernel.block512(ap, 0, 96, 12, a, 0, 8, 6, b, 0, 32, 2, 32, c, null, 0, 64, 8, false, null, 0));
+            assertThrows(IndexOutOfBoundsException.class, () -> kernel.block512(ap, 0, 96, 12, a, 0, 8, 6, b, 0, 0, 1, 32, c, null, 1, 32, 8, true, null, 0));
+            assertThrows(IndexOutOfBoundsException.class, () -> kernel.block512(ap, 0, 96, 12, a, 0, 8, 6, b, 0, 0, 1, 32, c, null, 0, 32, 8, false, bias, 1));
+            assertThrows(IllegalArgumentException.class, () -> kernel.block512(ap, 0, 96, 12, a, 0, 8, 7, b, 0, 0, 1, 32, c, null, 0, 32, 8, false, null, 0));
+            assertThrows(IllegalArgumentException.class, () -> kernel.block512(ap, 0, 96, 12, a, 0, 8, 6, b, 0, 0, 1, 33, c, null, 0, 32, 8, false, null, 0));
+            kernel.block512(null, 0, 0, 18, a, 0, 8, 0, b, 0, 0, 1, 32, c, c.clone(), 0, 32, 8, false, bias, 0); // from a residual
+            assertThrows(IndexOutOfBoundsException.class, () -> kernel.block512(null, 0, 0, 18, a, 0, 8, 0, b, 0, 0, 1, 32, c, new float[c.length - 1], 0, 32, 8, false, null, 0));
+            assertThrows(IllegalStateException.class, () -> kernel.block(a, 0, 8, 6, b, 0, 0, 1, 16, c, null, 0, 16, 8, false, null, 0));
             return;
         }
         float[] a = new float[6 * 8], b = new float[8 * 16], c = new float[6 * 16], bias = new float[16];
-        kernel.block(a, 0, 8, 6, b, 0, 0, 1, 16, c, 0, 16, 8, false, bias, 0); // exactly fits
-        assertThrows(IndexOutOfBoundsException.class, () -> kernel.block(a, 1, 8, 6, b, 0, 0, 1, 16, c, 0, 16, 8, false, null, 0));
-        assertThrows(IndexOutOfBoundsException.class, () -> kernel.block(a, 0, 8, 6, b, 0, 16, 2, 16, c, 0, 32, 8, false, null, 0));
-        assertThrows(IndexOutOfBoundsException.class, () -> kernel.block(a, 0, 8, 6, b, 0, 0, 1, 16, c, 1, 16, 8, true, null, 0));
-        assertThrows(IndexOutOfBoundsException.class, () -> kernel.block(a, 0, 8, 6, b, 0, 0, 1, 16, c, 0, 16, 8, false, bias, 1));
-        assertThrows(IndexOutOfBoundsException.class, () -> kernel.block(a, 0, 8, 7, b, 0, 0, 1, 16, c, 0, 16, 8, false, null, 0));
-        assertThrows(IllegalArgumentException.class, () -> kernel.block(a, 0, 8, 6, b, 0, 0, 1, 17, c, 0, 16, 8, false, null, 0));
+        kernel.block(a, 0, 8, 6, b, 0, 0, 1, 16, c, null, 0, 16, 8, false, bias, 0); // exactly fits
+        kernel.block(a, 0, 8, 6, b, 0, 0, 1, 16, c, c.clone(), 0, 16, 8, false, bias, 0); // from a residual
+        assertThrows(IndexOutOfBoundsException.class, () -> kernel.block(a, 0, 8, 6, b, 0, 0, 1, 16, c, new float[c.length - 1], 0, 16, 8, false, null, 0));
+        assertThrows(IndexOutOfBoundsException.class, () -> kernel.block(a, 1, 8, 6, b, 0, 0, 1, 16, c, null, 0, 16, 8, false, null, 0));
+        assertThrows(IndexOutOfBoundsException.class, () -> kernel.block(a, 0, 8, 6, b, 0, 16, 2, 16, c, null, 0, 32, 8, false, null, 0));
+        assertThrows(IndexOutOfBoundsException.class, () -> kernel.block(a, 0, 8, 6, b, 0, 0, 1, 16, c, null, 1, 16, 8, true, null, 0));
+        assertThrows(IndexOutOfBoundsException.class, () -> kernel.block(a, 0, 8, 6, b, 0, 0, 1, 16, c, null, 0, 16, 8, false, bias, 1));
+        assertThrows(IndexOutOfBoundsException.class, () -> kernel.block(a, 0, 8, 7, b, 0, 0, 1, 16, c, null, 0, 16, 8, false, null, 0));
+        assertThrows(IllegalArgumentException.class, () -> kernel.block(a, 0, 8, 6, b, 0, 0, 1, 17, c, null, 0, 16, 8, false, null, 0));
     }
 
     private static void check(int m, int n, int k, float[] x, float[] w, Gemm.Packed packed) {
