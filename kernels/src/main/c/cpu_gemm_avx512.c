@@ -13,6 +13,9 @@
 #include <immintrin.h>
 #include <stddef.h>
 
+/* How far ahead (floats of B) the first row group of a block asks for B: the group that streams it from memory. */
+#define B_PREFETCH 512
+
 /* Columns of C a masked store touches: lastCols (1..32) as two 16-lane masks. */
 static inline __mmask16 low_mask(int cols) { return cols >= 16 ? (__mmask16) 0xFFFF : (__mmask16) ((1u << cols) - 1); }
 static inline __mmask16 high_mask(int cols) { return cols <= 16 ? (__mmask16) 0 : cols >= 32 ? (__mmask16) 0xFFFF : (__mmask16) ((1u << (cols - 16)) - 1); }
@@ -132,11 +135,11 @@ static void tile_rows_any(const float *a, long lda, const float *b, float *c, lo
 }
 
 /*
- * 12 x 32 of C with A's 12 rows read in place: four base pointers (rows 0, 3, 6, 9) with lda as
+ * 12 x 32 of C with A's 12 rows read in place (prefetch: asking for B ahead as well): four base pointers (rows 0, 3, 6, 9) with lda as
  * the index register, so every row's broadcast is one addressing mode and nothing spills.
  */
 static inline __attribute__((always_inline)) void tile12_in_place(const float *a, long lda, const float *b, float *c, long ldc, int kc,
-                                                                  int acc, const float *res, const float *bias, __mmask16 m0, __mmask16 m1) {
+                                                                  int acc, const float *res, const float *bias, __mmask16 m0, __mmask16 m1, const int prefetch) {
     __m512 acc0[12], acc1[12];
     start_tile(acc0, acc1, c, ldc, acc, res, bias, m0, m1, 12);
     const float *p0 = a, *p3 = a + 3 * lda, *p6 = a + 6 * lda, *p9 = a + 9 * lda, *pb = b;
@@ -144,6 +147,10 @@ static inline __attribute__((always_inline)) void tile12_in_place(const float *a
 #pragma GCC unroll 4
     for (int k = 0; k < kc; k++, pb += 32, p0++, p3++, p6++, p9++) {
         __m512 b0 = _mm512_loadu_ps(pb), b1 = _mm512_loadu_ps(pb + 16);
+        if (prefetch) {
+            _mm_prefetch((const char *) (pb + B_PREFETCH), _MM_HINT_T0);
+            _mm_prefetch((const char *) (pb + B_PREFETCH + 16), _MM_HINT_T0);
+        }
         REFLDMSEG_ROW(0, p0, 0) REFLDMSEG_ROW(1, p0, 1) REFLDMSEG_ROW(2, p0, 2)
         REFLDMSEG_ROW(3, p3, 0) REFLDMSEG_ROW(4, p3, 1) REFLDMSEG_ROW(5, p3, 2)
         REFLDMSEG_ROW(6, p6, 0) REFLDMSEG_ROW(7, p6, 1) REFLDMSEG_ROW(8, p6, 2)
@@ -159,7 +166,8 @@ static inline __attribute__((always_inline)) void tile12_in_place(const float *a
  * filled: its rows past rows12 are not computed), or, where ap is NULL, are read in place, row r at
  * a[aOff + r lda]; the next rows6 (0..6) rows are read in place, row rows12 + r at a[aOff +
  * (rows12 + r) lda]. Each row group passes over every panel before the next group starts, so its A
- * (12 x kc) stays in L1 while the run's B panels stream from L2. Panel p's K slice at b[bOff + p
+ * (12 x kc) stays in L1 while the run's B panels stream from L2 (the first group, which brings them
+ * from memory, prefetches them B_PREFETCH floats ahead). Panel p's K slice at b[bOff + p
  * bStride] as [kc][32] (zero past the real columns); the last panel has lastCols (1..32) columns of
  * C. C's row r, panel p at c[cOff + r ldc + 32 p]; the residual (may be NULL, read only when not
  * accumulating: then C = residual + A B^T (+ bias)) laid out as C, at residual[cOff + r ldc + 32 p];
@@ -186,9 +194,12 @@ void refldmseg_avx512_block(const float *ap, long apOff, long apStride, int rows
             __mmask16 m0 = low_mask(cols), m1 = high_mask(cols);
             float *cg = c + 32 * p + 12 * g * ldc;
             const float *rg = residual ? residual + 32 * p + 12 * g * ldc : NULL;
+            if (g == 0 && p + 1 < panels) /* the start of the next panel, which the in-tile prefetch does not reach */
+                for (int o = 0; o < B_PREFETCH; o += 16) _mm_prefetch((const char *) (bp + bStride + o), _MM_HINT_T1);
             if (ap && rows == 12) tile12(ap + g * apStride, bp, cg, ldc, kc, accumulate, rg, bb, m0, m1, 12);
             else if (ap) tile12_any(ap + g * apStride, bp, cg, ldc, kc, accumulate, rg, bb, m0, m1, rows);
-            else if (rows == 12) tile12_in_place(a + 12 * g * lda, lda, bp, cg, ldc, kc, accumulate, rg, bb, m0, m1);
+            else if (rows == 12 && g == 0) tile12_in_place(a, lda, bp, cg, ldc, kc, accumulate, rg, bb, m0, m1, 1);
+            else if (rows == 12) tile12_in_place(a + 12 * g * lda, lda, bp, cg, ldc, kc, accumulate, rg, bb, m0, m1, 0);
             else tile_rows_any(a + 12 * g * lda, lda, bp, cg, ldc, kc, accumulate, rg, bb, m0, m1, rows);
         }
     }
