@@ -86,8 +86,7 @@ void refldmseg_avx2_block(const float *a, long aOff, long lda, int rows,
     a += aOff;
     b += bOff;
     c += cOff;
-    if (residual && !accumulate) residual += cOff;
-    else residual = NULL;
+    if (residual) residual += cOff;
     int full = rows / 6, tail = rows % 6;
     for (int p = 0; p < panels; p++) {
         const float *bp = b + p * bStride, *bb = bias ? bias + biasOff + 16 * p : NULL;

@@ -135,8 +135,9 @@ static void tile_rows_any(const float *a, long lda, const float *b, float *c, lo
 }
 
 /*
- * 12 x 32 of C with A's 12 rows read in place (prefetch: asking for B ahead as well): four base pointers (rows 0, 3, 6, 9) with lda as
- * the index register, so every row's broadcast is one addressing mode and nothing spills.
+ * 12 x 32 of C with A's 12 rows read in place: four base pointers (rows 0, 3, 6, 9) with lda as
+ * the index register, so every row's broadcast is one addressing mode and nothing spills. With
+ * `prefetch` (a constant after inlining) it also asks for B B_PREFETCH floats ahead.
  */
 static inline __attribute__((always_inline)) void tile12_in_place(const float *a, long lda, const float *b, float *c, long ldc, int kc,
                                                                   int acc, const float *res, const float *bias, __mmask16 m0, __mmask16 m1, const int prefetch) {

@@ -104,8 +104,9 @@ final class NativeGemm {
                 "native GEMM block: rows " + rows + ", panels " + panels + ", kc " + kc + ", last panel's columns " + lastCols);
         within("A", a.length, aOff, (long) (rows - 1) * lda + kc);
         within("B", b.length, bOff, (long) (panels - 1) * bStride + (long) kc * 16);
-        within("C", c.length, cOff, (long) (rows - 1) * ldc + 16L * (panels - 1) + lastCols);
-        if (residual != null && !accumulate) within("residual", residual.length, cOff, (long) (rows - 1) * ldc + 16L * (panels - 1) + lastCols);
+        long cExtent = (long) (rows - 1) * ldc + 16L * (panels - 1) + lastCols;
+        within("C", c.length, cOff, cExtent);
+        if (residual != null && !accumulate) within("residual", residual.length, cOff, cExtent);
         if (bias != null && !accumulate) within("bias", bias.length, biasOff, 16L * panels);
         try {
             block.invokeExact(MemorySegment.ofArray(a), (long) aOff, (long) lda, rows, MemorySegment.ofArray(b), (long) bOff,
@@ -136,8 +137,9 @@ final class NativeGemm {
         if (rows12 > 0 && !inPlace) within("packed A", ap.length, apOff, (long) ((rows12 + 11) / 12 - 1) * apStride + 12L * kc);
         if (inPlace || rows6 > 0) within("A", a.length, aOff, (long) (rows - 1) * lda + kc);
         within("B", b.length, bOff, (long) (panels - 1) * bStride + (long) kc * 32);
-        within("C", c.length, cOff, (long) (rows - 1) * ldc + 32L * (panels - 1) + lastCols);
-        if (residual != null && !accumulate) within("residual", residual.length, cOff, (long) (rows - 1) * ldc + 32L * (panels - 1) + lastCols);
+        long cExtent = (long) (rows - 1) * ldc + 32L * (panels - 1) + lastCols;
+        within("C", c.length, cOff, cExtent);
+        if (residual != null && !accumulate) within("residual", residual.length, cOff, cExtent);
         if (bias != null && !accumulate) within("bias", bias.length, biasOff, 32L * panels);
         try {
             block512.invokeExact(segment(rows12 > 0 ? ap : null), (long) apOff, (long) apStride, rows12,
