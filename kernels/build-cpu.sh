@@ -19,6 +19,6 @@ fi
 mkdir -p "$out"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-"$cc" -O3 -mavx2 -mfma -mprfchw -fPIC -shared -fno-strict-aliasing -Wall -Werror -o "$tmp/lib.so" "$src"/*.c
+"$cc" -O3 -mavx2 -mfma -mf16c -mprfchw -fPIC -shared -fno-strict-aliasing -ffp-contract=off -Wall -Werror -o "$tmp/lib.so" "$src"/*.c
 mv "$tmp/lib.so" "$lib"
 echo "[kernels] $("$cc" --version | head -1): wrote $lib ($(stat -c %s "$lib") bytes)"

@@ -151,6 +151,16 @@ final class Gemm {
 
         /** Packed elements [from, from + len) as fp32 into dst[to...]. */
         void widen(int from, float[] dst, int to, int len) {
+            widen(from, 0, dst, to, 0, len, 1, NativeGemm.get());
+        }
+
+        /** count runs of len packed elements, run s from from + s stride, as fp32 into dst[to + s dStride...]; natively where {@code kernel} is not null. */
+        void widen(int from, int stride, float[] dst, int to, int dStride, int len, int count, NativeGemm kernel) {
+            if (half != null && kernel != null) kernel.widen(half, from, stride, dst, to, dStride, len, count, bf16);
+            else for (int s = 0; s < count; s++) widenInJava(from + s * stride, dst, to + s * dStride, len);
+        }
+
+        private void widenInJava(int from, float[] dst, int to, int len) {
             if (half == null) System.arraycopy(data, from, dst, to, len);
             else if (bf16) widenBf16(half, from, dst, to, len);
             else for (int i = 0; i < len; i++) dst[to + i] = Float.float16ToFloat(half[from + i]);
@@ -318,13 +328,13 @@ final class Gemm {
                               NativeGemm kernel) {
         int grouped = groupedRows(a.rows());
         if (kernel != null && MR == SMALL_MR) { // every group is 6 rows as they are, [6][k]
-            kernel.block(a.data(), k0, a.k(), grouped, b, bOff, 0, 1, NR, c, null, cOff, ldc, kc, accumulate, null, 0);
+            kernel.block(a.data(), k0, a.k(), grouped, b, bOff, 0, null, 0, 0, false, 1, NR, c, null, cOff, ldc, kc, accumulate, null, 0);
             return;
         }
         if (kernel != null) { // 12-row panels, then at most one group of 6 rows as they are
             int rows6 = grouped % MR == 0 ? 0 : SMALL_MR, rows12 = grouped - rows6;
             kernel.block512(a.data(), k0 * MR, MR * a.k(), rows12, a.data(), k0, a.k(), rows6,
-                    b, bOff, 0, 1, NR, c, null, cOff, ldc, kc, accumulate, null, 0);
+                    b, bOff, 0, null, 0, 0, false, 1, NR, c, null, cOff, ldc, kc, accumulate, null, 0);
             return;
         }
         for (int row = 0, groupRows; row < grouped; row += groupRows) {
@@ -447,8 +457,17 @@ final class Gemm {
                 if (residual != null && kernel == null && k0 == 0) startFromResidual(residual, b.bias, m0, m1, q0 * NR, Math.min(b.n, q1 * NR), c, cOff, ldc);
                 float[] bData = b.data;
                 int bBase = q0 * b.k * NR + k0 * NR, bStride = b.k * NR;
+                short[] half = null; // 16-bit B that the native block's first row block widens into bData as it multiplies it
                 if (b.half != null) { // widen this K slice of the run's panels once; every row block reuses it
-                    bData = widened(b, q0, q1, k0, kc);
+                    if (kernel != null) {
+                        bData = wideScratch((q1 - q0) * kc * NR);
+                        half = b.half;
+                    } else {
+                        bData = widened(b, q0, q1, k0, kc, kernel);
+                    }
+                }
+                int halfOff = bBase, halfStride = bStride;
+                if (b.half != null) {
                     bBase = 0;
                     bStride = kc * NR;
                 }
@@ -456,13 +475,13 @@ final class Gemm {
                     int mc = Math.min(MC, m1 - mb);
                     Block blk = a.slice(mb, mc, k0, kc);
                     if (kernel != null && MR == SMALL_MR) { // the native kernel takes the whole block, ragged rows and columns too
-                        kernel.block(blk.data(), blk.offset(), blk.lda(), mc, bData, bBase, bStride, q1 - q0, Math.min(NR, b.n - (q1 - 1) * NR),
+                        kernel.block(blk.data(), blk.offset(), blk.lda(), mc, bData, bBase, bStride, mb == m0 ? half : null, halfOff, halfStride, b.bf16, q1 - q0, Math.min(NR, b.n - (q1 - 1) * NR),
                                 c, res, cOff + mb * ldc + q0 * NR, ldc, kc, acc, acc ? null : b.bias, q0 * NR);
                         continue;
                     }
                     if (kernel != null) { // AVX-512: every row read in place (packing A cost more than the kernel saves)
                         kernel.block512(null, 0, 0, mc, blk.data(), blk.offset(), blk.lda(), 0,
-                                bData, bBase, bStride, q1 - q0, Math.min(NR, b.n - (q1 - 1) * NR),
+                                bData, bBase, bStride, mb == m0 ? half : null, halfOff, halfStride, b.bf16, q1 - q0, Math.min(NR, b.n - (q1 - 1) * NR),
                                 c, res, cOff + mb * ldc + q0 * NR, ldc, kc, acc, acc ? null : b.bias, q0 * NR);
                         continue;
                     }
@@ -485,15 +504,21 @@ final class Gemm {
 
     private static final ThreadLocal<float[]> WIDE_B = ThreadLocal.withInitial(() -> new float[0]);
 
-    /** The 16-bit slice [k0, k0 + kc) of panels [q0, q1) as fp32, laid out [panel - q0][kc][NR]. */
-    private static float[] widened(Packed b, int q0, int q1, int k0, int kc) {
-        int len = kc * NR;
+    /** This thread's buffer for widened B, at least {@code size} floats. */
+    private static float[] wideScratch(int size) {
         float[] w = WIDE_B.get();
-        if (w.length < (q1 - q0) * len) {
-            w = new float[(q1 - q0) * len];
+        if (w.length < size) {
+            w = new float[size];
             WIDE_B.set(w);
         }
-        for (int p = q0; p < q1; p++) b.widen(p * b.k * NR + k0 * NR, w, (p - q0) * len, len);
+        return w;
+    }
+
+    /** The 16-bit slice [k0, k0 + kc) of panels [q0, q1) as fp32, laid out [panel - q0][kc][NR]. */
+    private static float[] widened(Packed b, int q0, int q1, int k0, int kc, NativeGemm kernel) {
+        int len = kc * NR;
+        float[] w = wideScratch((q1 - q0) * len);
+        b.widen(q0 * b.k * NR + k0 * NR, b.k * NR, w, 0, len, len, q1 - q0, kernel);
         return w;
     }
 

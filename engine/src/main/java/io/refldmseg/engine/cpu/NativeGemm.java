@@ -56,20 +56,28 @@ final class NativeGemm {
     private final MethodHandle block;
     /** The AVX-512 block (512-bit vectors) or null. */
     private final MethodHandle block512;
+    /** fp16 / bf16 slices widened to fp32, with the vector width of the block that runs. */
+    private final MethodHandle widen;
 
     private NativeGemm(Path library, boolean wide) {
         SymbolLookup lookup = SymbolLookup.libraryLookup(library, Arena.global());
         String name = wide ? "refldmseg_avx512_block" : "refldmseg_avx2_block";
         MemorySegment fn = lookup.find(name).orElseThrow(() -> new IllegalStateException(library + " has no " + name));
-        // (b, bOff, bStride, panels, lastCols, c, residual, cOff, ldc, kc, accumulate, bias, biasOff), after the A operands
+        // (b, bOff, bStride, h, hOff, hStride, bf16, panels, lastCols, c, residual, cOff, ldc, kc, accumulate, bias, biasOff), after the A operands
         FunctionDescriptor bAndC = FunctionDescriptor.ofVoid(ADDRESS, JAVA_LONG, JAVA_LONG, JAVA_INT, JAVA_INT,
                 ADDRESS, ADDRESS, JAVA_LONG, JAVA_LONG, JAVA_INT, JAVA_INT, ADDRESS, JAVA_LONG);
         FunctionDescriptor descriptor = wide // (ap, apOff, apStride, rows12, a, aOff, lda, rows6) or (a, aOff, lda, rows)
-                ? bAndC.insertArgumentLayouts(0, ADDRESS, JAVA_LONG, JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_LONG, JAVA_INT)
-                : bAndC.insertArgumentLayouts(0, ADDRESS, JAVA_LONG, JAVA_LONG, JAVA_INT);
+                ? bAndC.insertArgumentLayouts(3, ADDRESS, JAVA_LONG, JAVA_LONG, JAVA_INT)
+                        .insertArgumentLayouts(0, ADDRESS, JAVA_LONG, JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_LONG, JAVA_INT)
+                : bAndC.insertArgumentLayouts(3, ADDRESS, JAVA_LONG, JAVA_LONG, JAVA_INT).insertArgumentLayouts(0, ADDRESS, JAVA_LONG, JAVA_LONG, JAVA_INT);
         MethodHandle handle = Linker.nativeLinker().downcallHandle(fn, descriptor, Linker.Option.critical(true));
         block = wide ? null : handle;
         block512 = wide ? handle : null;
+        String widenName = wide ? "refldmseg_avx512_widen" : "refldmseg_avx2_widen";
+        MemorySegment widenFn = lookup.find(widenName).orElseThrow(() -> new IllegalStateException(library + " has no " + widenName));
+        // (h, hOff, hStride, dst, dOff, dStride, len, count, bf16)
+        widen = Linker.nativeLinker().downcallHandle(widenFn, FunctionDescriptor.ofVoid(ADDRESS, JAVA_LONG, JAVA_LONG, ADDRESS, JAVA_LONG,
+                JAVA_LONG, JAVA_LONG, JAVA_INT, JAVA_INT), Linker.Option.critical(true));
     }
 
     /** The kernel, or null where the Vector API kernels run. */
@@ -93,9 +101,13 @@ final class NativeGemm {
      * p's K slice of kc at b[bOff + p bStride] as [kc][16] (zero past the real columns), C's row r,
      * panel p at c[cOff + r ldc + 16 p], the residual (null: none; not read when accumulating, else
      * C = residual + A B^T (+ bias)) laid out as C, the bias (null: none; not read when accumulating)
-     * at bias[biasOff + 16 p], 16 values per panel.
+     * at bias[biasOff + 16 p], 16 values per panel. Where {@code h} is not null, B's panel p is
+     * 16-bit (fp16, or bf16 where {@code bf16}) at h[hOff + p hStride] ([kc][16]): the panel's
+     * first row group widens it into b at bOff + p bStride as it multiplies it, the later groups
+     * (and a later call given null) read it there.
      */
-    void block(float[] a, int aOff, int lda, int rows, float[] b, int bOff, int bStride, int panels, int lastCols,
+    void block(float[] a, int aOff, int lda, int rows, float[] b, int bOff, int bStride, short[] h, int hOff, int hStride, boolean bf16,
+               int panels, int lastCols,
                float[] c, float[] residual, int cOff, int ldc, int kc, boolean accumulate, float[] bias, int biasOff) {
         // the C code trusts its indices: check every array's extent here, so a wrong offset throws instead of corrupting the heap
         if (block == null) throw new IllegalStateException("the AVX2 block runs with 256-bit vectors only");
@@ -104,13 +116,14 @@ final class NativeGemm {
                 "native GEMM block: rows " + rows + ", panels " + panels + ", kc " + kc + ", last panel's columns " + lastCols);
         within("A", a.length, aOff, (long) (rows - 1) * lda + kc);
         within("B", b.length, bOff, (long) (panels - 1) * bStride + (long) kc * 16);
+        halfWithin(h, hOff, hStride, panels, kc * 16L);
         long cExtent = (long) (rows - 1) * ldc + 16L * (panels - 1) + lastCols;
         within("C", c.length, cOff, cExtent);
         if (residual != null && !accumulate) within("residual", residual.length, cOff, cExtent);
         if (bias != null && !accumulate) within("bias", bias.length, biasOff, 16L * panels);
         try {
             block.invokeExact(MemorySegment.ofArray(a), (long) aOff, (long) lda, rows, MemorySegment.ofArray(b), (long) bOff,
-                    (long) bStride, panels, lastCols, MemorySegment.ofArray(c), segment(accumulate ? null : residual), (long) cOff, (long) ldc,
+                    (long) bStride, segment(h), (long) hOff, (long) hStride, bf16 ? 1 : 0, panels, lastCols, MemorySegment.ofArray(c), segment(accumulate ? null : residual), (long) cOff, (long) ldc,
                     kc, accumulate ? 1 : 0, segment(accumulate ? null : bias), (long) biasOff);
         } catch (Throwable e) {
             throw new IllegalStateException("native GEMM kernel failed", e);
@@ -123,10 +136,13 @@ final class NativeGemm {
      * (r, k) at ap[apOff + g apStride + 12 k + r] for group g; a partly filled last group is zero past
      * its rows) or, with ap null, are read in place, row r at a[aOff + r lda]; the next rows6 (0..6)
      * are read in place, row rows12 + r at a[aOff + (rows12 + r) lda]. B, C, the residual and the
-     * bias as in {@link #block}, with 32 columns per panel (lastCols 1..32).
+     * bias as in {@link #block}, with 32 columns per panel (lastCols 1..32); or, where {@code h} is
+     * not null, B's panel p is 16-bit (fp16, or bf16 where {@code bf16}) at h[hOff + p hStride]
+     * ([kc][32]): the first row group widens it into b at bOff + p bStride as it multiplies it, the
+     * later groups (and a later call given null) read it there.
      */
     void block512(float[] ap, int apOff, int apStride, int rows12, float[] a, int aOff, int lda, int rows6,
-                  float[] b, int bOff, int bStride, int panels, int lastCols,
+                  float[] b, int bOff, int bStride, short[] h, int hOff, int hStride, boolean bf16, int panels, int lastCols,
                   float[] c, float[] residual, int cOff, int ldc, int kc, boolean accumulate, float[] bias, int biasOff) {
         if (block512 == null) throw new IllegalStateException("the AVX-512 block runs with 512-bit vectors only");
         int rows = rows12 + rows6;
@@ -137,6 +153,7 @@ final class NativeGemm {
         if (rows12 > 0 && !inPlace) within("packed A", ap.length, apOff, (long) ((rows12 + 11) / 12 - 1) * apStride + 12L * kc);
         if (inPlace || rows6 > 0) within("A", a.length, aOff, (long) (rows - 1) * lda + kc);
         within("B", b.length, bOff, (long) (panels - 1) * bStride + (long) kc * 32);
+        halfWithin(h, hOff, hStride, panels, kc * 32L);
         long cExtent = (long) (rows - 1) * ldc + 32L * (panels - 1) + lastCols;
         within("C", c.length, cOff, cExtent);
         if (residual != null && !accumulate) within("residual", residual.length, cOff, cExtent);
@@ -144,7 +161,8 @@ final class NativeGemm {
         try {
             block512.invokeExact(segment(rows12 > 0 ? ap : null), (long) apOff, (long) apStride, rows12,
                     segment(inPlace || rows6 > 0 ? a : null), (long) aOff, (long) lda, rows6,
-                    MemorySegment.ofArray(b), (long) bOff, (long) bStride, panels, lastCols,
+                    MemorySegment.ofArray(b), (long) bOff, (long) bStride, segment(h), (long) hOff,
+                    (long) hStride, bf16 ? 1 : 0, panels, lastCols,
                     MemorySegment.ofArray(c), segment(accumulate ? null : residual), (long) cOff, (long) ldc, kc, accumulate ? 1 : 0,
                     segment(accumulate ? null : bias), (long) biasOff);
         } catch (Throwable e) {
@@ -152,8 +170,42 @@ final class NativeGemm {
         }
     }
 
+    /**
+     * count slices of len 16-bit values, slice s at h[hOff + s hStride], as fp32 at dst[dOff + s
+     * dStride]: fp16 bits, or bf16 bits (the top half of an fp32) where {@code bf16}. Exact, the
+     * same bits as {@link Float#float16ToFloat} or {@code bits << 16}; it prefetches the source
+     * ahead, which the weights of a forward (each read once, from memory) need.
+     */
+    void widen(short[] h, int hOff, int hStride, float[] dst, int dOff, int dStride, int len, int count, boolean bf16) {
+        if (count == 0 || len == 0) return;
+        if (count < 0 || len < 0 || hStride < 0 || dStride < 0)
+            throw new IllegalArgumentException("native widen: " + count + " slices of " + len + ", strides " + hStride + " and " + dStride);
+        long hExtent = (long) (count - 1) * hStride + len, dExtent = (long) (count - 1) * dStride + len;
+        if (hOff < 0 || hOff + hExtent > h.length)
+            throw new IndexOutOfBoundsException("native widen: source [" + hOff + ", " + (hOff + hExtent) + ") outside its " + h.length + " values");
+        within("widened B", dst.length, dOff, dExtent);
+        try {
+            widen.invokeExact(MemorySegment.ofArray(h), (long) hOff, (long) hStride, MemorySegment.ofArray(dst), (long) dOff, (long) dStride,
+                    (long) len, count, bf16 ? 1 : 0);
+        } catch (Throwable e) {
+            throw new IllegalStateException("native widen failed", e);
+        }
+    }
+
     private static MemorySegment segment(float[] array) {
         return array == null ? MemorySegment.NULL : MemorySegment.ofArray(array);
+    }
+
+    private static MemorySegment segment(short[] array) {
+        return array == null ? MemorySegment.NULL : MemorySegment.ofArray(array);
+    }
+
+    /** The 16-bit B of a block (null: none), panels of panelValues from hOff, hStride apart, inside h. */
+    private static void halfWithin(short[] h, int hOff, int hStride, int panels, long panelValues) {
+        if (h == null) return;
+        long extent = (long) (panels - 1) * hStride + panelValues;
+        if (hOff < 0 || hStride < 0 || hOff + extent > h.length)
+            throw new IndexOutOfBoundsException("native GEMM block: 16-bit B [" + hOff + ", " + (hOff + extent) + ") outside its " + h.length + " values");
     }
 
     private static void within(String what, int length, int offset, long extent) {
@@ -168,8 +220,8 @@ final class NativeGemm {
         if (bits != 256 && bits != 512) return bits + "-bit vectors (the native kernels are 256- and 512-bit ones)";
         if (!System.getProperty("os.name", "").startsWith("Linux") || !System.getProperty("os.arch", "").equals("amd64"))
             return "the native kernel is built for Linux x86-64 only";
-        if (bits == 256 && !cpuFlags().containsAll(Set.of("avx2", "fma"))) return "this CPU has no AVX2 + FMA";
-        if (bits == 512 && !cpuFlags().contains("avx512f")) return "this CPU has no AVX-512F";
+        if (bits == 256 && !cpuFlags().containsAll(Set.of("avx2", "fma", "f16c"))) return "this CPU has no AVX2 + FMA + F16C";
+        if (bits == 512 && !cpuFlags().containsAll(Set.of("avx512f", "f16c"))) return "this CPU has no AVX-512F + F16C";
         if (NativeGemm.class.getResource(RESOURCE) == null) return "this build has no native kernel (no C compiler when it was built)";
         return null;
     }

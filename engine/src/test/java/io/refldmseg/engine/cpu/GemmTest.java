@@ -281,34 +281,49 @@ class GemmTest {
     void nativeBlocksOutsideTheirArraysThrowInsteadOfWriting() {
         org.junit.jupiter.api.Assumptions.assumeTrue(NativeGemm.get() != null, "no native kernel here: " + NativeGemm.whyNot());
         NativeGemm kernel = NativeGemm.get();
+        short[] h = new short[3 * 40];
+        float[] wide = new float[2 * 50 + 40];
+        kernel.widen(h, 0, 40, wide, 0, 50, 40, 3, false); // three slices of 40, exactly fits both
+        kernel.widen(h, 0, 40, wide, 0, 50, 40, 3, true);
+        assertThrows(IndexOutOfBoundsException.class, () -> kernel.widen(h, 1, 40, wide, 0, 50, 40, 3, false));
+        assertThrows(IndexOutOfBoundsException.class, () -> kernel.widen(h, 0, 40, wide, 1, 50, 40, 3, false));
+        assertThrows(IndexOutOfBoundsException.class, () -> kernel.widen(h, 0, 41, wide, 0, 50, 40, 3, false));
+        assertThrows(IllegalArgumentException.class, () -> kernel.widen(h, 0, -40, wide, 0, 50, 40, 3, false));
         if (Gemm.NR == 32) {
             float[] ap = new float[12 * 8], a = new float[18 * 8], b = new float[8 * 32], c = new float[18 * 32], bias = new float[32];
-            kernel.block512(ap, 0, 96, 12, a, 0, 8, 6, b, 0, 0, 1, 32, c, null, 0, 32, 8, false, bias, 0); // exactly fits
-            kernel.block512(null, 0, 0, 18, a, 0, 8, 0, b, 0, 0, 1, 32, c, null, 0, 32, 8, false, bias, 0); // in place, exactly fits
-            assertThrows(IndexOutOfBoundsException.class, () -> kernel.block512(null, 0, 0, 12, a, 0, 8, 6, b, 0, 0, 1, 32, c, null, 0, 32, 9, false, null, 0));
-            assertThrows(IndexOutOfBoundsException.class, () -> kernel.block512(ap, 1, 96, 12, a, 0, 8, 6, b, 0, 0, 1, 32, c, null, 0, 32, 8, false, null, 0));
-            assertThrows(IndexOutOfBoundsException.class, () -> kernel.block512(ap, 0, 96, 13, a, 0, 8, 0, b, 0, 0, 1, 32, c, null, 0, 32, 8, false, null, 0));
-            assertThrows(IndexOutOfBoundsException.class, () -> kernel.block512(ap, 0, 96, 12, a, 1, 8, 6, b, 0, 0, 1, 32, c, null, 0, 32, 8, false, null, 0));
-            assertThrows(IndexOutOfBoundsException.class, () -> kernel.block512(ap, 0, 96, 12, a, 0, 8, 6, b, 0, 32, 2, 32, c, null, 0, 64, 8, false, null, 0));
-            assertThrows(IndexOutOfBoundsException.class, () -> kernel.block512(ap, 0, 96, 12, a, 0, 8, 6, b, 0, 0, 1, 32, c, null, 1, 32, 8, true, null, 0));
-            assertThrows(IndexOutOfBoundsException.class, () -> kernel.block512(ap, 0, 96, 12, a, 0, 8, 6, b, 0, 0, 1, 32, c, null, 0, 32, 8, false, bias, 1));
-            assertThrows(IllegalArgumentException.class, () -> kernel.block512(ap, 0, 96, 12, a, 0, 8, 7, b, 0, 0, 1, 32, c, null, 0, 32, 8, false, null, 0));
-            assertThrows(IllegalArgumentException.class, () -> kernel.block512(ap, 0, 96, 12, a, 0, 8, 6, b, 0, 0, 1, 33, c, null, 0, 32, 8, false, null, 0));
-            kernel.block512(null, 0, 0, 18, a, 0, 8, 0, b, 0, 0, 1, 32, c, c.clone(), 0, 32, 8, false, bias, 0); // from a residual
-            assertThrows(IndexOutOfBoundsException.class, () -> kernel.block512(null, 0, 0, 18, a, 0, 8, 0, b, 0, 0, 1, 32, c, new float[c.length - 1], 0, 32, 8, false, null, 0));
-            assertThrows(IllegalStateException.class, () -> kernel.block(a, 0, 8, 6, b, 0, 0, 1, 16, c, null, 0, 16, 8, false, null, 0));
+            short[] b16 = new short[8 * 32];
+            kernel.block512(null, 0, 0, 18, a, 0, 8, 0, b, 0, 0, b16, 0, 0, false, 1, 32, c, null, 0, 32, 8, false, bias, 0); // 16-bit B, exactly fits
+            assertThrows(IndexOutOfBoundsException.class, () -> kernel.block512(null, 0, 0, 18, a, 0, 8, 0, b, 0, 0, b16, 1, 0, false, 1, 32, c, null, 0, 32, 8, false, null, 0));
+            assertThrows(IndexOutOfBoundsException.class, () -> kernel.block512(null, 0, 0, 18, a, 0, 8, 0, b, 0, 0, new short[8 * 32 - 1], 0, 0, true, 1, 32, c, null, 0, 32, 8, false, null, 0));
+            kernel.block512(ap, 0, 96, 12, a, 0, 8, 6, b, 0, 0, null, 0, 0, false, 1, 32, c, null, 0, 32, 8, false, bias, 0); // exactly fits
+            kernel.block512(null, 0, 0, 18, a, 0, 8, 0, b, 0, 0, null, 0, 0, false, 1, 32, c, null, 0, 32, 8, false, bias, 0); // in place, exactly fits
+            assertThrows(IndexOutOfBoundsException.class, () -> kernel.block512(null, 0, 0, 12, a, 0, 8, 6, b, 0, 0, null, 0, 0, false, 1, 32, c, null, 0, 32, 9, false, null, 0));
+            assertThrows(IndexOutOfBoundsException.class, () -> kernel.block512(ap, 1, 96, 12, a, 0, 8, 6, b, 0, 0, null, 0, 0, false, 1, 32, c, null, 0, 32, 8, false, null, 0));
+            assertThrows(IndexOutOfBoundsException.class, () -> kernel.block512(ap, 0, 96, 13, a, 0, 8, 0, b, 0, 0, null, 0, 0, false, 1, 32, c, null, 0, 32, 8, false, null, 0));
+            assertThrows(IndexOutOfBoundsException.class, () -> kernel.block512(ap, 0, 96, 12, a, 1, 8, 6, b, 0, 0, null, 0, 0, false, 1, 32, c, null, 0, 32, 8, false, null, 0));
+            assertThrows(IndexOutOfBoundsException.class, () -> kernel.block512(ap, 0, 96, 12, a, 0, 8, 6, b, 0, 32, null, 0, 0, false, 2, 32, c, null, 0, 64, 8, false, null, 0));
+            assertThrows(IndexOutOfBoundsException.class, () -> kernel.block512(ap, 0, 96, 12, a, 0, 8, 6, b, 0, 0, null, 0, 0, false, 1, 32, c, null, 1, 32, 8, true, null, 0));
+            assertThrows(IndexOutOfBoundsException.class, () -> kernel.block512(ap, 0, 96, 12, a, 0, 8, 6, b, 0, 0, null, 0, 0, false, 1, 32, c, null, 0, 32, 8, false, bias, 1));
+            assertThrows(IllegalArgumentException.class, () -> kernel.block512(ap, 0, 96, 12, a, 0, 8, 7, b, 0, 0, null, 0, 0, false, 1, 32, c, null, 0, 32, 8, false, null, 0));
+            assertThrows(IllegalArgumentException.class, () -> kernel.block512(ap, 0, 96, 12, a, 0, 8, 6, b, 0, 0, null, 0, 0, false, 1, 33, c, null, 0, 32, 8, false, null, 0));
+            kernel.block512(null, 0, 0, 18, a, 0, 8, 0, b, 0, 0, null, 0, 0, false, 1, 32, c, c.clone(), 0, 32, 8, false, bias, 0); // from a residual
+            assertThrows(IndexOutOfBoundsException.class, () -> kernel.block512(null, 0, 0, 18, a, 0, 8, 0, b, 0, 0, null, 0, 0, false, 1, 32, c, new float[c.length - 1], 0, 32, 8, false, null, 0));
+            assertThrows(IllegalStateException.class, () -> kernel.block(a, 0, 8, 6, b, 0, 0, null, 0, 0, false, 1, 16, c, null, 0, 16, 8, false, null, 0));
             return;
         }
         float[] a = new float[6 * 8], b = new float[8 * 16], c = new float[6 * 16], bias = new float[16];
-        kernel.block(a, 0, 8, 6, b, 0, 0, 1, 16, c, null, 0, 16, 8, false, bias, 0); // exactly fits
-        kernel.block(a, 0, 8, 6, b, 0, 0, 1, 16, c, c.clone(), 0, 16, 8, false, bias, 0); // from a residual
-        assertThrows(IndexOutOfBoundsException.class, () -> kernel.block(a, 0, 8, 6, b, 0, 0, 1, 16, c, new float[c.length - 1], 0, 16, 8, false, null, 0));
-        assertThrows(IndexOutOfBoundsException.class, () -> kernel.block(a, 1, 8, 6, b, 0, 0, 1, 16, c, null, 0, 16, 8, false, null, 0));
-        assertThrows(IndexOutOfBoundsException.class, () -> kernel.block(a, 0, 8, 6, b, 0, 16, 2, 16, c, null, 0, 32, 8, false, null, 0));
-        assertThrows(IndexOutOfBoundsException.class, () -> kernel.block(a, 0, 8, 6, b, 0, 0, 1, 16, c, null, 1, 16, 8, true, null, 0));
-        assertThrows(IndexOutOfBoundsException.class, () -> kernel.block(a, 0, 8, 6, b, 0, 0, 1, 16, c, null, 0, 16, 8, false, bias, 1));
-        assertThrows(IndexOutOfBoundsException.class, () -> kernel.block(a, 0, 8, 7, b, 0, 0, 1, 16, c, null, 0, 16, 8, false, null, 0));
-        assertThrows(IllegalArgumentException.class, () -> kernel.block(a, 0, 8, 6, b, 0, 0, 1, 17, c, null, 0, 16, 8, false, null, 0));
+        kernel.block(a, 0, 8, 6, b, 0, 0, null, 0, 0, false, 1, 16, c, null, 0, 16, 8, false, bias, 0); // exactly fits
+        kernel.block(a, 0, 8, 6, b, 0, 0, new short[8 * 16], 0, 0, false, 1, 16, c, null, 0, 16, 8, false, bias, 0); // 16-bit B, exactly fits
+        assertThrows(IndexOutOfBoundsException.class, () -> kernel.block(a, 0, 8, 6, b, 0, 0, new short[8 * 16 - 1], 0, 0, true, 1, 16, c, null, 0, 16, 8, false, null, 0));
+        assertThrows(IndexOutOfBoundsException.class, () -> kernel.block(a, 0, 8, 6, b, 0, 0, new short[8 * 16], 1, 0, false, 1, 16, c, null, 0, 16, 8, false, null, 0));
+        kernel.block(a, 0, 8, 6, b, 0, 0, null, 0, 0, false, 1, 16, c, c.clone(), 0, 16, 8, false, bias, 0); // from a residual
+        assertThrows(IndexOutOfBoundsException.class, () -> kernel.block(a, 0, 8, 6, b, 0, 0, null, 0, 0, false, 1, 16, c, new float[c.length - 1], 0, 16, 8, false, null, 0));
+        assertThrows(IndexOutOfBoundsException.class, () -> kernel.block(a, 1, 8, 6, b, 0, 0, null, 0, 0, false, 1, 16, c, null, 0, 16, 8, false, null, 0));
+        assertThrows(IndexOutOfBoundsException.class, () -> kernel.block(a, 0, 8, 6, b, 0, 16, null, 0, 0, false, 2, 16, c, null, 0, 32, 8, false, null, 0));
+        assertThrows(IndexOutOfBoundsException.class, () -> kernel.block(a, 0, 8, 6, b, 0, 0, null, 0, 0, false, 1, 16, c, null, 1, 16, 8, true, null, 0));
+        assertThrows(IndexOutOfBoundsException.class, () -> kernel.block(a, 0, 8, 6, b, 0, 0, null, 0, 0, false, 1, 16, c, null, 0, 16, 8, false, bias, 1));
+        assertThrows(IndexOutOfBoundsException.class, () -> kernel.block(a, 0, 8, 7, b, 0, 0, null, 0, 0, false, 1, 16, c, null, 0, 16, 8, false, null, 0));
+        assertThrows(IllegalArgumentException.class, () -> kernel.block(a, 0, 8, 6, b, 0, 0, null, 0, 0, false, 1, 17, c, null, 0, 16, 8, false, null, 0));
     }
 
     private static void check(int m, int n, int k, float[] x, float[] w, Gemm.Packed packed) {
