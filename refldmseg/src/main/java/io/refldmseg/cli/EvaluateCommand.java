@@ -55,6 +55,9 @@ final class EvaluateCommand implements Callable<Integer> {
     @Mixin
     WorkerOptions workers;
 
+    @Mixin
+    AugmentationOption augmentation;
+
     @Override
     public Integer call() throws Exception {
         if ((dataset == null) == (manifest == null)) throw new Main.UserError("give exactly one of --dataset DIR or --manifest FILE.jsonl");
@@ -62,6 +65,7 @@ final class EvaluateCommand implements Callable<Integer> {
         if (shots < 1) throw new Main.UserError("--shots must be positive, got " + shots);
         if (truthIgnore < -1 || truthIgnore > 255) throw new Main.UserError("--truth-ignore-label must be -1..255, got " + truthIgnore);
         Options options = request.toOptions(false);
+        int copies = augmentation.checked(options.noise() != null);
         OutputPaths.checkDir("--out", out);
         if (truthIgnore < 0 && (format.equalsIgnoreCase("pascal5i") || format.equalsIgnoreCase("coco20i"))) truthIgnore = 255;
         List<Episodes.Episode> episodes = manifest != null ? Episodes.manifest(manifest) : switch (format.toLowerCase()) {
@@ -72,12 +76,12 @@ final class EvaluateCommand implements Callable<Integer> {
             case "coco20i" -> Episodes.labelMaps(dataset.resolve("images"), dataset.resolve("labels"), Episodes.cocoFold(fold), count, shots, episodeSeed);
             default -> throw new Main.UserError("--format must be fss, davis, pascal5i or coco20i, got '" + format + "'");
         };
-        Progress.line(episodes.size() + " episodes");
+        Progress.line(episodes.size() + " episodes" + (copies > 1 ? ", " + copies + " copies each (--tta)" : ""));
         Progress.Bar bar = new Progress.Bar("episodes", episodes.size());
         Evaluation.Report report;
         List<RefLdmSeg> engines = models.open(workers.workers);
         try (Segmenter segmenter = new Segmenter(engines, Segmenter.Config.defaults())) {
-            report = Evaluation.run(segmenter, episodes, options, truthIgnore, out, done -> bar.update(done, 0));
+            report = Evaluation.run(segmenter, episodes, options, copies, truthIgnore, out, done -> bar.update(done, 0));
         } finally {
             engines.forEach(RefLdmSeg::close);
         }

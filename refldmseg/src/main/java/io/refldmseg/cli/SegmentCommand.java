@@ -1,12 +1,14 @@
 package io.refldmseg.cli;
 
 import io.refldmseg.loader.SafeTensors;
+import io.refldmseg.pipeline.Augmentation;
 import io.refldmseg.pipeline.HostTensor;
 import io.refldmseg.pipeline.ImageFiles;
 import io.refldmseg.pipeline.LabelMap;
 import io.refldmseg.pipeline.Options;
 import io.refldmseg.pipeline.PipelineListener;
 import io.refldmseg.pipeline.RefLdmSeg;
+import io.refldmseg.pipeline.Request;
 import io.refldmseg.pipeline.Result;
 import io.refldmseg.pipeline.RgbImage;
 import io.refldmseg.pipeline.Support;
@@ -33,6 +35,9 @@ final class SegmentCommand implements Callable<Integer> {
 
     @Mixin
     ResearchOptions research;
+
+    @Mixin
+    AugmentationOption augmentation;
 
     @Option(names = "--query", required = true, paramLabel = "IMAGE", description = "image to segment")
     Path query;
@@ -61,6 +66,12 @@ final class SegmentCommand implements Callable<Integer> {
         if (supports.size() != supportMasks.size())
             throw new Main.UserError(supports.size() + " --support images but " + supportMasks.size() + " --support-mask files: give one mask per support");
         Options options = request.toOptions(false);
+        List<String> notWithCopies = new ArrayList<>();
+        if (categories) notWithCopies.add("--categories");
+        if (saveTensors != null) notWithCopies.add("--save-tensors");
+        if (research.saveAttention != null) notWithCopies.add("--save-attention");
+        if (research.mapsDir != null) notWithCopies.add("--attention-maps");
+        int copies = augmentation.checked(options.noise() != null, notWithCopies.toArray(String[]::new));
         OutputPaths.checkFile("--out", out);
         OutputPaths.checkFile("--overlay", overlay);
         OutputPaths.checkFile("--save-tensors", saveTensors);
@@ -84,13 +95,14 @@ final class SegmentCommand implements Callable<Integer> {
                 return 0;
             }
             PipelineListener.TensorCollector intermediates = new PipelineListener.TensorCollector();
-            Result r = seg.segment(q, shots, options, saveTensors != null ? intermediates : PipelineListener.NONE);
+            Result r = copies > 1 ? Augmentation.segment(seg, new Request(q, shots, options), copies)
+                    : seg.segment(q, shots, options, saveTensors != null ? intermediates : PipelineListener.NONE);
             ImageFiles.writeMask(out, r.width(), r.height(), r.mask());
             if (overlay != null) ImageFiles.writeOverlay(overlay, q, r.mask());
             if (saveTensors != null) save(saveTensors, intermediates.tensors());
             research.write(q);
-            System.out.printf("%s: %d of %d pixels foreground (-%s, %d shot%s; %s)%n", out, r.foregroundPixels(), (long) r.width() * r.height(),
-                    seg.architecture().name().toLowerCase(), shots.size(), shots.size() == 1 ? "" : "s", r.timings());
+            System.out.printf("%s: %d of %d pixels foreground (-%s, %d shot%s%s; %s)%n", out, r.foregroundPixels(), (long) r.width() * r.height(),
+                    seg.architecture().name().toLowerCase(), shots.size(), shots.size() == 1 ? "" : "s", copies > 1 ? ", " + copies + " copies averaged" : "", r.timings());
             if (overlay != null) System.out.println(overlay + ": overlay");
             return 0;
         }

@@ -2,6 +2,7 @@ package io.refldmseg.eval;
 
 import com.fasterxml.jackson.core.JsonFactory;
 import com.fasterxml.jackson.core.JsonGenerator;
+import io.refldmseg.pipeline.Augmentation;
 import io.refldmseg.pipeline.ImageFiles;
 import io.refldmseg.pipeline.LabelMap;
 import io.refldmseg.pipeline.Options;
@@ -46,20 +47,23 @@ public final class Evaluation {
     private Evaluation() {
     }
 
-    /** @param ignore ground-truth label that counts for nothing (255 for mmseg/PASCAL label maps, -1 none) */
-    public static Report run(Segmenter segmenter, List<Episodes.Episode> episodes, Options options, int ignore, Path out,
+    /**
+     * @param copies each episode as this many turned / mirrored copies, their logits averaged ({@link Augmentation}; 1: none)
+     * @param ignore ground-truth label that counts for nothing (255 for mmseg/PASCAL label maps, -1 none)
+     */
+    public static Report run(Segmenter segmenter, List<Episodes.Episode> episodes, Options options, int copies, int ignore, Path out,
                              IntConsumer progress) throws IOException, InterruptedException {
         Files.createDirectories(out.resolve("pred"));
         Metrics metrics = new Metrics();
         List<Scored> scored = new ArrayList<>();
-        Deque<CompletableFuture<Segmenter.Done>> inFlight = new ArrayDeque<>();
+        Deque<CompletableFuture<Result>> inFlight = new ArrayDeque<>();
         int next = 0, done = 0;
         while (done < episodes.size()) {
-            while (next < episodes.size() && inFlight.size() < Math.max(4, 2 * segmenter.engines().size())) inFlight.add(segmenter.submit(request(episodes.get(next++), options)));
+            while (next < episodes.size() && inFlight.size() < Math.max(4, 2 * segmenter.engines().size())) inFlight.add(submit(segmenter, request(episodes.get(next++), options), copies));
             Episodes.Episode e = episodes.get(done);
             Result r;
             try {
-                r = inFlight.poll().get().result();
+                r = inFlight.poll().get();
             } catch (ExecutionException ex) {
                 throw new IllegalStateException("episode " + done + " (" + e.query() + "): " + ex.getCause().getMessage(), ex.getCause());
             }
@@ -79,6 +83,14 @@ public final class Evaluation {
         writeCsv(out.resolve("report.csv"), report);
         contactSheet(out.resolve("contact_sheet.png"), report, out);
         return report;
+    }
+
+    /** The request's result, from its copies when {@code copies} > 1 (all submitted at once, so the service may batch them). */
+    private static CompletableFuture<Result> submit(Segmenter segmenter, Request request, int copies) {
+        if (copies == 1) return segmenter.submit(request).thenApply(Segmenter.Done::result);
+        List<CompletableFuture<Segmenter.Done>> parts = Augmentation.copies(request, copies).stream().map(segmenter::submit).toList();
+        return CompletableFuture.allOf(parts.toArray(CompletableFuture[]::new)).thenApply(ignored ->
+                Augmentation.combine(request.query().width(), request.query().height(), parts.stream().map(p -> p.join().result()).toList()));
     }
 
     static Request request(Episodes.Episode e, Options options) {

@@ -129,6 +129,9 @@ class CliTest {
         String lora = dir.resolve("missing_lora.safetensors").toString();
         assertUserError(lora + ": no such file", concat(models, "segment", "--query", q, "--support", s, "--support-mask", m, "--lora", lora + ":0.5"));
         assertUserError("strength 'strong' is not a number", concat(models, "segment", "--query", q, "--support", s, "--support-mask", m, "--lora", lora + ":strong"));
+        assertUserError("--tta must be 1, 2, 4 or 8, got 3", concat(models, "segment", "--query", q, "--support", s, "--support-mask", m, "--tta", "3"));
+        assertUserError("--tta 2 cannot be combined with --save-tensors", concat(models, "segment", "--query", q, "--support", s, "--support-mask", m,
+                "--tta", "2", "--save-tensors", dir.resolve("t.safetensors").toString()));
     }
 
     @Test

@@ -56,6 +56,19 @@ class EvaluateTest {
         assertEquals(Files.readString(out.resolve("report.csv")).replace(out.toString(), ""), Files.readString(again.resolve("report.csv")).replace(again.toString(), ""));
     }
 
+    /** --tta runs every episode as turned copies through the service and scores their averaged masks; a count it does not take is refused. */
+    @Test
+    @SuppressWarnings("unchecked")
+    void evaluateWithTestTimeAugmentation() throws Exception {
+        Path data = dir.resolve("synth_tta"), out = dir.resolve("eval_tta");
+        assertEquals(0, run("synth", "--out", data.toString(), "--scenes", "10", "--seed", "6"));
+        assertEquals(0, run(models("evaluate", "--dataset", data.toString(), "--episodes", "3", "--tta", "4", "--out", out.toString())));
+        Map<String, Object> report = (Map<String, Object>) Json.parse(Files.readString(out.resolve("report.json")));
+        assertEquals(3, ((Number) report.get("episodes")).intValue());
+        for (int i = 0; i < 3; i++) assertEquals(256, ImageFiles.readLabels(out.resolve("pred/" + i + ".png")).width());
+        assertEquals(2, run(models("evaluate", "--dataset", data.toString(), "--episodes", "3", "--tta", "5", "--out", dir.resolve("bad").toString())));
+    }
+
     /** Without model options evaluate uses the bundled model, which segments its own domain (held-out seed 5, never trained on). */
     @Test
     @SuppressWarnings("unchecked")

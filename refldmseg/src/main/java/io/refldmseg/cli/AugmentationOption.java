@@ -1,0 +1,20 @@
+package io.refldmseg.cli;
+
+import io.refldmseg.pipeline.Augmentation;
+import picocli.CommandLine.Option;
+
+/** Test-time augmentation ({@link Augmentation}): shared by segment and evaluate. */
+final class AugmentationOption {
+    @Option(names = "--tta", defaultValue = "1", paramLabel = "N", description = "also run on turned / mirrored copies of query and supports"
+            + " and average their logits: 1 (off, default), 2 (half turn), 4 (quarter turns) or 8 (and mirrored); N times the work."
+            + " For targets whose orientation does not matter")
+    int copies;
+
+    /** The copy count, checked; {@code noise}: whether --noise was given (its tensors have the query's shape only). */
+    int checked(boolean noise, String... incompatible) {
+        if (!Augmentation.COUNTS.contains(copies)) throw new Main.UserError("--tta must be 1, 2, 4 or 8, got " + copies);
+        if (copies > 1 && noise) throw new Main.UserError("--tta " + copies + " cannot be combined with --noise: its tensors have the query's shape, not its turned copies'");
+        if (copies > 1 && incompatible.length > 0) throw new Main.UserError("--tta " + copies + " cannot be combined with " + String.join(" or ", incompatible));
+        return copies;
+    }
+}

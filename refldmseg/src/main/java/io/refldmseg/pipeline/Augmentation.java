@@ -1,0 +1,131 @@
+package io.refldmseg.pipeline;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Test-time augmentation by the symmetries of the square: a request also runs on quarter-turned
+ * and mirrored copies of its query and supports (the support masks turned with them), each copy's
+ * pseudo-mask logits are turned back onto the query and averaged, and the mask is decided from the
+ * average as the pipeline decides it (foreground where channel 1 exceeds channel 0). Worth it where
+ * the target does not depend on orientation (shapes, cells, textures; not text or upright scenes);
+ * it costs one request per copy.
+ */
+public final class Augmentation {
+    /** The copies a request can run as: 1 (none), 2, 4 or 8. */
+    public static final List<Integer> COUNTS = List.of(1, 2, 4, 8);
+
+    private Augmentation() {
+    }
+
+    /**
+     * The transforms of n copies, each t in 0..7 (mirror left-right when t >= 4, then t % 4 quarter
+     * turns clockwise): 1: the identity; 2: and the half turn; 4: the four quarter turns; 8: those
+     * and their mirror images.
+     */
+    public static int[] transforms(int n) {
+        return switch (n) {
+            case 1 -> new int[]{0};
+            case 2 -> new int[]{0, 2};
+            case 4 -> new int[]{0, 1, 2, 3};
+            case 8 -> new int[]{0, 1, 2, 3, 4, 5, 6, 7};
+            default -> throw new IllegalArgumentException("test-time augmentation runs 1, 2, 4 or 8 copies, not " + n);
+        };
+    }
+
+    /** Width of an image of width w and height h after transform t (a quarter turn swaps them). */
+    static int width(int t, int w, int h) {
+        return t % 2 == 0 ? w : h;
+    }
+
+    /** Where pixel (y, x) of a w x h image lands under transform t, as y' * w' + x' in the transformed image. */
+    static int target(int t, int w, int h, int y, int x) {
+        if (t >= 4) x = w - 1 - x;
+        for (int q = 0; q < t % 4; q++) { // a clockwise quarter turn: (y, x) of h rows -> (x, h - 1 - y), width and height swap
+            int turnedY = x, turnedX = h - 1 - y;
+            y = turnedY;
+            x = turnedX;
+            int rows = w;
+            w = h;
+            h = rows;
+        }
+        return y * w + x;
+    }
+
+    public static RgbImage apply(int t, RgbImage im) {
+        int w = im.width(), h = im.height();
+        byte[] out = new byte[im.rgb().length];
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++) {
+                int to = target(t, w, h, y, x) * 3, from = (y * w + x) * 3;
+                out[to] = im.rgb()[from];
+                out[to + 1] = im.rgb()[from + 1];
+                out[to + 2] = im.rgb()[from + 2];
+            }
+        return new RgbImage(width(t, w, h), width(t, h, w), out);
+    }
+
+    public static LabelMap apply(int t, LabelMap m) {
+        int w = m.width(), h = m.height();
+        byte[] out = new byte[m.labels().length];
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++) out[target(t, w, h, y, x)] = m.labels()[y * w + x];
+        return new LabelMap(width(t, w, h), width(t, h, w), out);
+    }
+
+    /** The request as copy t sees it: query and supports (images and masks) transformed alike. */
+    public static Request apply(int t, Request r) {
+        List<Support> supports = new ArrayList<>();
+        for (Support s : r.supports()) supports.add(new Support(apply(t, s.image()), apply(t, s.mask())));
+        return new Request(apply(t, r.query()), supports, r.options());
+    }
+
+    /** The n copies of a request, in the order of {@link #transforms}. */
+    public static List<Request> copies(Request r, int n) {
+        if (n > 1 && r.options().noise() != null)
+            throw new IllegalArgumentException("test-time augmentation cannot reuse given noise tensors: their shapes are the query's, not its turned copies'");
+        List<Request> copies = new ArrayList<>();
+        for (int t : transforms(n)) copies.add(t == 0 ? r : apply(t, r));
+        return copies;
+    }
+
+    /**
+     * One result for a w x h query from the results of its copies (in the order of {@link
+     * #transforms}): the logits turned back and averaged, the mask decided from them, the timings
+     * summed; no intermediates.
+     */
+    public static Result combine(int w, int h, List<Result> copies) {
+        int[] ts = transforms(copies.size());
+        if (copies.size() == 1) return copies.getFirst();
+        int px = w * h;
+        float[] sum = new float[3 * px];
+        long prompt = 0, encode = 0, unet = 0, decode = 0, total = 0;
+        for (int i = 0; i < ts.length; i++) {
+            Result r = copies.get(i);
+            if (r.width() != width(ts[i], w, h) || r.logits().length != 3 * px)
+                throw new IllegalArgumentException("copy " + i + " is " + r.width() + "x" + r.height() + ", not the query's " + w + "x" + h + " turned by transform " + ts[i]);
+            for (int y = 0; y < h; y++)
+                for (int x = 0; x < w; x++) {
+                    int at = target(ts[i], w, h, y, x), to = y * w + x;
+                    for (int c = 0; c < 3; c++) sum[c * px + to] += r.logits()[c * px + at];
+                }
+            prompt += r.timings().promptMillis();
+            encode += r.timings().encodeMillis();
+            unet += r.timings().unetMillis();
+            decode += r.timings().decodeMillis();
+            total += r.timings().totalMillis();
+        }
+        byte[] mask = new byte[px];
+        for (int i = 0; i < 3 * px; i++) sum[i] /= ts.length; // a power of two: exact, so the decision is the sums'
+        for (int i = 0; i < px; i++) mask[i] = (byte) (sum[px + i] > sum[i] ? 1 : 0);
+        return new Result(w, h, mask, sum, Map.of(), new Result.Timings(prompt, encode, unet, decode, total));
+    }
+
+    /** A request segmented as n copies, one after another on one engine. */
+    public static Result segment(RefLdmSeg seg, Request r, int n) {
+        List<Result> results = new ArrayList<>();
+        for (Request copy : copies(r, n)) results.add(seg.segment(copy));
+        return combine(r.query().width(), r.query().height(), results);
+    }
+}

@@ -1,0 +1,110 @@
+package io.refldmseg.pipeline;
+
+import io.refldmseg.engine.TestBackend;
+import io.refldmseg.eval.SyntheticScenes;
+import org.junit.jupiter.api.Test;
+
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/** The square's eight symmetries on images, masks and logits, checked against formulas written out here, and a request run as copies. */
+class AugmentationTest {
+    /** A w x h map whose every pixel has its own label. */
+    private static LabelMap numbered(int w, int h) {
+        byte[] b = new byte[w * h];
+        for (int i = 0; i < b.length; i++) b[i] = (byte) i;
+        return new LabelMap(w, h, b);
+    }
+
+    @Test
+    void theEightTransformsAreDistinctPermutationsThatMatchTheirFormulas() {
+        int w = 5, h = 3;
+        LabelMap m = numbered(w, h);
+        Set<String> seen = new HashSet<>();
+        for (int t = 0; t < 8; t++) {
+            LabelMap out = Augmentation.apply(t, m);
+            assertEquals(t % 2 == 0 ? w : h, out.width(), "transform " + t);
+            assertEquals(t % 2 == 0 ? h : w, out.height(), "transform " + t);
+            assertEquals(w * h, new HashSet<>(java.util.Arrays.asList(box(out.labels()))).size(), "transform " + t + " keeps every pixel once");
+            assertTrue(seen.add(out.width() + ":" + java.util.Arrays.toString(out.labels())), "transform " + t + " differs from the others");
+        }
+        LabelMap quarter = Augmentation.apply(1, m), half = Augmentation.apply(2, m), mirror = Augmentation.apply(4, m);
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++) {
+                assertEquals(m.at(h - 1 - y, w - 1 - x), half.at(y, x), "half turn at " + y + "," + x);
+                assertEquals(m.at(y, w - 1 - x), mirror.at(y, x), "mirror at " + y + "," + x);
+            }
+        for (int y = 0; y < w; y++) // clockwise: the turned image's row y is the original's column y read bottom to top
+            for (int x = 0; x < h; x++) assertEquals(m.at(h - 1 - x, y), quarter.at(y, x), "quarter turn at " + y + "," + x);
+        LabelMap four = m;
+        for (int i = 0; i < 4; i++) four = Augmentation.apply(1, four);
+        assertArrayEquals(m.labels(), four.labels(), "four quarter turns are none");
+        RgbImage rgb = new RgbImage(2, 1, new byte[]{1, 2, 3, 4, 5, 6});
+        assertArrayEquals(new byte[]{4, 5, 6, 1, 2, 3}, Augmentation.apply(4, rgb).rgb(), "a pixel's three channels move together");
+        assertThrows(IllegalArgumentException.class, () -> Augmentation.transforms(3));
+    }
+
+    private static Byte[] box(byte[] b) {
+        Byte[] out = new Byte[b.length];
+        for (int i = 0; i < b.length; i++) out[i] = b[i];
+        return out;
+    }
+
+    /** Copies whose logits are the query's own logits turned by each copy's transform combine back to exactly those logits. */
+    @Test
+    void combiningTurnsEachCopysLogitsBackOntoTheQuery() {
+        int w = 6, h = 4, px = w * h;
+        float[] logits = new float[3 * px];
+        for (int i = 0; i < logits.length; i++) logits[i] = (i * 37 % 23) - 11; // small integers: sums and halvings stay exact
+        byte[] expected = new byte[px];
+        for (int i = 0; i < px; i++) expected[i] = (byte) (logits[px + i] > logits[i] ? 1 : 0);
+        for (int n : Augmentation.COUNTS) {
+            List<Result> copies = new ArrayList<>();
+            for (int t : Augmentation.transforms(n)) {
+                float[] turned = new float[3 * px];
+                for (int c = 0; c < 3; c++) {
+                    byte[] channel = new byte[px];
+                    for (int i = 0; i < px; i++) channel[i] = (byte) logits[c * px + i];
+                    LabelMap moved = Augmentation.apply(t, new LabelMap(w, h, channel));
+                    for (int i = 0; i < px; i++) turned[c * px + i] = moved.labels()[i];
+                }
+                byte[] mask = new byte[px];
+                for (int i = 0; i < px; i++) mask[i] = (byte) (turned[px + i] > turned[i] ? 1 : 0);
+                copies.add(new Result(Augmentation.width(t, w, h), Augmentation.width(t, h, w), mask, turned, Map.of(),
+                        new Result.Timings(1, 2, 3, 4, 10)));
+            }
+            Result r = Augmentation.combine(w, h, copies);
+            assertArrayEquals(logits, r.logits(), n + " copies");
+            assertArrayEquals(expected, r.mask(), n + " copies");
+            assertEquals(n == 1 ? 10 : 10L * n, r.timings().totalMillis());
+        }
+    }
+
+    /** On the bundled model, two copies are the request and its half turn, the latter's logits turned back by hand, averaged. */
+    @Test
+    void aRequestRunAsTwoCopiesAveragesItsHalfTurn() {
+        try (RefLdmSeg seg = RefLdmSeg.load(BundledModel.checkpoints(), TestBackend.create(), s -> {
+        }).closingBackend()) {
+            SyntheticScenes.Scene query = SyntheticScenes.scene(2028, 0), support = SyntheticScenes.scene(2028, 1);
+            int kind = 0;
+            while (!support.contains(kind)) kind++;
+            Request r = new Request(query.image(), List.of(new Support(support.image(), new LabelMap(256, 256, support.mask(kind)))), Options.defaults());
+            Result plain = seg.segment(r), turned = seg.segment(Augmentation.apply(2, r)), both = Augmentation.segment(seg, r, 2);
+            int n = 256, px = n * n;
+            float[] average = new float[3 * px];
+            for (int c = 0; c < 3; c++)
+                for (int y = 0; y < n; y++)
+                    for (int x = 0; x < n; x++)
+                        average[c * px + y * n + x] = (plain.logits()[c * px + y * n + x] + turned.logits()[c * px + (n - 1 - y) * n + (n - 1 - x)]) / 2;
+            assertArrayEquals(average, both.logits());
+            for (int i = 0; i < px; i++) assertEquals(average[px + i] > average[i] ? 1 : 0, both.mask()[i], "pixel " + i);
+            assertThrows(IllegalArgumentException.class, () -> Augmentation.copies(new Request(r.query(), r.supports(),
+                    Options.defaults().withNoise(new NoiseInputs(null, null, new float[4 * 32 * 32]))), 2));
+        }
+    }
+}
