@@ -12,7 +12,7 @@ if [ "$(uname -s)-$(uname -m)" != "Linux-x86_64" ] || [ -z "$cc" ]; then
   echo "[kernels] no C compiler for Linux x86-64 here: no native CPU kernel built (the CPU backend uses its Vector API kernels)."
   exit 0
 fi
-if [ -f "$lib" ] && [ -z "$(find "$src" -name '*.c' -newer "$lib")" ] && [ ! "$0" -nt "$lib" ]; then
+if [ -f "$lib" ] && [ -z "$(find "$src" \( -name '*.c' -o -name '*.h' \) -newer "$lib")" ] && [ ! "$0" -nt "$lib" ]; then
   echo "[kernels] native CPU kernel up to date"
   exit 0
 fi

@@ -9,9 +9,8 @@
  */
 #include <immintrin.h>
 #include <stddef.h>
+#include "cpu_widen.h"
 
-/* How far ahead (16-bit values) the widening asks for its source: about one DRAM latency's worth of a core's stream. */
-#define WIDEN_PREFETCH 1024
 
 /* 8 values of 16-bit B (fp16, or bf16: the top half of an fp32) as fp32; both are exact. */
 static inline __m256 widen8(const unsigned short *h, const int bf16) {
@@ -24,19 +23,10 @@ static inline __attribute__((always_inline)) void widen_slices(const unsigned sh
     for (int s = 0; s < count; s++, h += hStride, dst += dstStride) {
         long i = 0;
         for (; i + 32 <= len; i += 32) {
-            long ahead = i + WIDEN_PREFETCH; /* past this slice's end: the next slice's start */
-            if (ahead < len) _mm_prefetch((const char *) (h + ahead), _MM_HINT_T0);
-            else if (s + 1 < count) _mm_prefetch((const char *) (h + hStride + ahead - len), _MM_HINT_T0);
+            widen_prefetch(h, hStride, i, len, s, count);
             for (int j = 0; j < 32; j += 8) _mm256_storeu_ps(dst + i + j, widen8(h + i + j, bf16));
         }
-        for (; i < len; i++) {
-            if (bf16) {
-                unsigned int bits = (unsigned int) h[i] << 16;
-                __builtin_memcpy(dst + i, &bits, 4);
-            } else {
-                dst[i] = _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(h[i])));
-            }
-        }
+        widen_tail(h, dst, i, len, bf16);
     }
 }
 

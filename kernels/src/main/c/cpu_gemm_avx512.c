@@ -12,6 +12,7 @@
 #pragma GCC target("avx512f,fma,prfchw,f16c")
 #include <immintrin.h>
 #include <stddef.h>
+#include "cpu_widen.h"
 
 /* How far ahead (floats of B) the first row group of a block asks for B: the group that streams it from memory. */
 #define B_PREFETCH 512
@@ -134,8 +135,6 @@ static void tile_rows_any(const float *a, long lda, const float *b, float *c, lo
     }
 }
 
-/* How far ahead (16-bit values) the widening asks for its source: about one DRAM latency's worth of a core's stream. */
-#define WIDEN_PREFETCH 1024
 
 /* 16 values of 16-bit B (fp16, or bf16: the top half of an fp32) as fp32; both are exact. */
 static inline __m512 widen16(const unsigned short *h, const int bf16) {
@@ -148,20 +147,11 @@ static inline __attribute__((always_inline)) void widen_slices(const unsigned sh
     for (int s = 0; s < count; s++, h += hStride, dst += dstStride) {
         long i = 0;
         for (; i + 32 <= len; i += 32) {
-            long ahead = i + WIDEN_PREFETCH; /* past this slice's end: the next slice's start */
-            if (ahead < len) _mm_prefetch((const char *) (h + ahead), _MM_HINT_T0);
-            else if (s + 1 < count) _mm_prefetch((const char *) (h + hStride + ahead - len), _MM_HINT_T0);
+            widen_prefetch(h, hStride, i, len, s, count);
             _mm512_storeu_ps(dst + i, widen16(h + i, bf16));
             _mm512_storeu_ps(dst + i + 16, widen16(h + i + 16, bf16));
         }
-        for (; i < len; i++) {
-            if (bf16) {
-                unsigned int bits = (unsigned int) h[i] << 16;
-                __builtin_memcpy(dst + i, &bits, 4);
-            } else {
-                dst[i] = _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(h[i])));
-            }
-        }
+        widen_tail(h, dst, i, len, bf16);
     }
 }
 
