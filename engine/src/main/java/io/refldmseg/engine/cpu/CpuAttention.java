@@ -68,11 +68,13 @@ final class CpuAttention {
             Gemm.multiplySerial(n, Gemm.dense(q, at, channels), keysT[bh], st, 0, stride, false);
             for (int i = 0; i < n; i++) inverseSums[i] = softmaxRow(st, i * stride, lk, stride, scale, keyBias, b * lk);
             Gemm.multiplySerial(n, Gemm.dense(st, 0, stride), values[bh], out, at, channels, false);
-            for (int i = 0; i < n; i++) {
-                float inverseSum = inverseSums[i];
-                for (int dd = 0, o = at + i * channels; dd < d; dd++) out[o + dd] *= inverseSum;
-            }
+            for (int i = 0; i < n; i++) scaleRow(out, at + i * channels, d, inverseSums[i]);
         });
+    }
+
+    /** out[o, o + d) *= factor, d a multiple of the vector length (whole B panels). */
+    private static void scaleRow(float[] out, int o, int d, float factor) {
+        for (int dd = 0; dd < d; dd += L) FloatVector.fromArray(S, out, o + dd).mul(factor).intoArray(out, o + dd);
     }
 
     /**
