@@ -3,7 +3,7 @@ package io.refldmseg.cli;
 import io.refldmseg.pipeline.Augmentation;
 import picocli.CommandLine.Option;
 
-/** Test-time augmentation ({@link Augmentation}): shared by segment and evaluate. */
+/** Test-time augmentation ({@link Augmentation}): shared by segment, batch and evaluate. */
 final class AugmentationOption {
     @Option(names = "--tta", defaultValue = "1", paramLabel = "N", description = "also run on turned / mirrored copies of query and supports"
             + " and average their logits: 1 (off, default), 2 (half turn), 4 (quarter turns) or 8 (and mirrored); N times the work."

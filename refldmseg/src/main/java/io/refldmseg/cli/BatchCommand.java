@@ -1,10 +1,12 @@
 package io.refldmseg.cli;
 
 import io.refldmseg.eval.Episodes;
+import io.refldmseg.pipeline.Augmentation;
 import io.refldmseg.pipeline.ImageFiles;
 import io.refldmseg.pipeline.Options;
 import io.refldmseg.pipeline.RefLdmSeg;
 import io.refldmseg.pipeline.Request;
+import io.refldmseg.pipeline.Result;
 import io.refldmseg.pipeline.RgbImage;
 import io.refldmseg.pipeline.Segmenter;
 import io.refldmseg.pipeline.Support;
@@ -57,17 +59,21 @@ final class BatchCommand implements Callable<Integer> {
     @Mixin
     WorkerOptions workers;
 
+    @Mixin
+    AugmentationOption augmentation;
+
     /** One item: where its images are and what it writes. */
     record Item(String stem, Path query, List<Path> supports, List<Path> masks) {
     }
 
-    private record Pending(Item item, RgbImage query, CompletableFuture<Segmenter.Done> result) {
+    private record Pending(Item item, RgbImage query, CompletableFuture<Result> result) {
     }
 
     @Override
     public Integer call() throws IOException, InterruptedException {
         if ((manifest == null) == (queries == null)) throw new Main.UserError("give exactly one of --manifest FILE.jsonl or --queries DIR");
         Options options = request.toOptions(false);
+        int copies = augmentation.checked(options.noise() != null);
         OutputPaths.checkDir("--out-dir", outDir);
         List<Item> items = manifest != null ? readManifest(manifest) : readFolder();
         List<Item> todo = items.stream().filter(i -> !Files.exists(maskPath(i))).toList();
@@ -85,7 +91,7 @@ final class BatchCommand implements Callable<Integer> {
                     Item it = todo.get(next++);
                     try {
                         Request r = load(it, options);
-                        inFlight.add(new Pending(it, r.query(), segmenter.submit(r)));
+                        inFlight.add(new Pending(it, r.query(), Augmentation.submit(segmenter, r, copies)));
                     } catch (RuntimeException e) {
                         failed++;
                         done++;
@@ -96,9 +102,9 @@ final class BatchCommand implements Callable<Integer> {
                 if (inFlight.isEmpty()) continue;
                 var head = inFlight.poll();
                 try {
-                    Segmenter.Done d = head.result().get();
-                    ImageFiles.writeMask(maskPath(head.item()), d.result().width(), d.result().height(), d.result().mask());
-                    if (overlays) ImageFiles.writeOverlay(outDir.resolve(head.item().stem() + "_overlay.png"), head.query(), d.result().mask());
+                    Result d = head.result().get();
+                    ImageFiles.writeMask(maskPath(head.item()), d.width(), d.height(), d.mask());
+                    if (overlays) ImageFiles.writeOverlay(outDir.resolve(head.item().stem() + "_overlay.png"), head.query(), d.mask());
                 } catch (ExecutionException e) {
                     failed++;
                     report(head.item(), e.getCause());

@@ -59,7 +59,7 @@ public final class Evaluation {
         Deque<CompletableFuture<Result>> inFlight = new ArrayDeque<>();
         int next = 0, done = 0;
         while (done < episodes.size()) {
-            while (next < episodes.size() && inFlight.size() < Math.max(4, 2 * segmenter.engines().size())) inFlight.add(submit(segmenter, request(episodes.get(next++), options), copies));
+            while (next < episodes.size() && inFlight.size() < Math.max(4, 2 * segmenter.engines().size())) inFlight.add(Augmentation.submit(segmenter, request(episodes.get(next++), options), copies));
             Episodes.Episode e = episodes.get(done);
             Result r;
             try {
@@ -83,14 +83,6 @@ public final class Evaluation {
         writeCsv(out.resolve("report.csv"), report);
         contactSheet(out.resolve("contact_sheet.png"), report, out);
         return report;
-    }
-
-    /** The request's result, from its copies when {@code copies} > 1 (all submitted at once, so the service may batch them). */
-    private static CompletableFuture<Result> submit(Segmenter segmenter, Request request, int copies) {
-        if (copies == 1) return segmenter.submit(request).thenApply(Segmenter.Done::result);
-        List<CompletableFuture<Segmenter.Done>> parts = Augmentation.copies(request, copies).stream().map(segmenter::submit).toList();
-        return CompletableFuture.allOf(parts.toArray(CompletableFuture[]::new)).thenApply(ignored ->
-                Augmentation.combine(request.query().width(), request.query().height(), parts.stream().map(p -> p.join().result()).toList()));
     }
 
     static Request request(Episodes.Episode e, Options options) {

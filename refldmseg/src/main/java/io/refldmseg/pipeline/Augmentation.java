@@ -3,6 +3,7 @@ package io.refldmseg.pipeline;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CompletableFuture;
 
 /**
  * Test-time augmentation by the symmetries of the square: a request also runs on quarter-turned
@@ -120,6 +121,14 @@ public final class Augmentation {
         for (int i = 0; i < 3 * px; i++) sum[i] /= ts.length; // a power of two: exact, so the decision is the sums'
         for (int i = 0; i < px; i++) mask[i] = (byte) (sum[px + i] > sum[i] ? 1 : 0);
         return new Result(w, h, mask, sum, Map.of(), new Result.Timings(prompt, encode, unet, decode, total));
+    }
+
+    /** A request's result through the service, from its n copies submitted together (so it may batch them) when n > 1. */
+    public static CompletableFuture<Result> submit(Segmenter segmenter, Request r, int n) {
+        if (n == 1) return segmenter.submit(r).thenApply(Segmenter.Done::result);
+        List<CompletableFuture<Segmenter.Done>> parts = copies(r, n).stream().map(segmenter::submit).toList();
+        return CompletableFuture.allOf(parts.toArray(CompletableFuture[]::new))
+                .thenApply(ignored -> combine(r.query().width(), r.query().height(), parts.stream().map(p -> p.join().result()).toList()));
     }
 
     /** A request segmented as n copies, one after another on one engine. */

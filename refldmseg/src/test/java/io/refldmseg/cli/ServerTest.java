@@ -408,5 +408,15 @@ class ServerTest {
         workers[workers.length - 1] = "0";
         assertEquals(2, Main.run(new java.io.PrintWriter(noThreads, true), workers));
         assertTrue(noThreads.toString().contains("--threads must be in 1..4096, got 0"), noThreads.toString());
+
+        // --tta through the service writes what segment --tta writes
+        Path tta = dir.resolve("batch/out-tta"), single = dir.resolve("batch/segment-tta.png");
+        String[] withTta = java.util.stream.Stream.concat(java.util.Arrays.stream(args).map(x -> x.equals(out.toString()) ? tta.toString() : x),
+                java.util.stream.Stream.of("--tta", "2")).toArray(String[]::new);
+        assertEquals(0, Main.run(new java.io.PrintWriter(new java.io.StringWriter(), true), withTta));
+        assertEquals(0, Main.run(new java.io.PrintWriter(new java.io.StringWriter(), true), "segment", args[1], args[2], args[3], args[4], args[5], args[6],
+                "--query", m.getParent().resolve("query.png").toString(), "--support", m.getParent().resolve("support.png").toString(),
+                "--support-mask", m.getParent().resolve("support_mask.png").toString(), "--tta", "2", "--out", single.toString()));
+        assertArrayEquals(Files.readAllBytes(single), Files.readAllBytes(tta.resolve("query_mask.png")), "batch --tta 2 vs segment --tta 2");
     }
 }
