@@ -4,8 +4,8 @@
  * Vector API kernel (Gemm.kernel6) computes: per C element, acc = b * a + acc, one fused multiply-add
  * per k in increasing k, starting from C (accumulate), or residual + bias, or the bias (or zero), so the two paths give
  * bit-identical results and the CPU kernels stay batch invariant. Ragged rows and columns are
- * handled here too (no zero-padded copies of A). Built with -mavx2 -mfma -mprfchw (no -march): any
- * AVX2 + FMA x86-64 runs it (PREFETCHW is a no-op where the CPU lacks it).
+ * handled here too (no zero-padded copies of A). Built with -mavx2 -mfma -mf16c -mprfchw (no -march): any
+ * AVX2 + FMA x86-64 runs it (they all have F16C; PREFETCHW is a no-op where the CPU lacks it).
  */
 #include <immintrin.h>
 #include <stddef.h>

@@ -5,7 +5,7 @@
  * vectors) compute: per C element, acc = b * a + acc, one fused multiply-add per k in increasing k,
  * starting from C (accumulate), or residual + bias, or the bias (or zero), so both paths give bit-identical results and
  * the CPU kernels stay batch invariant. Ragged rows are handled by the row count, ragged columns by
- * masked loads and stores of C. Compiled for AVX-512F only (the target pragma below), into the same
+ * masked loads and stores of C. Compiled for AVX-512F (and F16C, for fp16 weights) by the target pragma below, into the same
  * library as the AVX2 kernel; NativeGemm calls it only where the CPU has avx512f and the JVM uses
  * 512-bit vectors.
  */
@@ -134,7 +134,6 @@ static void tile_rows_any(const float *a, long lda, const float *b, float *c, lo
         default: tile_rows(a, lda, b, c, ldc, kc, acc, res, bias, m0, m1, 11); break;
     }
 }
-
 
 /* 16 values of 16-bit B (fp16, or bf16: the top half of an fp32) as fp32; both are exact. */
 static inline __m512 widen16(const unsigned short *h, const int bf16) {
