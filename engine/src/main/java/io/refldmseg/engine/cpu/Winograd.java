@@ -165,10 +165,8 @@ final class Winograd {
      */
     private static void transformPanelSlice(Gemm.Packed direct, int cin, int p, int c0, int kc, float[] g, float[] u) {
         int nr = Gemm.NR, len = kc * nr, st = sliceStride(kc);
-        for (int t = 0; t < 9; t++) {
-            int src = p * direct.k * nr + (t * cin + c0) * nr;
-            direct.widen(src, g, t * st, len);
-        }
+        // the 9 taps' slices, cin x NR apart, in one call
+        direct.widen(p * direct.k * nr + c0 * nr, cin * nr, g, 0, st, len, 9, NativeGemm.get());
         for (int at = 0; at < len; at += L) { // one vector of output channels through both stages while it is in L1
             for (int c = 0; c < 3; c++) { // G g, column c: row r into position 4r + c for now
                 FloatVector g0 = FloatVector.fromArray(S, g, c * st + at), g1 = FloatVector.fromArray(S, g, (3 + c) * st + at),
