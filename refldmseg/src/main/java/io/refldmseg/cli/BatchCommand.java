@@ -91,7 +91,7 @@ final class BatchCommand implements Callable<Integer> {
                     Item it = todo.get(next++);
                     try {
                         Request r = load(it, options);
-                        inFlight.add(new Pending(it, r.query(), Augmentation.submit(segmenter, r, copies)));
+                        inFlight.add(new Pending(it, r.query(), Augmentation.submit(segmenter, r, copies).thenApply(Segmenter.Done::result)));
                     } catch (RuntimeException e) {
                         failed++;
                         done++;

@@ -6,6 +6,7 @@ import io.javalin.Javalin;
 import io.javalin.config.SizeUnit;
 import io.javalin.http.Context;
 import io.javalin.http.UploadedFile;
+import io.refldmseg.pipeline.Augmentation;
 import io.refldmseg.pipeline.ImageFiles;
 import io.refldmseg.pipeline.Options;
 import io.refldmseg.pipeline.RefLdmSeg;
@@ -40,7 +41,7 @@ public final class SegmentServer implements AutoCloseable {
 
     /** The option fields a request may carry, with what they mean (the segment command's options). */
     static final List<String> OPTION_FIELDS = List.of("steps", "guidance", "image_guidance", "seed", "mask_alpha", "scheduler",
-            "posterior", "ignore_label");
+            "posterior", "ignore_label", "tta");
 
     private final Segmenter segmenter;
     private final Settings settings;
@@ -182,9 +183,17 @@ public final class SegmentServer implements AutoCloseable {
             error(ctx, 400, e.getMessage());
             return;
         }
+        int copies;
+        try {
+            copies = copies(ctx);
+        } catch (BadRequest e) {
+            count("bad_request");
+            error(ctx, 400, e.getMessage());
+            return;
+        }
         Segmenter.Done done;
         try {
-            done = segmenter.submit(request, settings.deadline()).get();
+            done = Augmentation.submit(segmenter, request, copies, settings.deadline()).get();
         } catch (Segmenter.Overloaded e) {
             count("overloaded");
             ctx.header("Retry-After", "1");
@@ -296,6 +305,15 @@ public final class SegmentServer implements AutoCloseable {
         });
         if ((v = ctx.formParam("ignore_label")) != null) o = o.withIgnoreLabel(integer("ignore_label", v));
         return o;
+    }
+
+    /** The 'tta' field: copies of the request to average ({@link Augmentation}), 1 when absent. */
+    static int copies(Context ctx) {
+        String v = ctx.formParam("tta");
+        if (v == null) return 1;
+        int n = integer("tta", v);
+        if (!Augmentation.COUNTS.contains(n)) throw new BadRequest("field 'tta' must be 1, 2, 4 or 8, got " + n);
+        return n;
     }
 
     private static int integer(String field, String v) {

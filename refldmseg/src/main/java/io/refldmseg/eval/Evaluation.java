@@ -59,7 +59,7 @@ public final class Evaluation {
         Deque<CompletableFuture<Result>> inFlight = new ArrayDeque<>();
         int next = 0, done = 0;
         while (done < episodes.size()) {
-            while (next < episodes.size() && inFlight.size() < Math.max(4, 2 * segmenter.engines().size())) inFlight.add(Augmentation.submit(segmenter, request(episodes.get(next++), options), copies));
+            while (next < episodes.size() && inFlight.size() < Math.max(4, 2 * segmenter.engines().size())) inFlight.add(Augmentation.submit(segmenter, request(episodes.get(next++), options), copies).thenApply(Segmenter.Done::result));
             Episodes.Episode e = episodes.get(done);
             Result r;
             try {

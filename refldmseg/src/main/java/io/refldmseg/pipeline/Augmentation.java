@@ -1,9 +1,11 @@
 package io.refldmseg.pipeline;
 
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
+import java.util.function.Function;
 
 /**
  * Test-time augmentation by the symmetries of the square: a request also runs on quarter-turned
@@ -123,12 +125,34 @@ public final class Augmentation {
         return new Result(w, h, mask, sum, Map.of(), new Result.Timings(prompt, encode, unet, decode, total));
     }
 
-    /** A request's result through the service, from its n copies submitted together (so it may batch them) when n > 1. */
-    public static CompletableFuture<Result> submit(Segmenter segmenter, Request r, int n) {
-        if (n == 1) return segmenter.submit(r).thenApply(Segmenter.Done::result);
-        List<CompletableFuture<Segmenter.Done>> parts = copies(r, n).stream().map(segmenter::submit).toList();
-        return CompletableFuture.allOf(parts.toArray(CompletableFuture[]::new))
-                .thenApply(ignored -> combine(r.query().width(), r.query().height(), parts.stream().map(p -> p.join().result()).toList()));
+    /** A request through the service, from its n copies submitted together (so it may batch them) when n > 1. */
+    public static CompletableFuture<Segmenter.Done> submit(Segmenter segmenter, Request r, int n) {
+        return submit(r, n, segmenter::submit);
+    }
+
+    /** The same with a deadline for each copy. */
+    public static CompletableFuture<Segmenter.Done> submit(Segmenter segmenter, Request r, int n, Duration deadline) {
+        return submit(r, n, copy -> segmenter.submit(copy, deadline));
+    }
+
+    /**
+     * The copies' answers as one: combined results, the longest queue wait, cached only when every
+     * copy's prompt was. A copy the service refuses (a full queue) cancels the copies queued before it.
+     */
+    private static CompletableFuture<Segmenter.Done> submit(Request r, int n, Function<Request, CompletableFuture<Segmenter.Done>> submit) {
+        if (n == 1) return submit.apply(r);
+        List<CompletableFuture<Segmenter.Done>> parts = new ArrayList<>();
+        try {
+            for (Request copy : copies(r, n)) parts.add(submit.apply(copy));
+        } catch (RuntimeException e) {
+            parts.forEach(p -> p.cancel(false));
+            throw e;
+        }
+        return CompletableFuture.allOf(parts.toArray(CompletableFuture[]::new)).thenApply(ignored -> {
+            List<Segmenter.Done> done = parts.stream().map(CompletableFuture::join).toList();
+            return new Segmenter.Done(combine(r.query().width(), r.query().height(), done.stream().map(Segmenter.Done::result).toList()),
+                    done.stream().mapToLong(Segmenter.Done::queueMillis).max().orElse(0), done.stream().allMatch(Segmenter.Done::promptCached));
+        });
     }
 
     /** A request segmented as n copies, one after another on one engine. */

@@ -125,6 +125,22 @@ class ServerTest {
         }
     }
 
+    /** A 'tta' field: the server answers the mask of the request's averaged copies. */
+    @Test
+    void testTimeAugmentationThroughTheServer() throws Exception {
+        try (SegmentServer server = SegmentServer.start(new Segmenter(seg, new Segmenter.Config(16, null, 1 << 20)),
+                new SegmentServer.Settings("127.0.0.1", 0, 8 << 20, Duration.ofSeconds(120)))) {
+            URI uri = URI.create("http://127.0.0.1:" + server.port() + "/v1/segment");
+            Map<String, Object> p = parts(query);
+            p.put("tta", "4");
+            HttpResponse<byte[]> r = HttpClient.newHttpClient().send(multipart(uri, p).build(), HttpResponse.BodyHandlers.ofByteArray());
+            assertEquals(200, r.statusCode(), new String(r.body(), StandardCharsets.UTF_8));
+            byte[] want = io.refldmseg.pipeline.Augmentation.segment(seg, request(query), 4).mask().clone();
+            for (int i = 0; i < want.length; i++) want[i] = (byte) (want[i] != 0 ? 255 : 0);
+            assertArrayEquals(want, ImageFiles.readLabels(r.body(), "response").labels());
+        }
+    }
+
     @Test
     void concurrentClientsGetTheMasksTheCliWrites() throws Exception {
         // the references: the segment command's own output files
@@ -203,6 +219,9 @@ class ServerTest {
             Map<String, Object> steps = parts(query);
             steps.put("steps", "100000");
             assertStatus(http, multipart(uri, steps), 400, "steps");
+            Map<String, Object> tta = parts(query);
+            tta.put("tta", "3");
+            assertStatus(http, multipart(uri, tta), 400, "field 'tta' must be 1, 2, 4 or 8");
             assertStatus(http, multipart(uri, parts(new byte[3 << 20])), 413, "limit");
             assertStatus(http, HttpRequest.newBuilder(uri).POST(HttpRequest.BodyPublishers.ofString("x")), 400, "multipart");
             // overload: a queue of one, many at once: some 503 with Retry-After, the rest 200
