@@ -18,8 +18,8 @@ static inline __m256 widen8(const unsigned short *h, const int bf16) {
     return bf16 ? _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(v), 16)) : _mm256_cvtph_ps(v);
 }
 
-static inline __attribute__((always_inline)) void widen_slices(const unsigned short *h, long hStride, float *dst,
-                                                                                  long dstStride, long len, int count, const int bf16) {
+static inline __attribute__((always_inline)) void widen_slices(const unsigned short *h, long hStride, float *dst, long dstStride,
+                                                               long len, int count, const int bf16) {
     for (int s = 0; s < count; s++, h += hStride, dst += dstStride) {
         long i = 0;
         for (; i + 32 <= len; i += 32) {
@@ -31,15 +31,26 @@ static inline __attribute__((always_inline)) void widen_slices(const unsigned sh
 }
 
 /*
+ * count slices of len 16-bit values, slice s at h[hOff + s hStride], widened to fp32 at dst[dOff +
+ * s dStride] (offsets in elements): fp16 bits, or bf16 bits where bf16 is nonzero. Exact, so it
+ * gives the bits Java's Float.float16ToFloat / (bits << 16) give. Needs F16C (every AVX2 CPU has it).
+ */
+void refldmseg_avx2_widen(const unsigned short *h, long hOff, long hStride, float *dst, long dOff, long dStride,
+                          long len, int count, int bf16) {
+    if (bf16) widen_slices(h + hOff, hStride, dst + dOff, dStride, len, count, 1);
+    else widen_slices(h + hOff, hStride, dst + dOff, dStride, len, count, 0);
+}
+
+/*
  * One tile of C, `rows` (1..6, a constant after inlining) x 16, over a K slice of kc: A rows at a,
  * a + lda, ...; B as [kc][16]; the accumulators start from C (acc), or from the residual tile (laid
  * out as C's) plus the bias, or from the bias (or zero). Rows past `rows` are neither read nor written.
  * With `src` 1 (fp16) or 2 (bf16), a constant after inlining, B comes from 16-bit h [kc][16] instead,
  * widened as the tile reads it and stored to b for the row groups after it.
  */
-static inline __attribute__((always_inline)) void tile_from(const float *a, long lda, float *b, const unsigned short *h,
-                                                                                  float *c, long ldc, int kc, int acc, const float *res,
-                                                                                  const float *bias, const int rows, const int src) {
+static inline __attribute__((always_inline)) void tile_from(const float *a, long lda, float *b, const unsigned short *h, float *c, long ldc,
+                                                            int kc, int acc, const float *res, const float *bias, const int rows,
+                                                            const int src) {
     /* C's rows are needed only after the k loop: ask for them now so a miss overlaps the loop. */
     for (int r = 0; r < rows; r++) {
         _m_prefetchw(c + r * ldc);
@@ -97,8 +108,7 @@ static inline __attribute__((always_inline)) void tile(const float *a, long lda,
 
 /* One panel's K slice (kc x 16) of 16-bit B widened into fp32 b, before a tile that does not widen as it goes. */
 static void widen_panel(const unsigned short *h, float *b, int kc, int bf16) {
-    if (bf16) widen_slices(h, 0, b, 0, 16L * kc, 1, 1);
-    else widen_slices(h, 0, b, 0, 16L * kc, 1, 0);
+    refldmseg_avx2_widen(h, 0, 0, b, 0, 0, 16L * kc, 1, bf16);
 }
 
 /* A tile of `rows` (1..6, any) x 16 with the row count as a constant. */
@@ -127,10 +137,9 @@ static void tile_any(const float *a, long lda, const float *b, float *c, long ld
  * bias[biasOff + 16 p], 16 values per panel.
  */
 void refldmseg_avx2_block(const float *a, long aOff, long lda, int rows,
-                                                                  float *b, long bOff, long bStride, const unsigned short *h, long hOff,
-                                                                  long hStride, int bf16, int panels, int lastCols,
-                                                                  float *c, const float *residual, long cOff, long ldc, int kc, int accumulate,
-                                                                  const float *bias, long biasOff) {
+                          float *b, long bOff, long bStride, const unsigned short *h, long hOff, long hStride, int bf16,
+                          int panels, int lastCols, float *c, const float *residual, long cOff, long ldc, int kc, int accumulate,
+                          const float *bias, long biasOff) {
     a += aOff;
     b += bOff;
     if (h) h += hOff;
@@ -172,15 +181,4 @@ void refldmseg_avx2_block(const float *a, long aOff, long lda, int rows,
             }
         }
     }
-}
-
-/*
- * count slices of len 16-bit values, slice s at h[hOff + s hStride], widened to fp32 at dst[dOff +
- * s dStride] (offsets in elements): fp16 bits, or bf16 bits where bf16 is nonzero. Exact, so it
- * gives the bits Java's Float.float16ToFloat / (bits << 16) give. Needs F16C (every AVX2 CPU has it).
- */
-void refldmseg_avx2_widen(const unsigned short *h, long hOff, long hStride, float *dst, long dOff,
-                                                               long dStride, long len, int count, int bf16) {
-    if (bf16) widen_slices(h + hOff, hStride, dst + dOff, dStride, len, count, 1);
-    else widen_slices(h + hOff, hStride, dst + dOff, dStride, len, count, 0);
 }

@@ -154,6 +154,17 @@ static inline __attribute__((always_inline)) void widen_slices(const unsigned sh
     }
 }
 
+/*
+ * count slices of len 16-bit values, slice s at h[hOff + s hStride], widened to fp32 at dst[dOff +
+ * s dStride] (offsets in elements): fp16 bits, or bf16 bits where bf16 is nonzero. Exact, so it
+ * gives the bits Java's Float.float16ToFloat / (bits << 16) give.
+ */
+void refldmseg_avx512_widen(const unsigned short *h, long hOff, long hStride, float *dst, long dOff, long dStride,
+                            long len, int count, int bf16) {
+    if (bf16) widen_slices(h + hOff, hStride, dst + dOff, dStride, len, count, 1);
+    else widen_slices(h + hOff, hStride, dst + dOff, dStride, len, count, 0);
+}
+
 /* How B reaches a 12-row tile read in place (a constant after inlining). */
 enum b_source {
     B_HOT = 0,      /* fp32, in cache already */
@@ -205,8 +216,7 @@ static inline __attribute__((always_inline)) void tile12_in_place(const float *a
 
 /* One panel's K slice (kc x 32) of 16-bit B widened into fp32 b, before a tile that cannot widen as it goes. */
 static void widen_panel(const unsigned short *h, float *b, int kc, int bf16) {
-    if (bf16) widen_slices(h, 0, b, 0, 32L * kc, 1, 1);
-    else widen_slices(h, 0, b, 0, 32L * kc, 1, 0);
+    refldmseg_avx512_widen(h, 0, 0, b, 0, 0, 32L * kc, 1, bf16);
 }
 
 /*
@@ -273,15 +283,4 @@ void refldmseg_avx512_block(const float *ap, long apOff, long apStride, int rows
             tile_rows_any(a + rows12 * lda, lda, b + p * bStride, c + 32 * p + rows12 * ldc, ldc, kc, accumulate,
                           residual ? residual + 32 * p + rows12 * ldc : NULL, bb, low_mask(cols), high_mask(cols), rows6);
         }
-}
-
-/*
- * count slices of len 16-bit values, slice s at h[hOff + s hStride], widened to fp32 at dst[dOff +
- * s dStride] (offsets in elements): fp16 bits, or bf16 bits where bf16 is nonzero. Exact, so it
- * gives the bits Java's Float.float16ToFloat / (bits << 16) give.
- */
-void refldmseg_avx512_widen(const unsigned short *h, long hOff, long hStride, float *dst, long dOff, long dStride,
-                            long len, int count, int bf16) {
-    if (bf16) widen_slices(h + hOff, hStride, dst + dOff, dStride, len, count, 1);
-    else widen_slices(h + hOff, hStride, dst + dOff, dStride, len, count, 0);
 }

@@ -149,11 +149,6 @@ final class Gemm {
             return half == null ? data[i] : bf16 ? Float.intBitsToFloat(half[i] << 16) : Float.float16ToFloat(half[i]);
         }
 
-        /** Packed elements [from, from + len) as fp32 into dst[to...]. */
-        void widen(int from, float[] dst, int to, int len) {
-            widen(from, 0, dst, to, 0, len, 1, NativeGemm.get());
-        }
-
         /** count runs of len packed elements, run s from from + s stride, as fp32 into dst[to + s dStride...]; natively where {@code kernel} is not null. */
         void widen(int from, int stride, float[] dst, int to, int dStride, int len, int count, NativeGemm kernel) {
             if (half != null && kernel != null) kernel.widen(half, from, stride, dst, to, dStride, len, count, bf16);
@@ -458,16 +453,14 @@ final class Gemm {
                 float[] bData = b.data;
                 int bBase = q0 * b.k * NR + k0 * NR, bStride = b.k * NR;
                 short[] half = null; // 16-bit B that the native block's first row block widens into bData as it multiplies it
-                if (b.half != null) { // widen this K slice of the run's panels once; every row block reuses it
+                int halfOff = bBase, halfStride = bStride;
+                if (b.half != null) { // this K slice of the run's panels is widened once; every row block reuses it
                     if (kernel != null) {
                         bData = wideScratch((q1 - q0) * kc * NR);
                         half = b.half;
                     } else {
-                        bData = widened(b, q0, q1, k0, kc, kernel);
+                        bData = widened(b, q0, q1, k0, kc);
                     }
-                }
-                int halfOff = bBase, halfStride = bStride;
-                if (b.half != null) {
                     bBase = 0;
                     bStride = kc * NR;
                 }
@@ -514,11 +507,15 @@ final class Gemm {
         return w;
     }
 
-    /** The 16-bit slice [k0, k0 + kc) of panels [q0, q1) as fp32, laid out [panel - q0][kc][NR]. */
-    private static float[] widened(Packed b, int q0, int q1, int k0, int kc, NativeGemm kernel) {
+    /**
+     * The 16-bit slice [k0, k0 + kc) of panels [q0, q1) as fp32, laid out [panel - q0][kc][NR],
+     * widened in Java: the Vector API path, which the native blocks (they widen as they go) are
+     * tested against.
+     */
+    private static float[] widened(Packed b, int q0, int q1, int k0, int kc) {
         int len = kc * NR;
         float[] w = wideScratch((q1 - q0) * len);
-        b.widen(q0 * b.k * NR + k0 * NR, b.k * NR, w, 0, len, len, q1 - q0, kernel);
+        b.widen(q0 * b.k * NR + k0 * NR, b.k * NR, w, 0, len, len, q1 - q0, null);
         return w;
     }
 

@@ -64,12 +64,11 @@ final class NativeGemm {
         String name = wide ? "refldmseg_avx512_block" : "refldmseg_avx2_block";
         MemorySegment fn = lookup.find(name).orElseThrow(() -> new IllegalStateException(library + " has no " + name));
         // (b, bOff, bStride, h, hOff, hStride, bf16, panels, lastCols, c, residual, cOff, ldc, kc, accumulate, bias, biasOff), after the A operands
-        FunctionDescriptor bAndC = FunctionDescriptor.ofVoid(ADDRESS, JAVA_LONG, JAVA_LONG, JAVA_INT, JAVA_INT,
-                ADDRESS, ADDRESS, JAVA_LONG, JAVA_LONG, JAVA_INT, JAVA_INT, ADDRESS, JAVA_LONG);
+        FunctionDescriptor bAndC = FunctionDescriptor.ofVoid(ADDRESS, JAVA_LONG, JAVA_LONG, ADDRESS, JAVA_LONG, JAVA_LONG, JAVA_INT,
+                JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, JAVA_LONG, JAVA_LONG, JAVA_INT, JAVA_INT, ADDRESS, JAVA_LONG);
         FunctionDescriptor descriptor = wide // (ap, apOff, apStride, rows12, a, aOff, lda, rows6) or (a, aOff, lda, rows)
-                ? bAndC.insertArgumentLayouts(3, ADDRESS, JAVA_LONG, JAVA_LONG, JAVA_INT)
-                        .insertArgumentLayouts(0, ADDRESS, JAVA_LONG, JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_LONG, JAVA_INT)
-                : bAndC.insertArgumentLayouts(3, ADDRESS, JAVA_LONG, JAVA_LONG, JAVA_INT).insertArgumentLayouts(0, ADDRESS, JAVA_LONG, JAVA_LONG, JAVA_INT);
+                ? bAndC.insertArgumentLayouts(0, ADDRESS, JAVA_LONG, JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_LONG, JAVA_INT)
+                : bAndC.insertArgumentLayouts(0, ADDRESS, JAVA_LONG, JAVA_LONG, JAVA_INT);
         MethodHandle handle = Linker.nativeLinker().downcallHandle(fn, descriptor, Linker.Option.critical(true));
         block = wide ? null : handle;
         block512 = wide ? handle : null;
