@@ -368,9 +368,27 @@ final class Gemm {
      * (the same bits either way).
      */
     static void multiply(Parallel par, int m, ARows a, Packed b, float[] c, int cOff, int ldc, boolean accumulate, float[] residual) {
+        multiply(par, m, a, b, c, cOff, ldc, accumulate, residual, amx());
+    }
+
+    /** Whether {@link #multiply} runs its products with A in place on AMX here. */
+    static boolean amx() {
+        NativeGemm kernel = NativeGemm.get();
+        return kernel != null && kernel.amx();
+    }
+
+    /**
+     * {@link #multiply}, on AMX where {@code amx} (and {@link #amx()}) holds and A is in place, else on the
+     * AVX-512 / AVX2 / Vector API kernels (whose bits the serial product gives).
+     */
+    static void multiply(Parallel par, int m, ARows a, Packed b, float[] c, int cOff, int ldc, boolean accumulate, float[] residual, boolean amx) {
         if (m == 0) return;
         if (residual != null && accumulate) throw new IllegalArgumentException("a residual starts C; it cannot also accumulate");
         NativeGemm kernel = NativeGemm.get();
+        if (amx && amx() && a.inPlace()) { // every product with A in place, whatever m: results stay batch invariant
+            multiplyAmx(par, m, a.slice(0, m, 0, b.k), b, c, cOff, ldc, accumulate, residual, kernel);
+            return;
+        }
         int groups = (m + MR - 1) / MR;
         Split split = split(par.threads(), m, b, a.inPlace() && (MR == SMALL_MR || kernel != null), MR == 12 && kernel != null);
         int rowTasks = split.rowTasks(), panelTasks = split.panelTasks();
@@ -380,6 +398,57 @@ final class Gemm {
             int p0 = b.panels * pt / panelTasks, p1 = b.panels * (pt + 1) / panelTasks;
             int m0 = g0 * MR, m1 = Math.min(m, g1 * MR);
             run(a, m0, m1, b, p0, p1, c, cOff, ldc, accumulate, residual, kernel);
+        });
+    }
+
+    /** The K slice of the AMX path: a multiple of its 32-value chunks, fixed so a row's result depends on K only. */
+    static final int AMX_KC = 512;
+    /** Rows of the AMX kernel's blocks (two row tiles); row tasks start at multiples of it. */
+    private static final int AMX_ROWS = 32;
+    private static final ThreadLocal<short[]> AMX_A = ThreadLocal.withInitial(() -> new short[0]);
+    private static final ThreadLocal<short[]> AMX_B = ThreadLocal.withInitial(() -> new short[0]);
+
+    private static short[] grown(ThreadLocal<short[]> local, long size) {
+        short[] s = local.get();
+        if (s.length < size) {
+            s = new short[Math.toIntExact(size)];
+            local.set(s);
+        }
+        return s;
+    }
+
+    /**
+     * {@link #multiply} on AMX: A (the block of all m rows) is split into bf16 parts once, in parallel by
+     * row tiles; then each task packs its panels' B one K slice at a time (AMX_KC) and runs its 32-row
+     * blocks over them. The tasks are cut as for the native AVX-512 block.
+     */
+    private static void multiplyAmx(Parallel par, int m, Block a, Packed b, float[] c, int cOff, int ldc, boolean accumulate,
+                                    float[] residual, NativeGemm kernel) {
+        int chunks = (b.k + 31) / 32, rowTiles = (m + 15) / 16, tileValues = chunks * 3 * NativeGemm.AMX_TILE;
+        short[] split = grown(AMX_A, NativeGemm.amxSplitSize(m, b.k));
+        int splitTasks = Math.min(rowTiles, 4 * par.threads());
+        par.forEach(splitTasks, t -> {
+            int t0 = rowTiles * t / splitTasks, t1 = rowTiles * (t + 1) / splitTasks, r0 = t0 * 16, r1 = Math.min(m, t1 * 16);
+            kernel.amxSplitA(a.data(), a.offset() + r0 * a.lda(), a.lda(), r1 - r0, b.k, split, t0 * tileValues);
+        });
+        int blocks = (m + AMX_ROWS - 1) / AMX_ROWS, parts = NativeGemm.amxParts(b.half == null, b.bf16);
+        Split cut = split(par.threads(), m, b, true, true);
+        int rowTasks = Math.min(cut.rowTasks(), blocks), panelTasks = cut.panelTasks();
+        par.forEach(rowTasks * panelTasks, t -> {
+            int rt = t / panelTasks, pt = t % panelTasks;
+            int r0 = blocks * rt / rowTasks * AMX_ROWS, r1 = Math.min(m, blocks * (rt + 1) / rowTasks * AMX_ROWS);
+            int p0 = b.panels * pt / panelTasks, p1 = b.panels * (pt + 1) / panelTasks;
+            if (r0 >= r1 || p0 >= p1) return;
+            int lastCols = Math.min(NR, b.n - (p1 - 1) * NR);
+            for (int k0 = 0; k0 < b.k; k0 += AMX_KC) {
+                int kc = Math.min(AMX_KC, b.k - k0);
+                short[] packed = grown(AMX_B, NativeGemm.amxPackedSize(p1 - p0, kc, parts));
+                int from = p0 * b.k * NR + k0 * NR;
+                kernel.amxPackB(b.half, b.half == null ? b.data : null, from, b.k * NR, b.bf16, p1 - p0, kc, packed, 0);
+                boolean start = k0 == 0 && !accumulate;
+                kernel.amxGemm(split, r0 / 16 * tileValues, r1 - r0, chunks, k0 / 32, packed, 0, (kc + 31) / 32, parts, p1 - p0, lastCols,
+                        c, residual, cOff + r0 * ldc + p0 * NR, ldc, start, b.bias, p0 * NR);
+            }
         });
     }
 

@@ -34,6 +34,8 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
 final class NativeGemm {
     static final String RESOURCE = "/io/refldmseg/kernels/linux-x86_64/librefldmseg_cpu_avx2.so";
     static final String PROPERTY = "refldmseg.cpu.nativeKernels";
+    /** {@code -Drefldmseg.cpu.amx=false} keeps the GEMM off AMX where the CPU has it. */
+    static final String AMX_PROPERTY = "refldmseg.cpu.amx";
 
     private static final NativeGemm INSTANCE;
     /** Why the native kernel does not run here, or null when it does. */
@@ -58,6 +60,10 @@ final class NativeGemm {
     private final MethodHandle block512;
     /** fp16 / bf16 slices widened to fp32, with the vector width of the block that runs. */
     private final MethodHandle widen;
+    /** The AMX kernels (cpu_gemm_amx.c), or null where the CPU has no AMX, it is switched off, or the OS did not grant it. */
+    private final MethodHandle amxSplitA, amxPackB, amxGemm;
+    /** Why the AMX kernels do not run here, or null when they do. */
+    private final String amxWhyNot;
 
     private NativeGemm(Path library, boolean wide) {
         SymbolLookup lookup = SymbolLookup.libraryLookup(library, Arena.global());
@@ -77,6 +83,51 @@ final class NativeGemm {
         // (h, hOff, hStride, dst, dOff, dStride, len, count, bf16)
         widen = Linker.nativeLinker().downcallHandle(widenFn, FunctionDescriptor.ofVoid(ADDRESS, JAVA_LONG, JAVA_LONG, ADDRESS, JAVA_LONG,
                 JAVA_LONG, JAVA_LONG, JAVA_INT, JAVA_INT), Linker.Option.critical(true));
+        String amxWhy = wide ? amxUnusableBecause() : "AMX runs with 512-bit vectors only";
+        MethodHandle split = null, pack = null, gemm = null;
+        if (amxWhy == null) {
+            Linker linker = Linker.nativeLinker();
+            MethodHandle enable = linker.downcallHandle(find(lookup, library, "refldmseg_amx_enable"), FunctionDescriptor.of(JAVA_INT));
+            int granted;
+            try {
+                granted = (int) enable.invokeExact();
+            } catch (Throwable e) {
+                throw new IllegalStateException("AMX permission request failed", e);
+            }
+            if (granted != 0) {
+                amxWhy = "the kernel did not grant the AMX tile state (arch_prctl ARCH_REQ_XCOMP_PERM)";
+            } else {
+                // (a, aOff, lda, rows, k, dst, dOff)
+                split = linker.downcallHandle(find(lookup, library, "refldmseg_amx_split_a"), FunctionDescriptor.ofVoid(ADDRESS, JAVA_LONG,
+                        JAVA_LONG, JAVA_INT, JAVA_INT, ADDRESS, JAVA_LONG), Linker.Option.critical(true));
+                // (h, f, off, stride, bf16, panels, kc, dst, dOff)
+                pack = linker.downcallHandle(find(lookup, library, "refldmseg_amx_pack_b"), FunctionDescriptor.ofVoid(ADDRESS, ADDRESS,
+                        JAVA_LONG, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, JAVA_LONG), Linker.Option.critical(true));
+                // (ap, apOff, rows, chunks, ch0, bp, bpOff, nc, parts, panels, lastCols, c, res, cOff, ldc, start, bias, biasOff)
+                gemm = linker.downcallHandle(find(lookup, library, "refldmseg_amx_gemm"), FunctionDescriptor.ofVoid(ADDRESS, JAVA_LONG,
+                        JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, JAVA_LONG,
+                        JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG), Linker.Option.critical(true));
+            }
+        }
+        amxSplitA = split;
+        amxPackB = pack;
+        amxGemm = gemm;
+        amxWhyNot = amxWhy;
+    }
+
+    private static MemorySegment find(SymbolLookup lookup, Path library, String name) {
+        return lookup.find(name).orElseThrow(() -> new IllegalStateException(library + " has no " + name));
+    }
+
+    /** Null when the CPU and the settings allow the AMX kernels (the OS may still refuse them), else what stops them. */
+    private static String amxUnusableBecause() {
+        if ("false".equalsIgnoreCase(System.getProperty(AMX_PROPERTY, "true"))) return "-D" + AMX_PROPERTY + "=false";
+        try {
+            if (!cpuFlags().containsAll(Set.of("amx_tile", "amx_bf16", "avx512bw"))) return "this CPU has no AMX-BF16";
+        } catch (IOException e) {
+            return "/proc/cpuinfo could not be read: " + e.getMessage();
+        }
+        return null;
     }
 
     /** The kernel, or null where the Vector API kernels run. */
@@ -84,9 +135,106 @@ final class NativeGemm {
         return INSTANCE;
     }
 
-    /** Which kernels the CPU GEMM runs here: "native AVX2 kernel", "native AVX-512 kernels" or "Vector API kernels". */
+    /** Which kernels the CPU GEMM runs here: "native AVX2 kernel", "native AVX-512 kernels" (", AMX" added where they run) or "Vector API kernels". */
     static String kernels() {
-        return INSTANCE == null ? "Vector API kernels" : INSTANCE.block != null ? "native AVX2 kernel" : "native AVX-512 kernels";
+        return INSTANCE == null ? "Vector API kernels" : INSTANCE.block != null ? "native AVX2 kernel"
+                : INSTANCE.amx() ? "native AVX-512 kernels, AMX" : "native AVX-512 kernels";
+    }
+
+    /** Whether the AMX kernels run here ({@link #amxSplitA}, {@link #amxPackB}, {@link #amxGemm}). */
+    boolean amx() {
+        return amxGemm != null;
+    }
+
+    /** Why the AMX kernels do not run here, or null when they do. */
+    String amxWhyNot() {
+        return amxWhyNot;
+    }
+
+    /** 16-bit values of one AMX tile (16 x 32 bf16). */
+    static final int AMX_TILE = 512;
+
+    /** Values of the split A of {@code rows} rows and K = k: ceil(rows / 16) row tiles of ceil(k / 32) chunks of three parts. */
+    static long amxSplitSize(int rows, int k) {
+        return (long) ((rows + 15) / 16) * ((k + 31) / 32) * 3 * AMX_TILE;
+    }
+
+    /** Values of a packed B slice of {@code panels} panels and kc values of K in {@code parts} parts. */
+    static long amxPackedSize(int panels, int kc, int parts) {
+        return (long) panels * ((kc + 31) / 32) * parts * 2 * AMX_TILE;
+    }
+
+    /**
+     * rows rows of A (row r at a[aOff + r lda], k values) split exactly into three bf16 parts at dst[dOff..],
+     * laid out as AMX tiles ({@code cpu_gemm_amx.c}), zero past the rows (to a multiple of 16) and past k.
+     */
+    void amxSplitA(float[] a, int aOff, int lda, int rows, int k, short[] dst, int dOff) {
+        if (rows == 0) return;
+        if (rows < 0 || k <= 0 || lda < k) throw new IllegalArgumentException("AMX split: " + rows + " rows of " + k + ", row stride " + lda);
+        within("A", a.length, aOff, (long) (rows - 1) * lda + k);
+        shortsWithin("split A", dst.length, dOff, amxSplitSize(rows, k));
+        try {
+            amxSplitA.invokeExact(MemorySegment.ofArray(a), (long) aOff, (long) lda, rows, k, MemorySegment.ofArray(dst), (long) dOff);
+        } catch (Throwable e) {
+            throw new IllegalStateException("AMX split failed", e);
+        }
+    }
+
+    /**
+     * A K slice of kc values of panels [0, panels) of B, panel q's element (kk, j) at off + q stride + 32 kk + j
+     * of the 16-bit {@code h} (fp16, or bf16 where {@code bf16}) or, with h null, of the fp32 {@code f}, into
+     * AMX's B layout at dst[dOff..] in 1 (bf16), 2 (fp16) or 3 (fp32) exact bf16 parts ({@link #amxParts}).
+     */
+    void amxPackB(short[] h, float[] f, int off, int stride, boolean bf16, int panels, int kc, short[] dst, int dOff) {
+        if (panels == 0) return;
+        if ((h == null) == (f == null)) throw new IllegalArgumentException("AMX pack: B is either 16-bit or fp32");
+        if (panels < 0 || kc <= 0 || stride < 0) throw new IllegalArgumentException("AMX pack: " + panels + " panels, kc " + kc + ", stride " + stride);
+        long extent = (long) (panels - 1) * stride + 32L * kc;
+        if (h != null) shortsWithin("16-bit B", h.length, off, extent);
+        else within("B", f.length, off, extent);
+        shortsWithin("packed B", dst.length, dOff, amxPackedSize(panels, kc, amxParts(h == null, bf16)));
+        try {
+            amxPackB.invokeExact(segment(h), segment(f), (long) off, (long) stride, bf16 ? 1 : 0, panels, kc, MemorySegment.ofArray(dst), (long) dOff);
+        } catch (Throwable e) {
+            throw new IllegalStateException("AMX pack failed", e);
+        }
+    }
+
+    /** bf16 parts of a B value: 1 for bf16, 2 for fp16, 3 for fp32. */
+    static int amxParts(boolean fp32, boolean bf16) {
+        return fp32 ? 3 : bf16 ? 1 : 2;
+    }
+
+    /**
+     * C rows [0, rows) x panels [0, panels) (the last lastCols 1..32 wide; row r, panel q at c[cOff + r ldc + 32 q])
+     * += A B over one K slice, or, with {@code start}, = residual (null: none; laid out as C) + bias (null: none;
+     * bias[biasOff + 32 q ..]) + A B: A's chunks [ch0, ch0 + nc) of a split A whose row 0 is at ap[apOff] (chunks
+     * per row tile), B's slice packed at bp[bpOff] with nc chunks of {@code parts} parts.
+     */
+    void amxGemm(short[] ap, int apOff, int rows, int chunks, int ch0, short[] bp, int bpOff, int nc, int parts, int panels, int lastCols,
+                 float[] c, float[] residual, int cOff, int ldc, boolean start, float[] bias, int biasOff) {
+        if (rows == 0 || panels == 0) return;
+        if (rows < 0 || panels < 0 || nc <= 0 || ch0 < 0 || ch0 + nc > chunks || parts < 1 || parts > 3 || lastCols < 1 || lastCols > 32)
+            throw new IllegalArgumentException("AMX GEMM: rows " + rows + ", panels " + panels + ", chunks [" + ch0 + ", " + (ch0 + nc) + ") of "
+                    + chunks + ", parts " + parts + ", last panel's columns " + lastCols);
+        shortsWithin("split A", ap.length, apOff, (long) ((rows + 15) / 16) * chunks * 3 * AMX_TILE);
+        shortsWithin("packed B", bp.length, bpOff, (long) panels * nc * parts * 2 * AMX_TILE);
+        long cExtent = (long) (rows - 1) * ldc + 32L * (panels - 1) + lastCols;
+        within("C", c.length, cOff, cExtent);
+        if (residual != null && start) within("residual", residual.length, cOff, cExtent);
+        if (bias != null && start) within("bias", bias.length, biasOff, 32L * panels);
+        try {
+            amxGemm.invokeExact(MemorySegment.ofArray(ap), (long) apOff, rows, chunks, ch0, MemorySegment.ofArray(bp), (long) bpOff, nc, parts,
+                    panels, lastCols, MemorySegment.ofArray(c), segment(start ? residual : null), (long) cOff, (long) ldc, start ? 1 : 0,
+                    segment(start ? bias : null), (long) biasOff);
+        } catch (Throwable e) {
+            throw new IllegalStateException("AMX GEMM failed", e);
+        }
+    }
+
+    private static void shortsWithin(String what, int length, long offset, long extent) {
+        if (offset < 0 || extent < 0 || offset + extent > length)
+            throw new IndexOutOfBoundsException("AMX: " + what + " [" + offset + ", " + (offset + extent) + ") outside its " + length + " values");
     }
 
     /** Why the native kernel does not run here, or null when it does. */

@@ -124,8 +124,8 @@ class GemmTest {
                     java.util.Arrays.fill(serial, 0.5f);
                     float[] split = serial.clone(), splitUndeclared = serial.clone();
                     Gemm.multiplySerial(m, dense, packed, serial, 0, n, accumulate);
-                    Gemm.multiply(two, m, dense, packed, split, 0, n, accumulate);
-                    Gemm.multiply(two, m, undeclared, packed, splitUndeclared, 0, n, accumulate);
+                    Gemm.multiply(two, m, dense, packed, split, 0, n, accumulate, null, false);
+                    Gemm.multiply(two, m, undeclared, packed, splitUndeclared, 0, n, accumulate, null, false);
                     assertArrayEquals(serial, split, m + "x" + n + "x" + k + (accumulate ? " accumulating" : "") + ": in-place A");
                     assertArrayEquals(serial, splitUndeclared, m + "x" + n + "x" + k + (accumulate ? " accumulating" : "") + ": A not declared in place");
                 }
@@ -159,7 +159,7 @@ class GemmTest {
                             expected[off + i * n + j] = residual[off + i * n + j] + (packed.half == null ? bias[j] : 0f);
                     float[] fused = new float[residual.length], scratch = new float[residual.length];
                     Gemm.multiplySerial(m, Gemm.dense(x, 0, k), packed, expected, off, n, true);
-                    Gemm.multiply(two, m, Gemm.dense(x, 0, k), packed, fused, off, n, false, residual);
+                    Gemm.multiply(two, m, Gemm.dense(x, 0, k), packed, fused, off, n, false, residual, false);
                     String what = m + "x" + n + "x" + k + (packed.half != null ? " fp16" : " fp32 with bias");
                     for (int i = off; i < residual.length; i++) assertEquals(expected[i], fused[i], what + ", element " + i);
                     assertThrows(IllegalArgumentException.class, () -> Gemm.multiply(two, m, Gemm.dense(x, 0, k), packed, scratch, off, n, true, residual));
@@ -228,7 +228,7 @@ class GemmTest {
                     try (Parallel two = new Parallel(2)) { // row and panel tasks: blocks that start past panel 0
                         float[] split = new float[m * n + 5];
                         java.util.Arrays.fill(split, 0.25f);
-                        Gemm.multiply(two, m, a, packed, split, 5, n, accumulate);
+                        Gemm.multiply(two, m, a, packed, split, 5, n, accumulate, null, false);
                         assertArrayEquals(vec, split, what + ", 2 threads");
                     }
                 }
@@ -240,7 +240,7 @@ class GemmTest {
                 Gemm.multiplySerial(m, Gemm.dense(x, 3, k), packed, vec, 5, n, true, null);
                 try (Parallel two = new Parallel(2)) {
                     float[] nat = new float[m * n + 5];
-                    Gemm.multiply(two, m, Gemm.dense(x, 3, k), packed, nat, 5, n, false, residual);
+                    Gemm.multiply(two, m, Gemm.dense(x, 3, k), packed, nat, 5, n, false, residual, false);
                     assertArrayEquals(vec, nat, m + "x" + n + "x" + k + " from a residual" + (packed.bias == null ? "" : " and a bias"));
                 }
             }
