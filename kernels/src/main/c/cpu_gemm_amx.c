@@ -13,8 +13,8 @@
  * Layouts (16-bit values):
  *  - split A: row tile t (16 rows), chunk ch (32 of K), part p (0..2) at ((t * chunks + ch) * 3 + p) * 512, as
  *    [16 rows][32 k]; rows past the real ones and k past K are zero.
- *  - packed B slice: panel q (32 columns), chunk ch, part p, half h (columns 16 h ..) at
- *    (((q * nc + ch) * parts + p) * 2 + h) * 512, as AMX wants B: [16 pairs of k][16 columns][2].
+ *  - packed B slice of one panel (32 columns): chunk ch, part p, half h (columns 16 h ..) at
+ *    ((ch * parts + p) * 2 + h) * 512, as AMX wants B: [16 pairs of k][16 columns][2].
  */
 #pragma GCC target("avx512f,avx512bw,f16c,amx-tile,amx-bf16")
 #include <immintrin.h>
@@ -70,45 +70,51 @@ void refldmseg_amx_split_a(const float *a, long aOff, long lda, int rows, int k,
     }
 }
 
-/* 16 values of B (fp16 bits, bf16 bits, or fp32) as fp32, zero where k is past the slice. */
-static inline __m512 load_b(const unsigned short *h, const float *f, long at, int bf16, int valid) {
-    if (!valid) return _mm512_setzero_ps();
-    if (f) return _mm512_loadu_ps(f + at);
+/* 16 values of B as fp32: kind 0 fp16 bits, 1 bf16 bits, 2 fp32 (a constant after inlining). */
+static inline __attribute__((always_inline)) __m512 load_b(const unsigned short *h, const float *f, long at, const int kind) {
+    if (kind == 2) return _mm512_loadu_ps(f + at);
     __m256i v = _mm256_loadu_si256((const __m256i *) (h + at));
-    return bf16 ? _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(v), 16)) : _mm512_cvtph_ps(v);
+    return kind == 1 ? _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(v), 16)) : _mm512_cvtph_ps(v);
 }
 
+/* How far ahead (rows of 32 values of one panel) the pack asks for its source: the weights of a forward come from memory. */
+#define PACK_PREFETCH_ROWS 16
+
 /*
- * A K slice of kc values of panels [0, panels) of B, panel q's element (kk, j) at src[off + q stride + 32 kk + j]
- * (16-bit h, bf16 bits where bf16, else fp32 f), into the packed-B layout at dst + dOff with ceil(kc / 32) chunks
- * of parts parts (1: bf16, 2: fp16, 3: fp32), k past kc zero.
+ * One chunk (32 k, `valid` of them real) of one panel: rows of 32 values at src (16-bit h or fp32 f, kind as
+ * load_b) into `parts` (1..3, a constant after inlining) parts of two AMX B tiles each at d.
  */
-void refldmseg_amx_pack_b(const unsigned short *h, const float *f, long off, long stride, int bf16, int panels, int kc,
-                          unsigned short *dst, long dOff) {
-    int nc = (kc + 31) / 32, parts = f ? 3 : bf16 ? 1 : 2;
-    dst += dOff;
-    for (int q = 0; q < panels; q++) {
-        long base = off + (long) q * stride;
-        for (int ch = 0; ch < nc; ch++) {
-            unsigned short *d = dst + ((long) q * nc + ch) * parts * 2 * TILE;
-            for (int i = 0; i < 16; i++) {
-                int k0 = ch * 32 + 2 * i;
-                for (int half = 0; half < 2; half++) {
-                    __m512 even = load_b(h, f, base + 32L * k0 + 16 * half, bf16, k0 < kc);
-                    __m512 odd = load_b(h, f, base + 32L * (k0 + 1) + 16 * half, bf16, k0 + 1 < kc);
-                    for (int p = 0; p < parts; p++) {
-                        /* part p of each: its top half; what is left goes on to the next part (the last keeps all of it) */
-                        __m512i e = p + 1 < parts ? top_half(even) : _mm512_castps_si512(even);
-                        __m512i o = p + 1 < parts ? top_half(odd) : _mm512_castps_si512(odd);
-                        __m512i pair = _mm512_or_si512(_mm512_srli_epi32(e, 16), _mm512_and_si512(o, _mm512_set1_epi32((int) 0xFFFF0000)));
-                        _mm512_storeu_si512(d + (p * 2 + half) * TILE + i * 32, pair);
-                        even = _mm512_sub_ps(even, _mm512_castsi512_ps(e));
-                        odd = _mm512_sub_ps(odd, _mm512_castsi512_ps(o));
-                    }
+static inline __attribute__((always_inline)) void pack_chunk(const unsigned short *h, const float *f, long at, int valid,
+                                                             unsigned short *d, const int kind, const int parts) {
+    const __m512i top = _mm512_set1_epi32((int) 0xFFFF0000);
+    for (int i = 0; i < 16; i++) {
+        long row = at + 64L * i;
+        if (2 * i + 1 + PACK_PREFETCH_ROWS < 64) {
+            const char *ahead = kind == 2 ? (const char *) (f + row + 32L * PACK_PREFETCH_ROWS) : (const char *) (h + row + 32L * PACK_PREFETCH_ROWS);
+            _mm_prefetch(ahead, _MM_HINT_T0);
+            if (kind == 2) _mm_prefetch(ahead + 64, _MM_HINT_T0);
+        }
+        for (int half = 0; half < 2; half++) {
+            __m512 even = 2 * i < valid ? load_b(h, f, row + 16 * half, kind) : _mm512_setzero_ps();
+            __m512 odd = 2 * i + 1 < valid ? load_b(h, f, row + 32 + 16 * half, kind) : _mm512_setzero_ps();
+            for (int p = 0; p < parts; p++) {
+                /* part p of each value: its top half; what is left goes on to the next part (the last keeps all of it) */
+                __m512i e = p + 1 < parts ? _mm512_and_si512(_mm512_castps_si512(even), top) : _mm512_castps_si512(even);
+                __m512i o = p + 1 < parts ? _mm512_and_si512(_mm512_castps_si512(odd), top) : _mm512_castps_si512(odd);
+                _mm512_storeu_si512(d + (p * 2 + half) * TILE + i * 32, _mm512_or_si512(_mm512_srli_epi32(e, 16), _mm512_and_si512(o, top)));
+                if (p + 1 < parts) {
+                    even = _mm512_sub_ps(even, _mm512_castsi512_ps(e));
+                    odd = _mm512_sub_ps(odd, _mm512_castsi512_ps(o));
                 }
             }
         }
     }
+}
+
+/* One panel's K slice of kc values (row kk at src[at + 32 kk]) in AMX's B layout at dst, k past kc zero. */
+static inline __attribute__((always_inline)) void pack_panel(const unsigned short *h, const float *f, long at, int kc,
+                                                             unsigned short *dst, const int kind, const int parts) {
+    for (int ch = 0; ch < (kc + 31) / 32; ch++) pack_chunk(h, f, at + 32L * 32 * ch, kc - 32 * ch, dst + (long) ch * parts * 2 * TILE, kind, parts);
 }
 
 typedef struct {
@@ -194,13 +200,17 @@ static void start_values(float *dst, long ld, const float *res, long resLd, cons
 /*
  * C rows [0, rows) x panels [0, panels) (the last one lastCols 1..32 columns wide), C's row r, panel q at
  * c[cOff + r ldc + 32 q], += (or, with start, = residual (null: none; laid out as C) + bias (null: none, at
- * bias[biasOff + 32 q]) +) A times B over one K slice: A's chunks [ch0, ch0 + nc) of its split rows from
- * ap + apOff (row tile 0 = row 0; chunks per row tile), B's packed slice at bp + bpOff (nc chunks of
- * parts parts per panel). Blocks of 32 rows; a ragged block (rows or columns) runs on a scratch tile.
+ * bias[biasOff + 32 q]) +) A times B over one K slice of kc values: A's chunks [ch0, ch0 + ceil(kc / 32)) of its
+ * split rows from ap + apOff (row tile 0 = row 0; chunks per row tile); B's panel q, element (kk, j) at
+ * bOff + q bStride + 32 kk + j of the 16-bit h (fp16, or bf16 where bf16) or, with h null, of the fp32 f. Each
+ * panel's slice is packed into AMX's B layout at `packed` (ceil(kc / 32) x parts x 1024 values; parts 1 for bf16,
+ * 2 for fp16, 3 for fp32) just before its blocks run, so it stays in L2 while they read it. Blocks of 32 rows; a
+ * ragged block (rows or columns) runs on a scratch tile.
  */
 void refldmseg_amx_gemm(const unsigned short *ap, long apOff, int rows, int chunks, int ch0,
-                        const unsigned short *bp, long bpOff, int nc, int parts, int panels, int lastCols,
-                        float *c, const float *res, long cOff, long ldc, int start, const float *bias, long biasOff) {
+                        const unsigned short *h, const float *f, long bOff, long bStride, int bf16, int kc, int panels, int lastCols,
+                        float *c, const float *res, long cOff, long ldc, int start, const float *bias, long biasOff,
+                        unsigned short *packed) {
     tile_config cfg;
     memset(&cfg, 0, sizeof cfg);
     cfg.palette = 1;
@@ -210,13 +220,16 @@ void refldmseg_amx_gemm(const unsigned short *ap, long apOff, int rows, int chun
     }
     _tile_loadconfig(&cfg);
     float scratch[32 * 32] __attribute__((aligned(64)));
+    int nc = (kc + 31) / 32, parts = f ? 3 : bf16 ? 1 : 2;
     long tileChunks = (long) chunks * 3 * TILE, aChunk = 3 * TILE;
     ap += apOff + (long) ch0 * 3 * TILE;
-    bp += bpOff;
     c += cOff;
     if (res) res += cOff;
     for (int q = 0; q < panels; q++) {
-        const unsigned short *bq = bp + (long) q * nc * parts * 2 * TILE;
+        long from = bOff + (long) q * bStride;
+        if (f) pack_panel(h, f, from, kc, packed, 2, 3);
+        else if (bf16) pack_panel(h, f, from, kc, packed, 1, 1);
+        else pack_panel(h, f, from, kc, packed, 0, 2);
         const float *bq_bias = bias ? bias + biasOff + 32L * q : NULL;
         int cols = q + 1 < panels ? 32 : lastCols;
         for (int r0 = 0; r0 < rows; r0 += 32) {
@@ -226,15 +239,15 @@ void refldmseg_amx_gemm(const unsigned short *ap, long apOff, int rows, int chun
             const float *rb = res ? res + (long) r0 * ldc + 32L * q : NULL;
             if (blockRows == tiles * 16 && cols == 32) {
                 if (start) start_values(cb, ldc, rb, ldc, bq_bias, blockRows, 32);
-                if (tiles == 2) block(a0, a1, aChunk, bq, nc, parts, cb, ldc, 2);
-                else block(a0, a1, aChunk, bq, nc, parts, cb, ldc, 1);
+                if (tiles == 2) block(a0, a1, aChunk, packed, nc, parts, cb, ldc, 2);
+                else block(a0, a1, aChunk, packed, nc, parts, cb, ldc, 1);
                 continue;
             }
             memset(scratch, 0, sizeof scratch);
             if (start) start_values(scratch, 32, rb, ldc, bq_bias, blockRows, cols);
             else for (int r = 0; r < blockRows; r++) memcpy(scratch + 32 * r, cb + r * ldc, sizeof(float) * cols);
-            if (tiles == 2) block(a0, a1, aChunk, bq, nc, parts, scratch, 32, 2);
-            else block(a0, a1, aChunk, bq, nc, parts, scratch, 32, 1);
+            if (tiles == 2) block(a0, a1, aChunk, packed, nc, parts, scratch, 32, 2);
+            else block(a0, a1, aChunk, packed, nc, parts, scratch, 32, 1);
             for (int r = 0; r < blockRows; r++) memcpy(cb + r * ldc, scratch + 32 * r, sizeof(float) * cols);
         }
     }

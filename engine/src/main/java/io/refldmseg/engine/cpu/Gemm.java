@@ -7,6 +7,7 @@ import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorSpecies;
 
+import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
 
 /**
@@ -401,21 +402,24 @@ final class Gemm {
         });
     }
 
-    /** The K slice of the AMX path: a multiple of its 32-value chunks, fixed so a row's result depends on K only. */
+    /**
+     * The K slice of the AMX path where K is deeper than {@link #AMX_SINGLE_SLICE}: a multiple of its 32-value
+     * chunks, fixed so a row's result depends on K only.
+     */
     static final int AMX_KC = 512;
+    /** A K up to this is one slice: each slice ends by storing every C tile, and the tile unit waits for that. */
+    static final int AMX_SINGLE_SLICE = 1024;
+    /** Bytes of split A (a K slice of a chunk of rows: 6 bytes a value) that stay in L2 while the task's panels pass over them. */
+    private static final int AMX_A_CHUNK_BYTES = 1 << 20;
+    /**
+     * Tasks per core of the AMX path: fewer than the AVX-512 block's four, since every panel task reads
+     * the whole K slice of the split A and the tile unit outruns that stream; one a core balances worse.
+     */
+    private static final int AMX_TASKS_PER_THREAD = 2;
     /** Rows of the AMX kernel's blocks (two row tiles); row tasks start at multiples of it. */
     private static final int AMX_ROWS = 32;
-    private static final ThreadLocal<short[]> AMX_A = ThreadLocal.withInitial(() -> new short[0]);
-    private static final ThreadLocal<short[]> AMX_B = ThreadLocal.withInitial(() -> new short[0]);
-
-    private static short[] grown(ThreadLocal<short[]> local, long size) {
-        short[] s = local.get();
-        if (s.length < size) {
-            s = new short[Math.toIntExact(size)];
-            local.set(s);
-        }
-        return s;
-    }
+    private static final ThreadLocal<MemorySegment> AMX_A = new ThreadLocal<>();
+    private static final ThreadLocal<MemorySegment> AMX_B = new ThreadLocal<>();
 
     /**
      * {@link #multiply} on AMX: A (the block of all m rows) is split into bf16 parts once, in parallel by
@@ -425,29 +429,34 @@ final class Gemm {
     private static void multiplyAmx(Parallel par, int m, Block a, Packed b, float[] c, int cOff, int ldc, boolean accumulate,
                                     float[] residual, NativeGemm kernel) {
         int chunks = (b.k + 31) / 32, rowTiles = (m + 15) / 16, tileValues = chunks * 3 * NativeGemm.AMX_TILE;
-        short[] split = grown(AMX_A, NativeGemm.amxSplitSize(m, b.k));
+        MemorySegment split = NativeGemm.amxScratch(AMX_A, NativeGemm.amxSplitSize(m, b.k));
         int splitTasks = Math.min(rowTiles, 4 * par.threads());
         par.forEach(splitTasks, t -> {
             int t0 = rowTiles * t / splitTasks, t1 = rowTiles * (t + 1) / splitTasks, r0 = t0 * 16, r1 = Math.min(m, t1 * 16);
-            kernel.amxSplitA(a.data(), a.offset() + r0 * a.lda(), a.lda(), r1 - r0, b.k, split, t0 * tileValues);
+            kernel.amxSplitA(a.data(), a.offset() + r0 * a.lda(), a.lda(), r1 - r0, b.k, split, (long) t0 * tileValues);
         });
         int blocks = (m + AMX_ROWS - 1) / AMX_ROWS, parts = NativeGemm.amxParts(b.half == null, b.bf16);
+        int step = b.k <= AMX_SINGLE_SLICE ? b.k : AMX_KC;
+        int rowChunk = Math.max(AMX_ROWS, AMX_A_CHUNK_BYTES / (6 * step) / AMX_ROWS * AMX_ROWS);
         Split cut = split(par.threads(), m, b, true, true);
-        int rowTasks = Math.min(cut.rowTasks(), blocks), panelTasks = cut.panelTasks();
+        int rowTasks = Math.min(cut.rowTasks(), blocks);
+        int panelTasks = Math.min(b.panels, Math.max(1, AMX_TASKS_PER_THREAD * par.threads() / rowTasks));
         par.forEach(rowTasks * panelTasks, t -> {
             int rt = t / panelTasks, pt = t % panelTasks;
             int r0 = blocks * rt / rowTasks * AMX_ROWS, r1 = Math.min(m, blocks * (rt + 1) / rowTasks * AMX_ROWS);
             int p0 = b.panels * pt / panelTasks, p1 = b.panels * (pt + 1) / panelTasks;
             if (r0 >= r1 || p0 >= p1) return;
             int lastCols = Math.min(NR, b.n - (p1 - 1) * NR);
-            for (int k0 = 0; k0 < b.k; k0 += AMX_KC) {
-                int kc = Math.min(AMX_KC, b.k - k0);
-                short[] packed = grown(AMX_B, NativeGemm.amxPackedSize(p1 - p0, kc, parts));
-                int from = p0 * b.k * NR + k0 * NR;
-                kernel.amxPackB(b.half, b.half == null ? b.data : null, from, b.k * NR, b.bf16, p1 - p0, kc, packed, 0);
+            for (int k0 = 0; k0 < b.k; k0 += step) {
+                int kc = Math.min(step, b.k - k0);
+                MemorySegment packed = NativeGemm.amxScratch(AMX_B, NativeGemm.amxPackedSize(kc, parts));
                 boolean start = k0 == 0 && !accumulate;
-                kernel.amxGemm(split, r0 / 16 * tileValues, r1 - r0, chunks, k0 / 32, packed, 0, (kc + 31) / 32, parts, p1 - p0, lastCols,
-                        c, residual, cOff + r0 * ldc + p0 * NR, ldc, start, b.bias, p0 * NR);
+                for (int q0 = r0; q0 < r1; q0 += rowChunk) { // rows whose A slice stays in L2 while every panel passes over it
+                    int q1 = Math.min(r1, q0 + rowChunk);
+                    kernel.amxGemm(split, (long) q0 / 16 * tileValues, q1 - q0, chunks, k0 / 32, b.half, b.half == null ? b.data : null,
+                            p0 * b.k * NR + k0 * NR, b.k * NR, b.bf16, kc, p1 - p0, lastCols, c, residual, cOff + q0 * ldc + p0 * NR, ldc, start,
+                            b.bias, p0 * NR, packed);
+                }
             }
         });
     }

@@ -61,7 +61,7 @@ final class NativeGemm {
     /** fp16 / bf16 slices widened to fp32, with the vector width of the block that runs. */
     private final MethodHandle widen;
     /** The AMX kernels (cpu_gemm_amx.c), or null where the CPU has no AMX, it is switched off, or the OS did not grant it. */
-    private final MethodHandle amxSplitA, amxPackB, amxGemm;
+    private final MethodHandle amxSplitA, amxGemm;
     /** Why the AMX kernels do not run here, or null when they do. */
     private final String amxWhyNot;
 
@@ -84,7 +84,7 @@ final class NativeGemm {
         widen = Linker.nativeLinker().downcallHandle(widenFn, FunctionDescriptor.ofVoid(ADDRESS, JAVA_LONG, JAVA_LONG, ADDRESS, JAVA_LONG,
                 JAVA_LONG, JAVA_LONG, JAVA_INT, JAVA_INT), Linker.Option.critical(true));
         String amxWhy = wide ? amxUnusableBecause() : "AMX runs with 512-bit vectors only";
-        MethodHandle split = null, pack = null, gemm = null;
+        MethodHandle split = null, gemm = null;
         if (amxWhy == null) {
             Linker linker = Linker.nativeLinker();
             MethodHandle enable = linker.downcallHandle(find(lookup, library, "refldmseg_amx_enable"), FunctionDescriptor.of(JAVA_INT));
@@ -100,17 +100,13 @@ final class NativeGemm {
                 // (a, aOff, lda, rows, k, dst, dOff)
                 split = linker.downcallHandle(find(lookup, library, "refldmseg_amx_split_a"), FunctionDescriptor.ofVoid(ADDRESS, JAVA_LONG,
                         JAVA_LONG, JAVA_INT, JAVA_INT, ADDRESS, JAVA_LONG), Linker.Option.critical(true));
-                // (h, f, off, stride, bf16, panels, kc, dst, dOff)
-                pack = linker.downcallHandle(find(lookup, library, "refldmseg_amx_pack_b"), FunctionDescriptor.ofVoid(ADDRESS, ADDRESS,
-                        JAVA_LONG, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, JAVA_LONG), Linker.Option.critical(true));
-                // (ap, apOff, rows, chunks, ch0, bp, bpOff, nc, parts, panels, lastCols, c, res, cOff, ldc, start, bias, biasOff)
+                // (ap, apOff, rows, chunks, ch0, h, f, bOff, bStride, bf16, kc, panels, lastCols, c, res, cOff, ldc, start, bias, biasOff, packed)
                 gemm = linker.downcallHandle(find(lookup, library, "refldmseg_amx_gemm"), FunctionDescriptor.ofVoid(ADDRESS, JAVA_LONG,
-                        JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, JAVA_LONG,
-                        JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG), Linker.Option.critical(true));
+                        JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, JAVA_LONG, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS,
+                        ADDRESS, JAVA_LONG, JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG, ADDRESS), Linker.Option.critical(true));
             }
         }
         amxSplitA = split;
-        amxPackB = pack;
         amxGemm = gemm;
         amxWhyNot = amxWhy;
     }
@@ -141,7 +137,7 @@ final class NativeGemm {
                 : INSTANCE.amx() ? "native AVX-512 kernels, AMX" : "native AVX-512 kernels";
     }
 
-    /** Whether the AMX kernels run here ({@link #amxSplitA}, {@link #amxPackB}, {@link #amxGemm}). */
+    /** Whether the AMX kernels run here ({@link #amxSplitA}, {@link #amxGemm}). */
     boolean amx() {
         return amxGemm != null;
     }
@@ -159,44 +155,25 @@ final class NativeGemm {
         return (long) ((rows + 15) / 16) * ((k + 31) / 32) * 3 * AMX_TILE;
     }
 
-    /** Values of a packed B slice of {@code panels} panels and kc values of K in {@code parts} parts. */
-    static long amxPackedSize(int panels, int kc, int parts) {
-        return (long) panels * ((kc + 31) / 32) * parts * 2 * AMX_TILE;
+    /** Values of one panel's K slice of kc values in AMX's B layout, in {@code parts} parts. */
+    static long amxPackedSize(int kc, int parts) {
+        return (long) ((kc + 31) / 32) * parts * 2 * AMX_TILE;
     }
 
     /**
-     * rows rows of A (row r at a[aOff + r lda], k values) split exactly into three bf16 parts at dst[dOff..],
+     * rows rows of A (row r at a[aOff + r lda], k values) split exactly into three bf16 parts at dst (off-heap,
+     * 64-byte aligned: a tile row that straddles two cache lines costs a third of the speed) from value dOff on,
      * laid out as AMX tiles ({@code cpu_gemm_amx.c}), zero past the rows (to a multiple of 16) and past k.
      */
-    void amxSplitA(float[] a, int aOff, int lda, int rows, int k, short[] dst, int dOff) {
+    void amxSplitA(float[] a, int aOff, int lda, int rows, int k, MemorySegment dst, long dOff) {
         if (rows == 0) return;
         if (rows < 0 || k <= 0 || lda < k) throw new IllegalArgumentException("AMX split: " + rows + " rows of " + k + ", row stride " + lda);
         within("A", a.length, aOff, (long) (rows - 1) * lda + k);
-        shortsWithin("split A", dst.length, dOff, amxSplitSize(rows, k));
+        shortsWithin("split A", dst, dOff, amxSplitSize(rows, k));
         try {
-            amxSplitA.invokeExact(MemorySegment.ofArray(a), (long) aOff, (long) lda, rows, k, MemorySegment.ofArray(dst), (long) dOff);
+            amxSplitA.invokeExact(MemorySegment.ofArray(a), (long) aOff, (long) lda, rows, k, dst, dOff);
         } catch (Throwable e) {
             throw new IllegalStateException("AMX split failed", e);
-        }
-    }
-
-    /**
-     * A K slice of kc values of panels [0, panels) of B, panel q's element (kk, j) at off + q stride + 32 kk + j
-     * of the 16-bit {@code h} (fp16, or bf16 where {@code bf16}) or, with h null, of the fp32 {@code f}, into
-     * AMX's B layout at dst[dOff..] in 1 (bf16), 2 (fp16) or 3 (fp32) exact bf16 parts ({@link #amxParts}).
-     */
-    void amxPackB(short[] h, float[] f, int off, int stride, boolean bf16, int panels, int kc, short[] dst, int dOff) {
-        if (panels == 0) return;
-        if ((h == null) == (f == null)) throw new IllegalArgumentException("AMX pack: B is either 16-bit or fp32");
-        if (panels < 0 || kc <= 0 || stride < 0) throw new IllegalArgumentException("AMX pack: " + panels + " panels, kc " + kc + ", stride " + stride);
-        long extent = (long) (panels - 1) * stride + 32L * kc;
-        if (h != null) shortsWithin("16-bit B", h.length, off, extent);
-        else within("B", f.length, off, extent);
-        shortsWithin("packed B", dst.length, dOff, amxPackedSize(panels, kc, amxParts(h == null, bf16)));
-        try {
-            amxPackB.invokeExact(segment(h), segment(f), (long) off, (long) stride, bf16 ? 1 : 0, panels, kc, MemorySegment.ofArray(dst), (long) dOff);
-        } catch (Throwable e) {
-            throw new IllegalStateException("AMX pack failed", e);
         }
     }
 
@@ -207,34 +184,56 @@ final class NativeGemm {
 
     /**
      * C rows [0, rows) x panels [0, panels) (the last lastCols 1..32 wide; row r, panel q at c[cOff + r ldc + 32 q])
-     * += A B over one K slice, or, with {@code start}, = residual (null: none; laid out as C) + bias (null: none;
-     * bias[biasOff + 32 q ..]) + A B: A's chunks [ch0, ch0 + nc) of a split A whose row 0 is at ap[apOff] (chunks
-     * per row tile), B's slice packed at bp[bpOff] with nc chunks of {@code parts} parts.
+     * += A B over one K slice of kc values, or, with {@code start}, = residual (null: none; laid out as C) + bias
+     * (null: none; bias[biasOff + 32 q ..]) + A B: A's chunks [ch0, ch0 + ceil(kc / 32)) of a split A whose row 0
+     * is at ap[apOff] (chunks per row tile); B's panel q, element (kk, j) at bOff + q bStride + 32 kk + j of the
+     * 16-bit {@code h} (fp16, or bf16 where {@code bf16}) or, with h null, of the fp32 {@code f}, each panel packed
+     * into {@code packed} (off-heap, 64-byte aligned, {@link #amxPackedSize} values) just before its blocks run.
      */
-    void amxGemm(short[] ap, int apOff, int rows, int chunks, int ch0, short[] bp, int bpOff, int nc, int parts, int panels, int lastCols,
-                 float[] c, float[] residual, int cOff, int ldc, boolean start, float[] bias, int biasOff) {
+    void amxGemm(MemorySegment ap, long apOff, int rows, int chunks, int ch0, short[] h, float[] f, int bOff, int bStride, boolean bf16,
+                 int kc, int panels, int lastCols, float[] c, float[] residual, int cOff, int ldc, boolean start, float[] bias, int biasOff,
+                 MemorySegment packed) {
         if (rows == 0 || panels == 0) return;
-        if (rows < 0 || panels < 0 || nc <= 0 || ch0 < 0 || ch0 + nc > chunks || parts < 1 || parts > 3 || lastCols < 1 || lastCols > 32)
+        int nc = (kc + 31) / 32;
+        if ((h == null) == (f == null)) throw new IllegalArgumentException("AMX GEMM: B is either 16-bit or fp32");
+        if (rows < 0 || panels < 0 || kc <= 0 || ch0 < 0 || ch0 + nc > chunks || bStride < 0 || lastCols < 1 || lastCols > 32)
             throw new IllegalArgumentException("AMX GEMM: rows " + rows + ", panels " + panels + ", chunks [" + ch0 + ", " + (ch0 + nc) + ") of "
-                    + chunks + ", parts " + parts + ", last panel's columns " + lastCols);
-        shortsWithin("split A", ap.length, apOff, (long) ((rows + 15) / 16) * chunks * 3 * AMX_TILE);
-        shortsWithin("packed B", bp.length, bpOff, (long) panels * nc * parts * 2 * AMX_TILE);
+                    + chunks + ", panel stride " + bStride + ", last panel's columns " + lastCols);
+        shortsWithin("split A", ap, apOff, (long) ((rows + 15) / 16) * chunks * 3 * AMX_TILE);
+        long bExtent = (long) (panels - 1) * bStride + 32L * kc;
+        if (h != null) within("16-bit B", h.length, bOff, bExtent);
+        else within("B", f.length, bOff, bExtent);
+        shortsWithin("packed B", packed, 0, amxPackedSize(kc, amxParts(h == null, bf16)));
         long cExtent = (long) (rows - 1) * ldc + 32L * (panels - 1) + lastCols;
         within("C", c.length, cOff, cExtent);
         if (residual != null && start) within("residual", residual.length, cOff, cExtent);
         if (bias != null && start) within("bias", bias.length, biasOff, 32L * panels);
         try {
-            amxGemm.invokeExact(MemorySegment.ofArray(ap), (long) apOff, rows, chunks, ch0, MemorySegment.ofArray(bp), (long) bpOff, nc, parts,
-                    panels, lastCols, MemorySegment.ofArray(c), segment(start ? residual : null), (long) cOff, (long) ldc, start ? 1 : 0,
-                    segment(start ? bias : null), (long) biasOff);
+            amxGemm.invokeExact(ap, apOff, rows, chunks, ch0, segment(h), segment(f), (long) bOff, (long) bStride, bf16 ? 1 : 0, kc, panels,
+                    lastCols, MemorySegment.ofArray(c), segment(start ? residual : null), (long) cOff, (long) ldc, start ? 1 : 0,
+                    segment(start ? bias : null), (long) biasOff, packed);
         } catch (Throwable e) {
             throw new IllegalStateException("AMX GEMM failed", e);
         }
     }
 
-    private static void shortsWithin(String what, int length, long offset, long extent) {
+    /** An off-heap, 64-byte aligned scratch segment holding [offset, offset + extent) of 16-bit values. */
+    private static void shortsWithin(String what, MemorySegment segment, long offset, long extent) {
+        if (segment.isNative() == false || segment.address() % 64 != 0)
+            throw new IllegalArgumentException("AMX: " + what + " must be off-heap and 64-byte aligned");
+        long length = segment.byteSize() / 2;
         if (offset < 0 || extent < 0 || offset + extent > length)
             throw new IndexOutOfBoundsException("AMX: " + what + " [" + offset + ", " + (offset + extent) + ") outside its " + length + " values");
+    }
+
+    /** An off-heap scratch of at least {@code shorts} 16-bit values, 64-byte aligned, kept in {@code local} and grown as needed (freed by the GC). */
+    static MemorySegment amxScratch(ThreadLocal<MemorySegment> local, long shorts) {
+        MemorySegment s = local.get();
+        if (s == null || s.byteSize() < 2 * shorts) {
+            s = Arena.ofAuto().allocate(Math.max(2 * shorts, 4096), 64);
+            local.set(s);
+        }
+        return s;
     }
 
     /** Why the native kernel does not run here, or null when it does. */

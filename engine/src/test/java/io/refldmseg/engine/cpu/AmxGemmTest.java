@@ -126,31 +126,34 @@ class AmxGemmTest {
         NativeGemm kernel = amxKernel();
         int rows = 20, k = 40, panels = 2, lastCols = 5;
         float[] a = new float[(rows - 1) * k + k];
-        short[] split = new short[(int) NativeGemm.amxSplitSize(rows, k)];
-        kernel.amxSplitA(a, 0, k, rows, k, split, 0); // exactly fits
+        ThreadLocal<java.lang.foreign.MemorySegment> splitScratch = new ThreadLocal<>(), packScratch = new ThreadLocal<>();
+        java.lang.foreign.MemorySegment split = NativeGemm.amxScratch(splitScratch, NativeGemm.amxSplitSize(rows, k));
+        long splitValues = split.byteSize() / 2 - NativeGemm.amxSplitSize(rows, k); // the scratch may be larger: offsets that reach its end
+        kernel.amxSplitA(a, 0, k, rows, k, split, splitValues); // exactly fits
         assertThrows(IndexOutOfBoundsException.class, () -> kernel.amxSplitA(a, 1, k, rows, k, split, 0));
-        assertThrows(IndexOutOfBoundsException.class, () -> kernel.amxSplitA(a, 0, k, rows, k, split, 1));
+        assertThrows(IndexOutOfBoundsException.class, () -> kernel.amxSplitA(a, 0, k, rows, k, split, splitValues + 1));
+        assertThrows(IllegalArgumentException.class, () -> kernel.amxSplitA(a, 0, k, rows, k, java.lang.foreign.MemorySegment.ofArray(new short[4096]), 0)); // on the heap
         assertThrows(IllegalArgumentException.class, () -> kernel.amxSplitA(a, 0, k - 1, rows, k, split, 0));
         short[] h = new short[(panels - 1) * k * 32 + 32 * k];
-        short[] packed = new short[(int) NativeGemm.amxPackedSize(panels, k, 2)];
-        kernel.amxPackB(h, null, 0, k * 32, false, panels, k, packed, 0); // exactly fits
-        assertThrows(IndexOutOfBoundsException.class, () -> kernel.amxPackB(h, null, 1, k * 32, false, panels, k, packed, 0));
-        assertThrows(IndexOutOfBoundsException.class, () -> kernel.amxPackB(null, new float[h.length - 1], 0, k * 32, false, panels, k, packed, 0));
-        assertThrows(IndexOutOfBoundsException.class, () -> kernel.amxPackB(h, null, 0, k * 32, false, panels, k, new short[packed.length - 1], 0));
-        assertThrows(IllegalArgumentException.class, () -> kernel.amxPackB(h, new float[h.length], 0, k * 32, false, panels, k, packed, 0));
-        int ldc = 32 + lastCols, chunks = (k + 31) / 32;
-        float[] c = new float[(rows - 1) * ldc + 32 + lastCols], bias = new float[64];
-        kernel.amxGemm(split, 0, rows, chunks, 0, packed, 0, chunks, 2, panels, lastCols, c, null, 0, ldc, true, bias, 0); // exactly fits
-        kernel.amxGemm(split, 0, rows, chunks, 0, packed, 0, chunks, 2, panels, lastCols, c, c.clone(), 0, ldc, true, bias, 0); // from a residual
-        assertThrows(IndexOutOfBoundsException.class, () -> kernel.amxGemm(split, 1, rows, chunks, 0, packed, 0, chunks, 2, panels, lastCols, c, null, 0, ldc, false, null, 0));
-        assertThrows(IndexOutOfBoundsException.class, () -> kernel.amxGemm(split, 0, rows + 13, chunks, 0, packed, 0, chunks, 2, panels, lastCols, c, null, 0, ldc, false, null, 0));
-        assertThrows(IndexOutOfBoundsException.class, () -> kernel.amxGemm(split, 0, rows, chunks, 0, packed, 1, chunks, 2, panels, lastCols, c, null, 0, ldc, false, null, 0));
-        assertThrows(IndexOutOfBoundsException.class, () -> kernel.amxGemm(split, 0, rows, chunks, 0, packed, 0, chunks, 3, panels, lastCols, c, null, 0, ldc, false, null, 0));
-        assertThrows(IndexOutOfBoundsException.class, () -> kernel.amxGemm(split, 0, rows, chunks, 0, packed, 0, chunks, 2, panels, lastCols + 1, c, null, 0, ldc, false, null, 0));
-        assertThrows(IndexOutOfBoundsException.class, () -> kernel.amxGemm(split, 0, rows, chunks, 0, packed, 0, chunks, 2, panels, lastCols, c, null, 1, ldc, false, null, 0));
-        assertThrows(IndexOutOfBoundsException.class, () -> kernel.amxGemm(split, 0, rows, chunks, 0, packed, 0, chunks, 2, panels, lastCols, c, new float[c.length - 1], 0, ldc, true, null, 0));
-        assertThrows(IndexOutOfBoundsException.class, () -> kernel.amxGemm(split, 0, rows, chunks, 0, packed, 0, chunks, 2, panels, lastCols, c, null, 0, ldc, true, bias, 1));
-        assertThrows(IllegalArgumentException.class, () -> kernel.amxGemm(split, 0, rows, chunks, 1, packed, 0, chunks, 2, panels, lastCols, c, null, 0, ldc, false, null, 0));
-        assertThrows(IllegalArgumentException.class, () -> kernel.amxGemm(split, 0, rows, chunks, 0, packed, 0, chunks, 2, panels, 33, c, null, 0, ldc, false, null, 0));
+        java.lang.foreign.MemorySegment packed = NativeGemm.amxScratch(packScratch, NativeGemm.amxPackedSize(k, 3));
+        int ldc = 32 + lastCols, chunks = (k + 31) / 32, hs = k * 32;
+        float[] c = new float[(rows - 1) * ldc + 32 + lastCols], bias = new float[64], f = new float[h.length];
+        kernel.amxGemm(split, splitValues, rows, chunks, 0, h, null, 0, hs, false, k, panels, lastCols, c, null, 0, ldc, true, bias, 0, packed); // exactly fits
+        kernel.amxGemm(split, splitValues, rows, chunks, 0, null, f, 0, hs, false, k, panels, lastCols, c, c.clone(), 0, ldc, true, bias, 0, packed); // fp32 B, from a residual
+        assertThrows(IndexOutOfBoundsException.class, () -> kernel.amxGemm(split, splitValues + 1, rows, chunks, 0, h, null, 0, hs, false, k, panels, lastCols, c, null, 0, ldc, false, null, 0, packed));
+        assertThrows(IndexOutOfBoundsException.class, () -> kernel.amxGemm(split, splitValues, rows + 13, chunks, 0, h, null, 0, hs, false, k, panels, lastCols, c, null, 0, ldc, false, null, 0, packed));
+        assertThrows(IndexOutOfBoundsException.class, () -> kernel.amxGemm(split, 0, rows, chunks, 0, h, null, 1, hs, false, k, panels, lastCols, c, null, 0, ldc, false, null, 0, packed));
+        assertThrows(IndexOutOfBoundsException.class, () -> kernel.amxGemm(split, 0, rows, chunks, 0, null, new float[h.length - 1], 0, hs, false, k, panels, lastCols, c, null, 0, ldc, false, null, 0, packed));
+        assertThrows(IndexOutOfBoundsException.class, () -> kernel.amxGemm(split, 0, rows, chunks, 0, h, null, 0, hs, false, k, panels, lastCols, c, null, 0, ldc, false, null, 0,
+                packed.asSlice(0, 2 * NativeGemm.amxPackedSize(k, 2) - 2))); // too small for fp16's two parts
+        assertThrows(IndexOutOfBoundsException.class, () -> kernel.amxGemm(split, 0, rows, chunks, 0, h, null, 0, hs, false, k, panels, lastCols + 1, c, null, 0, ldc, false, null, 0, packed));
+        assertThrows(IndexOutOfBoundsException.class, () -> kernel.amxGemm(split, 0, rows, chunks, 0, h, null, 0, hs, false, k, panels, lastCols, c, null, 1, ldc, false, null, 0, packed));
+        assertThrows(IndexOutOfBoundsException.class, () -> kernel.amxGemm(split, 0, rows, chunks, 0, h, null, 0, hs, false, k, panels, lastCols, c, new float[c.length - 1], 0, ldc, true, null, 0, packed));
+        assertThrows(IndexOutOfBoundsException.class, () -> kernel.amxGemm(split, 0, rows, chunks, 0, h, null, 0, hs, false, k, panels, lastCols, c, null, 0, ldc, true, bias, 1, packed));
+        assertThrows(IllegalArgumentException.class, () -> kernel.amxGemm(split, 0, rows, chunks, 1, h, null, 0, hs, false, k, panels, lastCols, c, null, 0, ldc, false, null, 0, packed));
+        assertThrows(IllegalArgumentException.class, () -> kernel.amxGemm(split, 0, rows, chunks, 0, h, null, 0, hs, false, k, panels, 33, c, null, 0, ldc, false, null, 0, packed));
+        assertThrows(IllegalArgumentException.class, () -> kernel.amxGemm(split, 0, rows, chunks, 0, h, f, 0, hs, false, k, panels, lastCols, c, null, 0, ldc, false, null, 0, packed));
+        assertThrows(IllegalArgumentException.class, () -> kernel.amxGemm(split, 0, rows, chunks, 0, h, null, 0, hs, false, k, panels, lastCols, c, null, 0, ldc, false, null, 0,
+                java.lang.foreign.MemorySegment.ofArray(new short[8192]))); // packed B on the heap
     }
 }
