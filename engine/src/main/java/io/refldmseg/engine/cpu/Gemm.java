@@ -421,13 +421,26 @@ final class Gemm {
     private static final ThreadLocal<MemorySegment> AMX_A = new ThreadLocal<>();
     private static final ThreadLocal<MemorySegment> AMX_B = new ThreadLocal<>();
 
+    /** Rows of A the AMX path splits at a time (its split of 6 bytes a value is scratch kept per calling thread). */
+    private static final int AMX_BAND_ROWS = 1024;
+
     /**
-     * {@link #multiply} on AMX: A (the block of all m rows) is split into bf16 parts once, in parallel by
-     * row tiles; then each task packs its panels' B one K slice at a time (AMX_KC) and runs its 32-row
-     * blocks over them. The tasks are cut as for the native AVX-512 block.
+     * {@link #multiply} on AMX, a band of at most AMX_BAND_ROWS rows at a time: the band's A is split into
+     * bf16 parts once, in parallel by row tiles; then each task runs its panels one K slice at a time (one
+     * slice up to AMX_SINGLE_SLICE, else AMX_KC), each over its rows in chunks whose split A stays in L2.
+     * Rows are cut as for the native AVX-512 block, panels into AMX_TASKS_PER_THREAD tasks a core.
      */
     private static void multiplyAmx(Parallel par, int m, Block a, Packed b, float[] c, int cOff, int ldc, boolean accumulate,
                                     float[] residual, NativeGemm kernel) {
+        for (int band = 0; band < m; band += AMX_BAND_ROWS) {
+            int rows = Math.min(AMX_BAND_ROWS, m - band);
+            multiplyAmxBand(par, rows, new Block(a.data(), a.offset() + band * a.lda(), a.lda()), b, c, cOff + band * ldc, ldc, accumulate,
+                    residual, kernel);
+        }
+    }
+
+    private static void multiplyAmxBand(Parallel par, int m, Block a, Packed b, float[] c, int cOff, int ldc, boolean accumulate,
+                                        float[] residual, NativeGemm kernel) {
         int chunks = (b.k + 31) / 32, rowTiles = (m + 15) / 16, tileValues = chunks * 3 * NativeGemm.AMX_TILE;
         MemorySegment split = NativeGemm.amxScratch(AMX_A, NativeGemm.amxSplitSize(m, b.k));
         int splitTasks = Math.min(rowTiles, 4 * par.threads());
@@ -438,8 +451,7 @@ final class Gemm {
         int blocks = (m + AMX_ROWS - 1) / AMX_ROWS, parts = NativeGemm.amxParts(b.half == null, b.bf16);
         int step = b.k <= AMX_SINGLE_SLICE ? b.k : AMX_KC;
         int rowChunk = Math.max(AMX_ROWS, AMX_A_CHUNK_BYTES / (6 * step) / AMX_ROWS * AMX_ROWS);
-        Split cut = split(par.threads(), m, b, true, true);
-        int rowTasks = Math.min(cut.rowTasks(), blocks);
+        int rowTasks = Math.min(split(par.threads(), m, b, true, true).rowTasks(), blocks);
         int panelTasks = Math.min(b.panels, Math.max(1, AMX_TASKS_PER_THREAD * par.threads() / rowTasks));
         par.forEach(rowTasks * panelTasks, t -> {
             int rt = t / panelTasks, pt = t % panelTasks;
@@ -451,7 +463,7 @@ final class Gemm {
                 int kc = Math.min(step, b.k - k0);
                 MemorySegment packed = NativeGemm.amxScratch(AMX_B, NativeGemm.amxPackedSize(kc, parts));
                 boolean start = k0 == 0 && !accumulate;
-                for (int q0 = r0; q0 < r1; q0 += rowChunk) { // rows whose A slice stays in L2 while every panel passes over it
+                for (int q0 = r0; q0 < r1; q0 += rowChunk) {
                     int q1 = Math.min(r1, q0 + rowChunk);
                     kernel.amxGemm(split, (long) q0 / 16 * tileValues, q1 - q0, chunks, k0 / 32, b.half, b.half == null ? b.data : null,
                             p0 * b.k * NR + k0 * NR, b.k * NR, b.bf16, kc, p1 - p0, lastCols, c, residual, cOff + q0 * ldc + p0 * NR, ldc, start,
