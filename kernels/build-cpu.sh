@@ -2,7 +2,7 @@
 # Compiles the CPU backend's native micro-kernels under $1 (*.c) into $2/linux-x86_64/librefldmseg_cpu_avx2.so
 # with -mavx2 -mfma -mf16c (any AVX2 + FMA x86-64 runs it; no -march=native, so the file is portable) and
 # -ffp-contract=off (no multiply and add fused unless the code asks: the Java kernels round each); the AVX-512
-# kernels in the same library carry their own target pragma and are called only where the CPU has AVX-512F.
+# and AMX kernels in the same library carry their own target pragmas and are called only where the CPU has them.
 # Without gcc, or off x86-64 Linux, the build still passes: the CPU backend then uses its Vector API kernels only.
 set -euo pipefail
 src=$1 out=$2/linux-x86_64

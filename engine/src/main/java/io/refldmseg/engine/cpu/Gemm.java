@@ -21,6 +21,8 @@ import java.util.Arrays;
  * Ragged edges run the kernels on zero-padded copies of A and scratch tiles of C (no masked vector ops).
  * Where {@link NativeGemm} can run (256-bit vectors on an AVX2 + FMA x86-64 Linux), every 6-row
  * block and packed-rows product goes to its C kernel instead, edges included, with the same results.
+ * Where the CPU has AMX-BF16, {@link #multiply} with A in place runs on the tile unit instead
+ * ({@link #multiplyAmx}): fp32 accuracy and batch invariant, but not the other kernels' bits.
  */
 final class Gemm {
     static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;

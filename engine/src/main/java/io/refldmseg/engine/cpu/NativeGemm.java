@@ -29,7 +29,9 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  * row and no unrolling (unrolled by hand, C2 hoists every broadcast and spills), while gcc unrolls
  * the k loop with no spills. Used on x86-64 Linux with the matching CPU flags; elsewhere, or with
  * {@code -Drefldmseg.cpu.nativeKernels=false}, or when the build had no C compiler, the Vector API
- * kernels run and {@link #whyNot()} says why.
+ * kernels run and {@link #whyNot()} says why. Where the CPU also has AMX-BF16 and the OS grants the tile
+ * state, the AMX kernels ({@code cpu_gemm_amx.c}: {@link #amxSplitA}, {@link #amxGemm}) are bound too
+ * (unless {@code -Drefldmseg.cpu.amx=false}); {@link #amxWhyNot()} says why not.
  */
 final class NativeGemm {
     static final String RESOURCE = "/io/refldmseg/kernels/linux-x86_64/librefldmseg_cpu_avx2.so";
