@@ -3,7 +3,7 @@
  * accuracy: every fp32 a splits exactly into three bf16 parts, a = a1 + a2 + a3 (each the truncated top
  * 16 bits of what is left), and B into one part (bf16 weights), two (fp16: b1 + b2, exact) or three
  * (fp32). C accumulates the products a_i b_j with i + j <= 4: 3, 5 or 6 bf16 products per fp32 one, the
- * dropped ones below 2^-22 of a b. Each product of two bf16 values is exact in fp32 and each tile step
+ * dropped ones below 2^-21 of |a b| (truncated parts). Each product of two bf16 values is exact in fp32 and each tile step
  * adds it to C in fp32, so the error is that of an fp32 GEMM (a different order of additions than the
  * AVX-512 kernels, so not their bits). A row's result depends only on that row of A, B and the K slices
  * (fixed by K), never on the other rows of the call: batch invariant, as the other kernels.
