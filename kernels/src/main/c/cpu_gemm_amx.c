@@ -77,31 +77,22 @@ static inline __attribute__((always_inline)) __m512 load_b(const unsigned short 
     return kind == 1 ? _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(v), 16)) : _mm512_cvtph_ps(v);
 }
 
-/* How far ahead (rows of 32 values of one panel) the pack asks for its source: the weights of a forward come from memory. */
-#define PACK_PREFETCH_ROWS 16
-
 /*
  * One chunk (32 k, `valid` of them real) of one panel: rows of 32 values at src (16-bit h or fp32 f, kind as
  * load_b) into `parts` (1..3, a constant after inlining) parts of two AMX B tiles each at d.
  */
 static inline __attribute__((always_inline)) void pack_chunk(const unsigned short *h, const float *f, long at, int valid,
                                                              unsigned short *d, const int kind, const int parts) {
-    const __m512i top = _mm512_set1_epi32((int) 0xFFFF0000);
     for (int i = 0; i < 16; i++) {
         long row = at + 64L * i;
-        if (2 * i + 1 + PACK_PREFETCH_ROWS < 64) {
-            const char *ahead = kind == 2 ? (const char *) (f + row + 32L * PACK_PREFETCH_ROWS) : (const char *) (h + row + 32L * PACK_PREFETCH_ROWS);
-            _mm_prefetch(ahead, _MM_HINT_T0);
-            if (kind == 2) _mm_prefetch(ahead + 64, _MM_HINT_T0);
-        }
         for (int half = 0; half < 2; half++) {
             __m512 even = 2 * i < valid ? load_b(h, f, row + 16 * half, kind) : _mm512_setzero_ps();
             __m512 odd = 2 * i + 1 < valid ? load_b(h, f, row + 32 + 16 * half, kind) : _mm512_setzero_ps();
             for (int p = 0; p < parts; p++) {
                 /* part p of each value: its top half; what is left goes on to the next part (the last keeps all of it) */
-                __m512i e = p + 1 < parts ? _mm512_and_si512(_mm512_castps_si512(even), top) : _mm512_castps_si512(even);
-                __m512i o = p + 1 < parts ? _mm512_and_si512(_mm512_castps_si512(odd), top) : _mm512_castps_si512(odd);
-                _mm512_storeu_si512(d + (p * 2 + half) * TILE + i * 32, _mm512_or_si512(_mm512_srli_epi32(e, 16), _mm512_and_si512(o, top)));
+                __m512i e = p + 1 < parts ? top_half(even) : _mm512_castps_si512(even);
+                __m512i o = p + 1 < parts ? top_half(odd) : _mm512_castps_si512(odd);
+                _mm512_storeu_si512(d + (p * 2 + half) * TILE + i * 32, _mm512_or_si512(_mm512_srli_epi32(e, 16), top_half(_mm512_castsi512_ps(o))));
                 if (p + 1 < parts) {
                     even = _mm512_sub_ps(even, _mm512_castsi512_ps(e));
                     odd = _mm512_sub_ps(odd, _mm512_castsi512_ps(o));

@@ -388,7 +388,7 @@ final class Gemm {
         if (m == 0) return;
         if (residual != null && accumulate) throw new IllegalArgumentException("a residual starts C; it cannot also accumulate");
         NativeGemm kernel = NativeGemm.get();
-        if (amx && amx() && a.inPlace()) { // every product with A in place, whatever m: results stay batch invariant
+        if (amx && kernel != null && kernel.amx() && a.inPlace()) { // every product with A in place, whatever m: results stay batch invariant
             multiplyAmx(par, m, a.slice(0, m, 0, b.k), b, c, cOff, ldc, accumulate, residual, kernel);
             return;
         }
@@ -408,9 +408,9 @@ final class Gemm {
      * The K slice of the AMX path where K is deeper than {@link #AMX_SINGLE_SLICE}: a multiple of its 32-value
      * chunks, fixed so a row's result depends on K only.
      */
-    static final int AMX_KC = 512;
+    private static final int AMX_KC = 512;
     /** A K up to this is one slice: each slice ends by storing every C tile, and the tile unit waits for that. */
-    static final int AMX_SINGLE_SLICE = 1024;
+    private static final int AMX_SINGLE_SLICE = 1024;
     /** Bytes of split A (a K slice of a chunk of rows: 6 bytes a value) that stay in L2 while the task's panels pass over them. */
     private static final int AMX_A_CHUNK_BYTES = 1 << 20;
     /**

@@ -70,7 +70,7 @@ final class NativeGemm {
     private NativeGemm(Path library, boolean wide) {
         SymbolLookup lookup = SymbolLookup.libraryLookup(library, Arena.global());
         String name = wide ? "refldmseg_avx512_block" : "refldmseg_avx2_block";
-        MemorySegment fn = lookup.find(name).orElseThrow(() -> new IllegalStateException(library + " has no " + name));
+        MemorySegment fn = find(lookup, library, name);
         // (b, bOff, bStride, h, hOff, hStride, bf16, panels, lastCols, c, residual, cOff, ldc, kc, accumulate, bias, biasOff), after the A operands
         FunctionDescriptor bAndC = FunctionDescriptor.ofVoid(ADDRESS, JAVA_LONG, JAVA_LONG, ADDRESS, JAVA_LONG, JAVA_LONG, JAVA_INT,
                 JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, JAVA_LONG, JAVA_LONG, JAVA_INT, JAVA_INT, ADDRESS, JAVA_LONG);
@@ -81,7 +81,7 @@ final class NativeGemm {
         block = wide ? null : handle;
         block512 = wide ? handle : null;
         String widenName = wide ? "refldmseg_avx512_widen" : "refldmseg_avx2_widen";
-        MemorySegment widenFn = lookup.find(widenName).orElseThrow(() -> new IllegalStateException(library + " has no " + widenName));
+        MemorySegment widenFn = find(lookup, library, widenName);
         // (h, hOff, hStride, dst, dOff, dStride, len, count, bf16)
         widen = Linker.nativeLinker().downcallHandle(widenFn, FunctionDescriptor.ofVoid(ADDRESS, JAVA_LONG, JAVA_LONG, ADDRESS, JAVA_LONG,
                 JAVA_LONG, JAVA_LONG, JAVA_INT, JAVA_INT), Linker.Option.critical(true));
@@ -164,7 +164,7 @@ final class NativeGemm {
 
     /**
      * rows rows of A (row r at a[aOff + r lda], k values) split exactly into three bf16 parts at dst (off-heap,
-     * 64-byte aligned: a tile row that straddles two cache lines costs a third of the speed) from value dOff on,
+     * 64-byte aligned, so no tile row straddles two cache lines) from value dOff on,
      * laid out as AMX tiles ({@code cpu_gemm_amx.c}), zero past the rows (to a multiple of 16) and past k.
      */
     void amxSplitA(float[] a, int aOff, int lda, int rows, int k, MemorySegment dst, long dOff) {
@@ -221,7 +221,7 @@ final class NativeGemm {
 
     /** An off-heap, 64-byte aligned scratch segment holding [offset, offset + extent) of 16-bit values. */
     private static void shortsWithin(String what, MemorySegment segment, long offset, long extent) {
-        if (segment.isNative() == false || segment.address() % 64 != 0)
+        if (!segment.isNative() || segment.address() % 64 != 0)
             throw new IllegalArgumentException("AMX: " + what + " must be off-heap and 64-byte aligned");
         long length = segment.byteSize() / 2;
         if (offset < 0 || extent < 0 || offset + extent > length)
