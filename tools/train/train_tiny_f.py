@@ -22,6 +22,10 @@ Run it with jemalloc (Debian libjemalloc2) holding on to freed memory:
   LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2 MALLOC_CONF=dirty_decay_ms:-1,muzzy_decay_ms:-1 ...
 With glibc's malloc PyTorch's large CPU buffers go back to the kernel and fault in again every step; with
 transparent huge pages at `always` that cost ~45% of the run's CPU time in the kernel (stage 14's log).
+
+On a CPU with AMX-BF16 (or AVX512-BF16) add --bf16: the forwards run under CPU autocast to bfloat16, so
+oneDNN takes the convolutions and linears (weights, gradients and the optimizer stay fp32). Measured only
+on the AMX Xeon (stages 20 and 21 of the model card); without bf16 hardware expect it to be slower.
 """
 import argparse
 import importlib.machinery
@@ -67,6 +71,9 @@ ap.add_argument("--tower-width", type=int, default=0,
                      "channel and attention head r times (inputs of each linear divided by r, the UNet's encoder_hid_proj too), so the "
                      "wider tower starts as the same function; --widen-noise then breaks the copies' symmetry")
 ap.add_argument("--widen-noise", type=float, default=0.02, help="with --tower-width: Gaussian noise, as a fraction of each widened tensor's std")
+ap.add_argument("--bf16", action="store_true",
+                help="forwards under CPU autocast to bfloat16 (weights, gradients and optimizer stay fp32): oneDNN runs "
+                     "the convolutions and linears on AMX / AVX-512-BF16 where the CPU has them")
 ap.add_argument("--cross-attention-32", action="store_true",
                 help="cross-attention also at the 32 x 32 level (down_blocks.0 and up_blocks.2 as CrossAttn blocks); after --resume of a UNet "
                      "without it, the new attentions' proj_out starts at zero, so the UNet starts as the same function")
@@ -92,6 +99,10 @@ from diffusers import AutoencoderKL, UNet2DConditionModel  # noqa: E402
 import st_io  # noqa: E402  (beside this script)
 
 torch.set_num_threads(a.threads)
+if a.bf16:  # PyTorch 1.13's CPU group / layer norms want input and affine of one type: normalise bf16 activations in fp32
+    _group_norm, _layer_norm = F.group_norm, F.layer_norm
+    F.group_norm = lambda x, groups, weight=None, bias=None, eps=1e-5: _group_norm(x.float(), groups, weight, bias, eps).to(x.dtype)
+    F.layer_norm = lambda x, shape, weight=None, bias=None, eps=1e-5: _layer_norm(x.float(), shape, weight, bias, eps).to(x.dtype)
 torch.manual_seed(a.seed)
 rng = np.random.default_rng(a.seed)
 
@@ -377,7 +388,9 @@ def main():
         t0, tstep, tema = time.time(), 0, None
         while time.time() - t0 < a.tower_minutes * 60:
             s, sm, kinds = support_batch(images, per_kind, 4 * a.batch)
-            tl, acc = support_kind_loss(support_head, *support_tokens(vt, s, sm), kinds)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.bf16):
+                tokens, keys = support_tokens(vt, s, sm)
+            tl, acc = support_kind_loss(support_head, tokens.float(), keys, kinds)
             topt.zero_grad(set_to_none=True)
             tl.backward()
             torch.nn.utils.clip_grad_norm_(tower_params, 1.0)
@@ -393,9 +406,10 @@ def main():
         while time.time() - t0 < a.head_minutes * 60:
             q, s, sm, qm, kinds, qk = episode_batch(images, kind_maps, per_kind, a.batch)
             taps = {}
-            with torch.no_grad():
+            with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.bf16):
                 forward(nets, q.to(memory_format=torch.channels_last), s, sm, taps)
-            hl = F.cross_entropy(pixel_head(last_up["h"]), qk[:, 4::8, 4::8]) + support_kind_loss(support_head, taps["tokens"], taps["keys"], kinds)[0]
+            hl = (F.cross_entropy(pixel_head(last_up["h"].float()), qk[:, 4::8, 4::8])
+                  + support_kind_loss(support_head, taps["tokens"].float(), taps["keys"], kinds)[0])
             hopt.zero_grad(set_to_none=True)
             hl.backward()
             hopt.step()
@@ -421,10 +435,12 @@ def main():
             g["lr"] = lr
         q, s, sm, qm, kinds, qk = episode_batch(images, kind_maps, per_kind, a.batch)
         taps = {}
-        logits = forward(nets, q.to(memory_format=torch.channels_last), s, sm, taps)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.bf16):
+            logits = forward(nets, q.to(memory_format=torch.channels_last), s, sm, taps).float()
+            pixel_logits = pixel_head(last_up["h"]).float()
+            support_kind = support_kind_loss(support_head, taps["tokens"].float(), taps["keys"], kinds)[0]
         loss, p = loss_fn(logits, qm)
-        pixel_kind = F.cross_entropy(pixel_head(last_up["h"]), qk[:, 4::8, 4::8])
-        support_kind = support_kind_loss(support_head, taps["tokens"], taps["keys"], kinds)[0]
+        pixel_kind = F.cross_entropy(pixel_logits, qk[:, 4::8, 4::8])
         loss = loss + 0.5 * pixel_kind + a.support_kind_weight * support_kind
         opt.zero_grad(set_to_none=True)
         loss.backward()
