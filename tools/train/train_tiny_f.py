@@ -106,6 +106,12 @@ if a.bf16:  # PyTorch 1.13's CPU group / layer norms want input and affine of on
 torch.manual_seed(a.seed)
 rng = np.random.default_rng(a.seed)
 
+
+def autocast():
+    """The forwards' precision: bfloat16 under CPU autocast with --bf16, else fp32 (a no-op context)."""
+    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.bf16)
+
+
 spec = importlib.util.spec_from_file_location("alpha_clip_model", os.path.join(a.src, "AlphaCLIP", "alpha_clip", "model.py"))
 alpha_clip = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(alpha_clip)
@@ -388,7 +394,7 @@ def main():
         t0, tstep, tema = time.time(), 0, None
         while time.time() - t0 < a.tower_minutes * 60:
             s, sm, kinds = support_batch(images, per_kind, 4 * a.batch)
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.bf16):
+            with autocast():
                 tokens, keys = support_tokens(vt, s, sm)
             tl, acc = support_kind_loss(support_head, tokens.float(), keys, kinds)
             topt.zero_grad(set_to_none=True)
@@ -406,7 +412,7 @@ def main():
         while time.time() - t0 < a.head_minutes * 60:
             q, s, sm, qm, kinds, qk = episode_batch(images, kind_maps, per_kind, a.batch)
             taps = {}
-            with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.bf16):
+            with torch.no_grad(), autocast():
                 forward(nets, q.to(memory_format=torch.channels_last), s, sm, taps)
             hl = (F.cross_entropy(pixel_head(last_up["h"].float()), qk[:, 4::8, 4::8])
                   + support_kind_loss(support_head, taps["tokens"].float(), taps["keys"], kinds)[0])
@@ -435,7 +441,7 @@ def main():
             g["lr"] = lr
         q, s, sm, qm, kinds, qk = episode_batch(images, kind_maps, per_kind, a.batch)
         taps = {}
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.bf16):
+        with autocast():
             logits = forward(nets, q.to(memory_format=torch.channels_last), s, sm, taps).float()
             pixel_logits = pixel_head(last_up["h"]).float()
             support_kind = support_kind_loss(support_head, taps["tokens"].float(), taps["keys"], kinds)[0]
