@@ -28,6 +28,7 @@ oneDNN takes the convolutions and linears (weights, gradients and the optimizer 
 on the AMX Xeon (stages 20 and 21 of the model card); without bf16 hardware expect it to be slower.
 """
 import argparse
+import copy
 import importlib.machinery
 import importlib.util
 import json
@@ -74,6 +75,9 @@ ap.add_argument("--widen-noise", type=float, default=0.02, help="with --tower-wi
 ap.add_argument("--bf16", action="store_true",
                 help="forwards under CPU autocast to bfloat16 (weights, gradients and optimizer stay fp32): oneDNN runs "
                      "the convolutions and linears on AMX / AVX-512-BF16 where the CPU has them")
+ap.add_argument("--weight-ema", type=float, default=0,
+                help="also keep an exponential moving average of the networks' weights with this decay (e.g. 0.995) over the joint "
+                     "steps and save it to OUT/ema (weights only), to score beside the last step's weights")
 ap.add_argument("--cross-attention-32", action="store_true",
                 help="cross-attention also at the 32 x 32 level (down_blocks.0 and up_blocks.2 as CrossAttn blocks); after --resume of a UNet "
                      "without it, the new attentions' proj_out starts at zero, so the UNet starts as the same function")
@@ -429,6 +433,7 @@ def main():
     train_state = lambda: {"pixel_head": pixel_head.state_dict(), "support_head": support_head.state_dict(),
                            "optimizer": opt.state_dict(), "step": step}
     budget, start, step, ema = a.minutes * 60, time.time(), 0, None
+    averaged = copy.deepcopy(nets) if a.weight_ema > 0 else None
     next_snapshot = a.snapshot_minutes * 60 if a.snapshot_minutes > 0 else math.inf
     while True:
         elapsed = time.time() - start
@@ -453,6 +458,11 @@ def main():
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         with torch.no_grad():
+            if averaged is not None:
+                decay = min(a.weight_ema, (1 + step) / (10 + step))
+                for mean_net, net in zip(averaged, nets):
+                    for mean_p, p_ in zip(mean_net.parameters(), net.parameters()):
+                        mean_p.mul_(decay).add_(p_, alpha=1 - decay)
             pred = logits > 0
             iou = ((pred & (qm > 0)).sum() / ((pred | (qm > 0)).sum() + 1)).item()
         ema = iou if ema is None else 0.98 * ema + 0.02 * iou
@@ -462,10 +472,14 @@ def main():
                   f"support kind {support_kind.item():.3f}) batch IoU (EMA) {ema:.3f}", flush=True)
         if step % 250 == 0:
             save(nets, a.out, step, train_state)
+            if averaged is not None:
+                save(averaged, os.path.join(a.out, "ema"), step)
         if time.time() - start >= next_snapshot:
             save(nets, os.path.join(a.out, f"snapshot-{step}"), step)
             next_snapshot += a.snapshot_minutes * 60
     save(nets, a.out, step, train_state)
+    if averaged is not None:
+        save(averaged, os.path.join(a.out, "ema"), step)
     print(f"done: {step} steps in {(time.time() - start) / 60:.1f} min, saved to {a.out}", flush=True)
 
 
