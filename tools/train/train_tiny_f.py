@@ -75,6 +75,8 @@ ap.add_argument("--widen-noise", type=float, default=0.02, help="with --tower-wi
 ap.add_argument("--bf16", action="store_true",
                 help="forwards under CPU autocast to bfloat16 (weights, gradients and optimizer stay fp32): oneDNN runs "
                      "the convolutions and linears on AMX / AVX-512-BF16 where the CPU has them")
+ap.add_argument("--accumulate", type=int, default=1,
+                help="micro-batches of --batch whose gradients make one optimizer step (a batch of N x --batch in the memory of one)")
 ap.add_argument("--weight-ema", type=float, default=0,
                 help="also keep an exponential moving average of the networks' weights with this decay (e.g. 0.995) over the joint "
                      "steps and save it to OUT/ema (weights only), to score beside the last step's weights")
@@ -444,28 +446,30 @@ def main():
         lr = a.lr * min(1.0, (step + 1) / max(1, a.warmup_steps)) * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * frac)))
         for g in opt.param_groups:
             g["lr"] = lr
-        q, s, sm, qm, kinds, qk = episode_batch(images, kind_maps, per_kind, a.batch)
-        taps = {}
-        with autocast():
-            logits = forward(nets, q.to(memory_format=torch.channels_last), s, sm, taps).float()
-            pixel_logits = pixel_head(last_up["h"]).float()
-            support_kind = support_kind_loss(support_head, taps["tokens"].float(), taps["keys"], kinds)[0]
-        loss, p = loss_fn(logits, qm)
-        pixel_kind = F.cross_entropy(pixel_logits, qk[:, 4::8, 4::8])
-        loss = loss + 0.5 * pixel_kind + a.support_kind_weight * support_kind
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        for _ in range(a.accumulate):  # the losses are batch means, so N micro-batches of B give a batch of N x B's gradient
+            q, s, sm, qm, kinds, qk = episode_batch(images, kind_maps, per_kind, a.batch)
+            taps = {}
+            with autocast():
+                logits = forward(nets, q.to(memory_format=torch.channels_last), s, sm, taps).float()
+                pixel_logits = pixel_head(last_up["h"]).float()
+                support_kind = support_kind_loss(support_head, taps["tokens"].float(), taps["keys"], kinds)[0]
+            loss, p = loss_fn(logits, qm)
+            pixel_kind = F.cross_entropy(pixel_logits, qk[:, 4::8, 4::8])
+            loss = loss + 0.5 * pixel_kind + a.support_kind_weight * support_kind
+            (loss / a.accumulate).backward()
+            with torch.no_grad():
+                pred = logits > 0
+                iou = ((pred & (qm > 0)).sum() / ((pred | (qm > 0)).sum() + 1)).item()
+            ema = iou if ema is None else 0.98 * ema + 0.02 * iou
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
-        with torch.no_grad():
-            if averaged is not None:
+        if averaged is not None:
+            with torch.no_grad():
                 decay = min(a.weight_ema, (1 + step) / (10 + step))
                 for mean_net, net in zip(averaged, nets):
                     for mean_p, p_ in zip(mean_net.parameters(), net.parameters()):
                         mean_p.mul_(decay).add_(p_, alpha=1 - decay)
-            pred = logits > 0
-            iou = ((pred & (qm > 0)).sum() / ((pred | (qm > 0)).sum() + 1)).item()
-        ema = iou if ema is None else 0.98 * ema + 0.02 * iou
         step += 1
         if step % 25 == 0:
             print(f"step {step} {elapsed / 60:.1f} min lr {lr:.2e} loss {loss.item():.4f} (pixel kind {pixel_kind.item():.3f}, "
