@@ -84,6 +84,10 @@ ap.add_argument("--cross-attention-32", action="store_true",
                 help="cross-attention also at the 32 x 32 level (down_blocks.0 and up_blocks.2 as CrossAttn blocks); after --resume of a UNet "
                      "without it, the new attentions' proj_out starts at zero, so the UNet starts as the same function")
 a = ap.parse_args()
+if a.accumulate < 1:
+    ap.error(f"--accumulate must be at least 1, got {a.accumulate}")
+if not 0 <= a.weight_ema < 1:
+    ap.error(f"--weight-ema must be in [0, 1), got {a.weight_ema}")
 
 for p in ("diffusers/src", "huggingface_hub/src"):
     sys.path.insert(0, os.path.join(a.src, p))
