@@ -440,6 +440,11 @@ def main():
                            "optimizer": opt.state_dict(), "step": step}
     budget, start, step, ema = a.minutes * 60, time.time(), 0, None
     averaged = copy.deepcopy(nets) if a.weight_ema > 0 else None
+
+    def save_run():
+        save(nets, a.out, step, train_state)
+        if averaged is not None:
+            save(averaged, os.path.join(a.out, "ema"), step)
     next_snapshot = a.snapshot_minutes * 60 if a.snapshot_minutes > 0 else math.inf
     while True:
         elapsed = time.time() - start
@@ -479,15 +484,11 @@ def main():
             print(f"step {step} {elapsed / 60:.1f} min lr {lr:.2e} loss {loss.item():.4f} (pixel kind {pixel_kind.item():.3f}, "
                   f"support kind {support_kind.item():.3f}) batch IoU (EMA) {ema:.3f}", flush=True)
         if step % 250 == 0:
-            save(nets, a.out, step, train_state)
-            if averaged is not None:
-                save(averaged, os.path.join(a.out, "ema"), step)
+            save_run()
         if time.time() - start >= next_snapshot:
             save(nets, os.path.join(a.out, f"snapshot-{step}"), step)
             next_snapshot += a.snapshot_minutes * 60
-    save(nets, a.out, step, train_state)
-    if averaged is not None:
-        save(averaged, os.path.join(a.out, "ema"), step)
+    save_run()
     print(f"done: {step} steps in {(time.time() - start) / 60:.1f} min, saved to {a.out}", flush=True)
 
 
