@@ -3,12 +3,24 @@ package io.refldmseg.cli;
 import io.refldmseg.pipeline.Augmentation;
 import picocli.CommandLine.Option;
 
-/** Test-time augmentation ({@link Augmentation}): shared by segment, batch and evaluate. */
+/** Test-time augmentation ({@link Augmentation}): query copies and support views, shared by segment, batch and evaluate. */
 final class AugmentationOption {
     @Option(names = "--tta", defaultValue = "1", paramLabel = "N", description = "also run on turned / mirrored copies of query and supports"
             + " and average their logits: 1 (off, default), 2 (half turn), 4 (quarter turns) or 8 (and mirrored); N times the work."
             + " For targets whose orientation does not matter")
     int copies;
+
+    @Option(names = "--support-views", defaultValue = "1", paramLabel = "N", description = "pass every support as N views of it (extra shots):"
+            + " 1 (off, default), 2, 4 or 8 turned / mirrored as --tta turns, 16 or 32 also shifted by half a token cell; the query runs once,"
+            + " the tower runs N times per support and the UNet attends to N times the tokens. For targets whose orientation does not matter")
+    int views;
+
+    /** The support view count, checked; {@code incompatible}: options given that views cannot go with. */
+    int checkedViews(String... incompatible) {
+        if (!Augmentation.VIEW_COUNTS.contains(views)) throw new Main.UserError("--support-views must be 1, 2, 4, 8, 16 or 32, got " + views);
+        if (views > 1 && incompatible.length > 0) throw new Main.UserError("--support-views " + views + " cannot be combined with " + String.join(" or ", incompatible));
+        return views;
+    }
 
     /** The copy count, checked; {@code noise}: whether --noise was given (its tensors have the query's shape only). */
     int checked(boolean noise, String... incompatible) {

@@ -74,6 +74,7 @@ final class BatchCommand implements Callable<Integer> {
         if ((manifest == null) == (queries == null)) throw new Main.UserError("give exactly one of --manifest FILE.jsonl or --queries DIR");
         Options options = request.toOptions(false);
         int copies = augmentation.checked(options.noise() != null);
+        int views = augmentation.checkedViews();
         OutputPaths.checkDir("--out-dir", outDir);
         List<Item> items = manifest != null ? readManifest(manifest) : readFolder();
         List<Item> todo = items.stream().filter(i -> !Files.exists(maskPath(i))).toList();
@@ -90,7 +91,7 @@ final class BatchCommand implements Callable<Integer> {
                 while (next < todo.size() && inFlight.size() < 4 * workers.workers) { // a few decoded requests ahead of the engines, not all of them
                     Item it = todo.get(next++);
                     try {
-                        Request r = load(it, options);
+                        Request r = Augmentation.withSupportViews(load(it, options), views, engines.getFirst().tokenGrid());
                         inFlight.add(new Pending(it, r.query(), Augmentation.submit(segmenter, r, copies).thenApply(Segmenter.Done::result)));
                     } catch (RuntimeException e) {
                         failed++;

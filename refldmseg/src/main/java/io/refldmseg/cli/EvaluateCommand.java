@@ -66,6 +66,7 @@ final class EvaluateCommand implements Callable<Integer> {
         if (truthIgnore < -1 || truthIgnore > 255) throw new Main.UserError("--truth-ignore-label must be -1..255, got " + truthIgnore);
         Options options = request.toOptions(false);
         int copies = augmentation.checked(options.noise() != null);
+        int views = augmentation.checkedViews();
         OutputPaths.checkDir("--out", out);
         if (truthIgnore < 0 && (format.equalsIgnoreCase("pascal5i") || format.equalsIgnoreCase("coco20i"))) truthIgnore = 255;
         List<Episodes.Episode> episodes = manifest != null ? Episodes.manifest(manifest) : switch (format.toLowerCase()) {
@@ -76,12 +77,13 @@ final class EvaluateCommand implements Callable<Integer> {
             case "coco20i" -> Episodes.labelMaps(dataset.resolve("images"), dataset.resolve("labels"), Episodes.cocoFold(fold), count, shots, episodeSeed);
             default -> throw new Main.UserError("--format must be fss, davis, pascal5i or coco20i, got '" + format + "'");
         };
-        Progress.line(episodes.size() + " episodes" + (copies > 1 ? ", " + copies + " copies each (--tta)" : ""));
+        Progress.line(episodes.size() + " episodes" + (copies > 1 ? ", " + copies + " copies each (--tta)" : "")
+                + (views > 1 ? ", " + views + " views of each support (--support-views)" : ""));
         Progress.Bar bar = new Progress.Bar("episodes", episodes.size());
         Evaluation.Report report;
         List<RefLdmSeg> engines = models.open(workers.workers);
         try (Segmenter segmenter = new Segmenter(engines, Segmenter.Config.defaults())) {
-            report = Evaluation.run(segmenter, episodes, options, copies, truthIgnore, out, done -> bar.update(done, 0));
+            report = Evaluation.run(segmenter, episodes, options, copies, views, truthIgnore, out, done -> bar.update(done, 0));
         } finally {
             engines.forEach(RefLdmSeg::close);
         }

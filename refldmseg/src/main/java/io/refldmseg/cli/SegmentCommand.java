@@ -72,13 +72,15 @@ final class SegmentCommand implements Callable<Integer> {
         if (research.saveAttention != null) notWithCopies.add("--save-attention");
         if (research.mapsDir != null) notWithCopies.add("--attention-maps");
         int copies = augmentation.checked(options.noise() != null, notWithCopies.toArray(String[]::new));
+        int views = augmentation.checkedViews(categories ? new String[]{"--categories"} : new String[0]);
         OutputPaths.checkFile("--out", out);
         OutputPaths.checkFile("--overlay", overlay);
         OutputPaths.checkFile("--save-tensors", saveTensors);
         research.check();
         RgbImage q = ImageFiles.readRgb(query);
-        List<Support> shots = readSupports(supports, supportMasks);
+        List<Support> given = readSupports(supports, supportMasks);
         try (RefLdmSeg seg = models.open().compactingBetweenStages()) { // one request: its stages' memory need not add up
+            List<Support> shots = Augmentation.withSupportViews(new Request(q, given, options), views, seg.tokenGrid()).supports();
             research.install(seg);
             if (categories) {
                 List<List<Support>> perCategory = shots.stream().map(List::of).toList();
@@ -101,8 +103,9 @@ final class SegmentCommand implements Callable<Integer> {
             if (overlay != null) ImageFiles.writeOverlay(overlay, q, r.mask());
             if (saveTensors != null) save(saveTensors, intermediates.tensors());
             research.write(q);
-            System.out.printf("%s: %d of %d pixels foreground (-%s, %d shot%s%s; %s)%n", out, r.foregroundPixels(), (long) r.width() * r.height(),
-                    seg.architecture().name().toLowerCase(), shots.size(), shots.size() == 1 ? "" : "s", copies > 1 ? ", " + copies + " copies averaged" : "", r.timings());
+            System.out.printf("%s: %d of %d pixels foreground (-%s, %d shot%s%s%s; %s)%n", out, r.foregroundPixels(), (long) r.width() * r.height(),
+                    seg.architecture().name().toLowerCase(), given.size(), given.size() == 1 ? "" : "s", views > 1 ? " x " + views + " views" : "",
+                    copies > 1 ? ", " + copies + " copies averaged" : "", r.timings());
             if (overlay != null) System.out.println(overlay + ": overlay");
             return 0;
         }

@@ -41,7 +41,7 @@ public final class SegmentServer implements AutoCloseable {
 
     /** The option fields a request may carry, with what they mean (the segment command's options). */
     static final List<String> OPTION_FIELDS = List.of("steps", "guidance", "image_guidance", "seed", "mask_alpha", "scheduler",
-            "posterior", "ignore_label", "tta");
+            "posterior", "ignore_label", "tta", "support_views");
 
     private final Segmenter segmenter;
     private final Settings settings;
@@ -186,6 +186,7 @@ public final class SegmentServer implements AutoCloseable {
         int copies;
         try {
             copies = copies(ctx);
+            request = Augmentation.withSupportViews(request, views(ctx), segmenter.engines().getFirst().tokenGrid());
         } catch (BadRequest e) {
             count("bad_request");
             error(ctx, 400, e.getMessage());
@@ -313,6 +314,15 @@ public final class SegmentServer implements AutoCloseable {
         if (v == null) return 1;
         int n = integer("tta", v);
         if (!Augmentation.COUNTS.contains(n)) throw new BadRequest("field 'tta' must be 1, 2, 4 or 8, got " + n);
+        return n;
+    }
+
+    /** The 'support_views' field: views of each support passed as shots ({@link Augmentation#withSupportViews}), 1 when absent. */
+    static int views(Context ctx) {
+        String v = ctx.formParam("support_views");
+        if (v == null) return 1;
+        int n = integer("support_views", v);
+        if (!Augmentation.VIEW_COUNTS.contains(n)) throw new BadRequest("field 'support_views' must be 1, 2, 4, 8, 16 or 32, got " + n);
         return n;
     }
 

@@ -49,17 +49,18 @@ public final class Evaluation {
 
     /**
      * @param copies each episode as this many turned / mirrored copies, their logits averaged ({@link Augmentation}; 1: none)
+     * @param views  each support passed as this many views of it ({@link Augmentation#withSupportViews}; 1: none)
      * @param ignore ground-truth label that counts for nothing (255 for mmseg/PASCAL label maps, -1 none)
      */
-    public static Report run(Segmenter segmenter, List<Episodes.Episode> episodes, Options options, int copies, int ignore, Path out,
+    public static Report run(Segmenter segmenter, List<Episodes.Episode> episodes, Options options, int copies, int views, int ignore, Path out,
                              IntConsumer progress) throws IOException, InterruptedException {
         Files.createDirectories(out.resolve("pred"));
         Metrics metrics = new Metrics();
         List<Scored> scored = new ArrayList<>();
         Deque<CompletableFuture<Result>> inFlight = new ArrayDeque<>();
-        int next = 0, done = 0;
+        int next = 0, done = 0, grid = segmenter.engines().getFirst().tokenGrid();
         while (done < episodes.size()) {
-            while (next < episodes.size() && inFlight.size() < Math.max(4, 2 * segmenter.engines().size())) inFlight.add(Augmentation.submit(segmenter, request(episodes.get(next++), options), copies).thenApply(Segmenter.Done::result));
+            while (next < episodes.size() && inFlight.size() < Math.max(4, 2 * segmenter.engines().size())) inFlight.add(Augmentation.submit(segmenter, Augmentation.withSupportViews(request(episodes.get(next++), options), views, grid), copies).thenApply(Segmenter.Done::result));
             Episodes.Episode e = episodes.get(done);
             Result r;
             try {

@@ -84,6 +84,68 @@ public final class Augmentation {
         return new Request(apply(t, r.query()), supports, r.options());
     }
 
+    /**
+     * Support views a request can ask for: 1 (none); 2, 4 or 8: each support also turned and mirrored
+     * as {@link #transforms} lists; 16 or 32: those of the support and of 1 or 3 copies of it shifted by
+     * half a token cell (both ways; across, down and both ways).
+     */
+    public static final List<Integer> VIEW_COUNTS = List.of(1, 2, 4, 8, 16, 32);
+
+    /**
+     * The request with every support replaced by {@code views} views of it, all passed as shots: the
+     * instruction the UNet attends to then holds each support's tokens seen in every orientation and
+     * at several offsets against the tower's patch grid, so it depends less on how one orientation or
+     * placement tokenizes. Only the prompt grows (tower forwards and cross-attention keys, views times);
+     * the query runs once. {@code grid} is the tower's token grid (tokens a side); a shift is half a
+     * cell of it in the support's pixels, content moved right / down with the vacated border mirrored.
+     */
+    public static Request withSupportViews(Request r, int views, int grid) {
+        if (!VIEW_COUNTS.contains(views)) throw new IllegalArgumentException("support views must be 1, 2, 4, 8, 16 or 32, not " + views);
+        if (grid < 1) throw new IllegalArgumentException("token grid must be positive, got " + grid);
+        if (views == 1) return r;
+        int[] ts = transforms(Math.min(views, 8));
+        List<Support> out = new ArrayList<>();
+        for (Support s : r.supports()) {
+            int dy = (int) Math.round(s.image().height() / (2.0 * grid)), dx = (int) Math.round(s.image().width() / (2.0 * grid));
+            int[][] shifts = switch (views) {
+                case 16 -> new int[][]{{0, 0}, {dy, dx}};
+                case 32 -> new int[][]{{0, 0}, {0, dx}, {dy, 0}, {dy, dx}};
+                default -> new int[][]{{0, 0}};
+            };
+            for (int[] d : shifts) {
+                Support moved = d[0] == 0 && d[1] == 0 ? s : new Support(shift(s.image(), d[0], d[1]), shift(s.mask(), d[0], d[1]));
+                for (int t : ts) out.add(t == 0 ? moved : new Support(apply(t, moved.image()), apply(t, moved.mask())));
+            }
+        }
+        return new Request(r.query(), out, r.options());
+    }
+
+    /** The source of output index i in a line of n whose content moves by d: mirrored at the ends, the end pixel not repeated. */
+    private static int reflect(int i, int d, int n) {
+        int j = i - d;
+        if (j < 0) j = -j;
+        if (j >= n) j = 2 * (n - 1) - j;
+        return Math.clamp(j, 0, n - 1);
+    }
+
+    /** The image moved down by dy and right by dx (each under its side), the border it leaves mirrored. */
+    static RgbImage shift(RgbImage im, int dy, int dx) {
+        int w = im.width(), h = im.height();
+        byte[] out = new byte[im.rgb().length];
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++) System.arraycopy(im.rgb(), (reflect(y, dy, h) * w + reflect(x, dx, w)) * 3, out, (y * w + x) * 3, 3);
+        return new RgbImage(w, h, out);
+    }
+
+    /** A mask moved as {@link #shift(RgbImage, int, int)} moves its image. */
+    static LabelMap shift(LabelMap m, int dy, int dx) {
+        int w = m.width(), h = m.height();
+        byte[] out = new byte[m.labels().length];
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++) out[y * w + x] = m.labels()[reflect(y, dy, h) * w + reflect(x, dx, w)];
+        return new LabelMap(w, h, out);
+    }
+
     /** The n copies of a request, in the order of {@link #transforms}. */
     public static List<Request> copies(Request r, int n) {
         if (n > 1 && r.options().noise() != null)

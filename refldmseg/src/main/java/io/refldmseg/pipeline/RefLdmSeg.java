@@ -138,6 +138,11 @@ public final class RefLdmSeg implements AutoCloseable {
         return be;
     }
 
+    /** The vision tower's token grid (tokens a side of a support), which {@link Augmentation#withSupportViews} shifts against. */
+    public int tokenGrid() {
+        return tower.config().gridSize();
+    }
+
     public void setProgress(Consumer<String> progress) {
         this.progress = progress;
     }

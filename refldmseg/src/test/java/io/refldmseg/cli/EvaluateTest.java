@@ -67,6 +67,10 @@ class EvaluateTest {
         assertEquals(3, ((Number) report.get("episodes")).intValue());
         for (int i = 0; i < 3; i++) assertEquals(256, ImageFiles.readLabels(out.resolve("pred/" + i + ".png")).width());
         assertEquals(2, run(models("evaluate", "--dataset", data.toString(), "--episodes", "3", "--tta", "5", "--out", dir.resolve("bad").toString())));
+        Path views = dir.resolve("eval_views");
+        assertEquals(0, run(models("evaluate", "--dataset", data.toString(), "--episodes", "3", "--support-views", "16", "--out", views.toString())));
+        assertEquals(3, ((Number) ((Map<String, Object>) Json.parse(Files.readString(views.resolve("report.json")))).get("episodes")).intValue());
+        assertEquals(2, run(models("evaluate", "--dataset", data.toString(), "--episodes", "3", "--support-views", "3", "--out", dir.resolve("bad").toString())));
     }
 
     /** Without model options evaluate uses the bundled model, which segments its own domain (held-out seed 5, never trained on). */

@@ -125,7 +125,7 @@ class ServerTest {
         }
     }
 
-    /** A 'tta' field: the server answers the mask of the request's averaged copies. */
+    /** A 'tta' field: the server answers the mask of the request's averaged copies; with 'support_views' of the request with its supports' views. */
     @Test
     void testTimeAugmentationThroughTheServer() throws Exception {
         try (SegmentServer server = SegmentServer.start(new Segmenter(seg, new Segmenter.Config(16, null, 1 << 20)),
@@ -136,6 +136,12 @@ class ServerTest {
             HttpResponse<byte[]> r = HttpClient.newHttpClient().send(multipart(uri, p).build(), HttpResponse.BodyHandlers.ofByteArray());
             assertEquals(200, r.statusCode(), new String(r.body(), StandardCharsets.UTF_8));
             byte[] want = io.refldmseg.pipeline.Augmentation.segment(seg, request(query), 4).mask().clone();
+            for (int i = 0; i < want.length; i++) want[i] = (byte) (want[i] != 0 ? 255 : 0);
+            assertArrayEquals(want, ImageFiles.readLabels(r.body(), "response").labels());
+            p.put("support_views", "8"); // and each support as eight views of it
+            r = HttpClient.newHttpClient().send(multipart(uri, p).build(), HttpResponse.BodyHandlers.ofByteArray());
+            assertEquals(200, r.statusCode(), new String(r.body(), StandardCharsets.UTF_8));
+            want = io.refldmseg.pipeline.Augmentation.segment(seg, io.refldmseg.pipeline.Augmentation.withSupportViews(request(query), 8, seg.tokenGrid()), 4).mask().clone();
             for (int i = 0; i < want.length; i++) want[i] = (byte) (want[i] != 0 ? 255 : 0);
             assertArrayEquals(want, ImageFiles.readLabels(r.body(), "response").labels());
         }
@@ -222,6 +228,9 @@ class ServerTest {
             Map<String, Object> tta = parts(query);
             tta.put("tta", "3");
             assertStatus(http, multipart(uri, tta), 400, "field 'tta' must be 1, 2, 4 or 8");
+            Map<String, Object> views = parts(query);
+            views.put("support_views", "12");
+            assertStatus(http, multipart(uri, views), 400, "field 'support_views' must be 1, 2, 4, 8, 16 or 32");
             assertStatus(http, multipart(uri, parts(new byte[3 << 20])), 413, "limit");
             assertStatus(http, HttpRequest.newBuilder(uri).POST(HttpRequest.BodyPublishers.ofString("x")), 400, "multipart");
             // overload: a queue of one, many at once: some 503 with Retry-After, the rest 200
@@ -437,5 +446,15 @@ class ServerTest {
                 "--query", m.getParent().resolve("query.png").toString(), "--support", m.getParent().resolve("support.png").toString(),
                 "--support-mask", m.getParent().resolve("support_mask.png").toString(), "--tta", "2", "--out", single.toString()));
         assertArrayEquals(Files.readAllBytes(single), Files.readAllBytes(tta.resolve("query_mask.png")), "batch --tta 2 vs segment --tta 2");
+
+        // and --support-views
+        Path views = dir.resolve("batch/out-views"), singleViews = dir.resolve("batch/segment-views.png");
+        String[] withViews = java.util.stream.Stream.concat(java.util.Arrays.stream(args).map(x -> x.equals(out.toString()) ? views.toString() : x),
+                java.util.stream.Stream.of("--support-views", "4")).toArray(String[]::new);
+        assertEquals(0, Main.run(new java.io.PrintWriter(new java.io.StringWriter(), true), withViews));
+        assertEquals(0, Main.run(new java.io.PrintWriter(new java.io.StringWriter(), true), "segment", args[1], args[2], args[3], args[4], args[5], args[6],
+                "--query", m.getParent().resolve("query.png").toString(), "--support", m.getParent().resolve("support.png").toString(),
+                "--support-mask", m.getParent().resolve("support_mask.png").toString(), "--support-views", "4", "--out", singleViews.toString()));
+        assertArrayEquals(Files.readAllBytes(singleViews), Files.readAllBytes(views.resolve("query_mask.png")), "batch vs segment, --support-views 4");
     }
 }

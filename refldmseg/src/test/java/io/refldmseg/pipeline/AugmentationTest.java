@@ -85,6 +85,48 @@ class AugmentationTest {
         }
     }
 
+    /** Views are each support in the order of the transforms, then the same of its copies shifted by half a token cell, border mirrored. */
+    @Test
+    void supportViewsAreEachSupportTurnedThenShiftedAgainstTheTokenGrid() {
+        int w = 24, h = 16, grid = 4; // half a cell: 24 / 8 = 3 across, 16 / 8 = 2 down
+        LabelMap m = numbered(w, h);
+        byte[] rgb = new byte[3 * w * h];
+        for (int i = 0; i < rgb.length; i++) rgb[i] = (byte) (i / 3 * 7 + i % 3);
+        Support s = new Support(new RgbImage(w, h, rgb), m), other = new Support(new RgbImage(w, h, rgb.clone()), numbered(w, h));
+        RgbImage query = new RgbImage(2, 2, new byte[12]);
+        Request r = new Request(query, List.of(s, other), Options.defaults());
+        assertSame(r, Augmentation.withSupportViews(r, 1, grid));
+        for (int n : Augmentation.VIEW_COUNTS) {
+            List<Support> views = Augmentation.withSupportViews(r, n, grid).supports();
+            assertEquals(2 * n, views.size(), n + " views of two supports");
+            assertSame(s, views.getFirst(), "the first view is the support itself");
+            assertSame(other, views.get(n), "the second support's views follow the first's");
+            int[] ts = Augmentation.transforms(Math.min(n, 8));
+            for (int i = 0; i < ts.length; i++) {
+                assertArrayEquals(Augmentation.apply(ts[i], m).labels(), views.get(i).mask().labels(), n + " views: view " + i);
+                assertArrayEquals(Augmentation.apply(ts[i], s.image()).rgb(), views.get(i).image().rgb(), n + " views: view " + i);
+            }
+        }
+        List<Support> v32 = Augmentation.withSupportViews(r, 32, grid).supports();
+        int[][] shifts = {{0, 3}, {2, 0}, {2, 3}}; // {down, across}, in the order of the 32 views
+        for (int k = 0; k < 3; k++) {
+            int dy = shifts[k][0], dx = shifts[k][1];
+            LabelMap moved = v32.get(8 * (k + 1)).mask();
+            RgbImage movedRgb = v32.get(8 * (k + 1)).image();
+            for (int y = 0; y < h; y++)
+                for (int x = 0; x < w; x++) {
+                    int sy = y >= dy ? y - dy : dy - y, sx = x >= dx ? x - dx : dx - x; // content moved down / right, the vacated rows and columns mirrored
+                    assertEquals(m.at(sy, sx), moved.at(y, x), "shift " + dy + "," + dx + " at " + y + "," + x);
+                    for (int c = 0; c < 3; c++) assertEquals(rgb[(sy * w + sx) * 3 + c], movedRgb.rgb()[(y * w + x) * 3 + c], "rgb at " + y + "," + x);
+                }
+            assertArrayEquals(Augmentation.apply(5, moved).labels(), v32.get(8 * (k + 1) + 5).mask().labels(), "a shifted copy's views are its transforms");
+        }
+        assertArrayEquals(Augmentation.withSupportViews(r, 16, grid).supports().get(8).mask().labels(), v32.get(24).mask().labels(),
+                "16 views shift both ways");
+        assertThrows(IllegalArgumentException.class, () -> Augmentation.withSupportViews(r, 3, grid));
+        assertThrows(IllegalArgumentException.class, () -> Augmentation.withSupportViews(r, 2, 0));
+    }
+
     /** On the bundled model, two copies are the request and its half turn, the latter's logits turned back by hand, averaged. */
     @Test
     void aRequestRunAsTwoCopiesAveragesItsHalfTurn() {
