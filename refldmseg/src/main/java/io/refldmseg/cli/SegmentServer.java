@@ -185,8 +185,8 @@ public final class SegmentServer implements AutoCloseable {
         }
         int copies;
         try {
-            copies = copies(ctx);
-            request = Augmentation.withSupportViews(request, views(ctx), segmenter.engines().getFirst().tokenGrid());
+            copies = count(ctx, "tta", Augmentation.COUNTS);
+            request = Augmentation.withSupportViews(request, count(ctx, "support_views", Augmentation.VIEW_COUNTS), segmenter.engines().getFirst().tokenGrid());
         } catch (BadRequest e) {
             count("bad_request");
             error(ctx, 400, e.getMessage());
@@ -308,21 +308,18 @@ public final class SegmentServer implements AutoCloseable {
         return o;
     }
 
-    /** The 'tta' field: copies of the request to average ({@link Augmentation}), 1 when absent. */
-    static int copies(Context ctx) {
-        String v = ctx.formParam("tta");
+    /**
+     * A count field, 1 when absent, else one of {@code allowed}: 'tta' (copies of the request to average,
+     * {@link Augmentation#COUNTS}) and 'support_views' (views of each support, {@link Augmentation#VIEW_COUNTS}).
+     */
+    static int count(Context ctx, String field, List<Integer> allowed) {
+        String v = ctx.formParam(field);
         if (v == null) return 1;
-        int n = integer("tta", v);
-        if (!Augmentation.COUNTS.contains(n)) throw new BadRequest("field 'tta' must be 1, 2, 4 or 8, got " + n);
-        return n;
-    }
-
-    /** The 'support_views' field: views of each support passed as shots ({@link Augmentation#withSupportViews}), 1 when absent. */
-    static int views(Context ctx) {
-        String v = ctx.formParam("support_views");
-        if (v == null) return 1;
-        int n = integer("support_views", v);
-        if (!Augmentation.VIEW_COUNTS.contains(n)) throw new BadRequest("field 'support_views' must be 1, 2, 4, 8, 16 or 32, got " + n);
+        int n = integer(field, v);
+        if (!allowed.contains(n)) {
+            List<String> names = allowed.stream().map(String::valueOf).toList();
+            throw new BadRequest("field '" + field + "' must be " + String.join(", ", names.subList(0, names.size() - 1)) + " or " + names.getLast() + ", got " + n);
+        }
         return n;
     }
 

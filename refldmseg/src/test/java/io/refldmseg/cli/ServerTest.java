@@ -437,24 +437,20 @@ class ServerTest {
         assertEquals(2, Main.run(new java.io.PrintWriter(noThreads, true), workers));
         assertTrue(noThreads.toString().contains("--threads must be in 1..4096, got 0"), noThreads.toString());
 
-        // --tta through the service writes what segment --tta writes
-        Path tta = dir.resolve("batch/out-tta"), single = dir.resolve("batch/segment-tta.png");
-        String[] withTta = java.util.stream.Stream.concat(java.util.Arrays.stream(args).map(x -> x.equals(out.toString()) ? tta.toString() : x),
-                java.util.stream.Stream.of("--tta", "2")).toArray(String[]::new);
-        assertEquals(0, Main.run(new java.io.PrintWriter(new java.io.StringWriter(), true), withTta));
-        assertEquals(0, Main.run(new java.io.PrintWriter(new java.io.StringWriter(), true), "segment", args[1], args[2], args[3], args[4], args[5], args[6],
-                "--query", m.getParent().resolve("query.png").toString(), "--support", m.getParent().resolve("support.png").toString(),
-                "--support-mask", m.getParent().resolve("support_mask.png").toString(), "--tta", "2", "--out", single.toString()));
-        assertArrayEquals(Files.readAllBytes(single), Files.readAllBytes(tta.resolve("query_mask.png")), "batch --tta 2 vs segment --tta 2");
+        // --tta and --support-views through the service write what segment writes with them
+        batchEqualsSegment(args, out, m, "tta", "--tta", "2");
+        batchEqualsSegment(args, out, m, "views", "--support-views", "4");
+    }
 
-        // and --support-views
-        Path views = dir.resolve("batch/out-views"), singleViews = dir.resolve("batch/segment-views.png");
-        String[] withViews = java.util.stream.Stream.concat(java.util.Arrays.stream(args).map(x -> x.equals(out.toString()) ? views.toString() : x),
-                java.util.stream.Stream.of("--support-views", "4")).toArray(String[]::new);
-        assertEquals(0, Main.run(new java.io.PrintWriter(new java.io.StringWriter(), true), withViews));
+    /** batch with {@code args} (its --out-dir {@code out} replaced) plus {@code option value} writes the mask segment writes with them. */
+    private void batchEqualsSegment(String[] args, Path out, Path m, String name, String option, String value) throws IOException {
+        Path batchOut = dir.resolve("batch/out-" + name), single = dir.resolve("batch/segment-" + name + ".png");
+        String[] batch = java.util.stream.Stream.concat(java.util.Arrays.stream(args).map(x -> x.equals(out.toString()) ? batchOut.toString() : x),
+                java.util.stream.Stream.of(option, value)).toArray(String[]::new);
+        assertEquals(0, Main.run(new java.io.PrintWriter(new java.io.StringWriter(), true), batch));
         assertEquals(0, Main.run(new java.io.PrintWriter(new java.io.StringWriter(), true), "segment", args[1], args[2], args[3], args[4], args[5], args[6],
                 "--query", m.getParent().resolve("query.png").toString(), "--support", m.getParent().resolve("support.png").toString(),
-                "--support-mask", m.getParent().resolve("support_mask.png").toString(), "--support-views", "4", "--out", singleViews.toString()));
-        assertArrayEquals(Files.readAllBytes(singleViews), Files.readAllBytes(views.resolve("query_mask.png")), "batch vs segment, --support-views 4");
+                "--support-mask", m.getParent().resolve("support_mask.png").toString(), option, value, "--out", single.toString()));
+        assertArrayEquals(Files.readAllBytes(single), Files.readAllBytes(batchOut.resolve("query_mask.png")), "batch vs segment, " + option + " " + value);
     }
 }
