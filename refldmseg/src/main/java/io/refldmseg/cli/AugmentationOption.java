@@ -15,10 +15,9 @@ final class AugmentationOption {
             + " the tower runs N times per support and the UNet attends to N times the tokens. For targets whose orientation does not matter")
     int views;
 
-    /** The support view count, checked; {@code incompatible}: options given that views cannot go with. */
-    int checkedViews(String... incompatible) {
+    /** The support view count, checked. */
+    int checkedViews() {
         if (!Augmentation.VIEW_COUNTS.contains(views)) throw new Main.UserError("--support-views must be 1, 2, 4, 8, 16 or 32, got " + views);
-        if (views > 1 && incompatible.length > 0) throw new Main.UserError("--support-views " + views + " cannot be combined with " + String.join(" or ", incompatible));
         return views;
     }
 

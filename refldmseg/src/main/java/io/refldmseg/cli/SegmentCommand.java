@@ -72,7 +72,7 @@ final class SegmentCommand implements Callable<Integer> {
         if (research.saveAttention != null) notWithCopies.add("--save-attention");
         if (research.mapsDir != null) notWithCopies.add("--attention-maps");
         int copies = augmentation.checked(options.noise() != null, notWithCopies.toArray(String[]::new));
-        int views = augmentation.checkedViews(categories ? new String[]{"--categories"} : new String[0]);
+        int views = augmentation.checkedViews();
         OutputPaths.checkFile("--out", out);
         OutputPaths.checkFile("--overlay", overlay);
         OutputPaths.checkFile("--save-tensors", saveTensors);
@@ -83,7 +83,8 @@ final class SegmentCommand implements Callable<Integer> {
             List<Support> shots = Augmentation.withSupportViews(new Request(q, given, options), views, seg.tokenGrid()).supports();
             research.install(seg);
             if (categories) {
-                List<List<Support>> perCategory = shots.stream().map(List::of).toList();
+                List<List<Support>> perCategory = given.stream() // each category its own support's views
+                        .map(s -> Augmentation.withSupportViews(new Request(q, List.of(s), options), views, seg.tokenGrid()).supports()).toList();
                 RefLdmSeg.CategoryResult r = seg.segmentCategories(q, perCategory, options);
                 ImageFiles.writeLabels(out, r.width(), r.height(), r.labels());
                 if (overlay != null) {

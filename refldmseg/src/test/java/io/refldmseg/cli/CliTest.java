@@ -5,7 +5,13 @@ import io.refldmseg.loader.Fixtures;
 import io.refldmseg.loader.SafeTensors;
 import io.refldmseg.loader.TensorData;
 import io.refldmseg.loader.TensorFile;
+import io.refldmseg.engine.cpu.CpuBackend;
+import io.refldmseg.pipeline.Augmentation;
 import io.refldmseg.pipeline.ImageFiles;
+import io.refldmseg.pipeline.Options;
+import io.refldmseg.pipeline.RefLdmSeg;
+import io.refldmseg.pipeline.RgbImage;
+import io.refldmseg.pipeline.Support;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -60,6 +66,34 @@ class CliTest {
 
     static byte[] bytes(TensorData t) {
         return t.contiguousBytes().toArray(ValueLayout.JAVA_BYTE);
+    }
+
+    /** --categories with --support-views: each category is its own support's views, as segmentCategories takes them. */
+    @Test
+    void categoriesWithSupportViews() throws IOException {
+        try (TensorFile f = TensorFile.open(Fixtures.file("pipe_f2.safetensors"))) {
+            List<String> args = new ArrayList<>(List.of("segment", "--unet", UNET, "--vae", VAE, "--clip", CLIP, "--device", "cpu", "--arch", "f",
+                    "--categories", "--support-views", "2"));
+            args.addAll(writeInputs(f));
+            Path out = dir.resolve("categories_views.png");
+            args.addAll(List.of("--out", out.toString()));
+            Run r = cli(args.toArray(String[]::new));
+            assertEquals(0, r.code(), r.err());
+            Options o = Options.defaults().withIgnoreLabel(255).withMaskAlpha(f.tensor("mask_alpha").toFloats()[0]);
+            RgbImage q = ImageFiles.readRgb(dir.resolve("query.png"));
+            try (RefLdmSeg seg = RefLdmSeg.load(new RefLdmSeg.Checkpoints(Path.of(UNET), Path.of(VAE), Path.of(CLIP)), new CpuBackend(CpuBackend.cores()), s -> {
+            }).closingBackend()) {
+                List<List<Support>> perCategory = new ArrayList<>();
+                for (int i = 0; i < 2; i++) {
+                    Support s = new Support(ImageFiles.readRgb(dir.resolve("support" + i + ".png")), ImageFiles.readLabels(dir.resolve("mask" + i + ".png")));
+                    perCategory.add(List.of(s, new Support(Augmentation.apply(2, s.image()), Augmentation.apply(2, s.mask()))));
+                }
+                byte[] viewed = seg.segmentCategories(q, perCategory, o).labels();
+                assertArrayEquals(viewed, ImageFiles.readLabels(out).labels());
+                byte[] plain = seg.segmentCategories(q, perCategory.stream().map(c -> List.of(c.getFirst())).toList(), o).labels();
+                assertFalse(Arrays.equals(plain, viewed), "on these inputs the views change the label map, so the comparison above can tell them apart");
+            }
+        }
     }
 
     @Test
