@@ -31,6 +31,10 @@ final class VideoCommand implements Callable<Integer> {
     @Option(names = "--first-mask", required = true, paramLabel = "MASK", description = "mask of the first frame")
     Path firstMask;
 
+    @Option(names = "--support-views", defaultValue = "1", paramLabel = "N", description = "pass the first frame as N views of it, as segment's"
+            + " --support-views does: 1 (off, default), 2, 4, 8, 16 or 32")
+    int views;
+
     @Option(names = "--out-dir", defaultValue = "video_out", paramLabel = "DIR", description = "where masks and overlays go (default: ${DEFAULT-VALUE})")
     Path outDir;
 
@@ -39,6 +43,8 @@ final class VideoCommand implements Callable<Integer> {
         if (!Files.isDirectory(frames)) throw new Main.UserError(frames + ": not a folder of frames");
         var options = request.toOptions(false);
         OutputPaths.checkDir("--out-dir", outDir);
+        if (!io.refldmseg.pipeline.Augmentation.VIEW_COUNTS.contains(views))
+            throw new Main.UserError("--support-views must be 1, 2, 4, 8, 16 or 32, got " + views);
         List<Path> files;
         try (Stream<Path> s = Files.list(frames)) {
             files = s.filter(p -> p.getFileName().toString().toLowerCase().matches(".*\\.(png|jpe?g|bmp)$")).sorted().toList();
@@ -47,7 +53,7 @@ final class VideoCommand implements Callable<Integer> {
         List<RgbImage> images = new ArrayList<>();
         for (Path f : files) images.add(ImageFiles.readRgb(f));
         try (RefLdmSeg seg = models.open()) {
-            List<Result> results = seg.segmentVideo(images, ImageFiles.readLabels(firstMask), options);
+            List<Result> results = seg.segmentVideo(images, ImageFiles.readLabels(firstMask), options, views);
             for (int i = 0; i < results.size(); i++) {
                 String stem = io.refldmseg.eval.Episodes.stem(files.get(i + 1));
                 Result r = results.get(i);

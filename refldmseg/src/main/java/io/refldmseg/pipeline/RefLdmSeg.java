@@ -310,9 +310,15 @@ public final class RefLdmSeg implements AutoCloseable {
     }
 
     /** Video: the first frame and its mask are the prompt for every later frame (tokens computed once). */
-    public synchronized List<Result> segmentVideo(List<RgbImage> frames, LabelMap firstMask, Options o) {
+    public List<Result> segmentVideo(List<RgbImage> frames, LabelMap firstMask, Options o) {
+        return segmentVideo(frames, firstMask, o, 1);
+    }
+
+    /** The same with the first frame passed as {@code supportViews} views of it ({@link Augmentation#withSupportViews}). */
+    public synchronized List<Result> segmentVideo(List<RgbImage> frames, LabelMap firstMask, Options o, int supportViews) {
         if (frames.size() < 2) throw new IllegalArgumentException("a video needs at least two frames (the first is the prompt)");
-        Prompt p = prompter.prompt(List.of(new Support(frames.getFirst(), firstMask)), o.ignoreLabel(), PipelineListener.NONE);
+        Request first = new Request(frames.get(1), List.of(new Support(frames.getFirst(), firstMask)), o);
+        Prompt p = prompter.prompt(Augmentation.withSupportViews(first, supportViews, tokenGrid()).supports(), o.ignoreLabel(), PipelineListener.NONE);
         List<Result> out = new ArrayList<>();
         for (int i = 1; i < frames.size(); i++) {
             progress.accept("frame " + (i + 1) + "/" + frames.size());

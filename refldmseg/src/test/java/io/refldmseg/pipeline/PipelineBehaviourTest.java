@@ -83,6 +83,10 @@ class PipelineBehaviourTest {
         assertEquals(2, r.size());
         assertArrayEquals(seg.segment(f2, List.of(first), Options.defaults()).mask(), r.get(0).mask());
         assertArrayEquals(seg.segment(f3, List.of(first), Options.defaults()).mask(), r.get(1).mask());
+        List<Result> viewed = seg.segmentVideo(List.of(first.image(), f2, f3), first.mask(), Options.defaults(), 4);
+        Request four = Augmentation.withSupportViews(new Request(f3, List.of(first), Options.defaults()), 4, seg.tokenGrid());
+        assertEquals(4, four.supports().size());
+        assertArrayEquals(seg.segment(four).logits(), viewed.get(1).logits(), "with views the first frame's views are the prompt");
     }
 
     /** A 512x512 query made by doubling every pixel of a 256 query: same model input, logits resized back by 2. */
