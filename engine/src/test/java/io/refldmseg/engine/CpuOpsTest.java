@@ -147,6 +147,36 @@ class CpuOpsTest {
         checkPlain("attn.y_mask", be.attention(q, k, v, heads, plain("attn.mask")), tolerance("ops/attn.y_mask"));
     }
 
+    /**
+     * Keys of mask 0 beside a key of mask 1, which the fused op leaves out of its products: it equals
+     * the softmax over every key with its bias (the unfused ops) to rounding, on both product paths
+     * (head dims 40 and 64), with rows of different masks and a fractional mask value; and each sample
+     * of the batch gets the bits it gets alone.
+     */
+    @Test
+    void attentionLeavesOutMaskedKeysWithoutChangingTheResult() {
+        Random r = new Random(5);
+        int b = 3, lq = 37, lk = 70;
+        for (int[] shape : new int[][]{{80, 2}, {128, 2}}) {
+            int c = shape[0], heads = shape[1];
+            float[] q = new float[b * lq * c], k = new float[b * lk * c], v = new float[b * lk * c], m = new float[b * lk], bias = new float[b * lk];
+            for (float[] x : new float[][]{q, k, v}) for (int i = 0; i < x.length; i++) x[i] = (float) r.nextGaussian();
+            for (int i = 0; i < m.length; i++) m[i] = r.nextInt(5) == 0 ? 1f : 0f;
+            for (int row = 0; row < b; row++) m[row * lk + row] = 1f;
+            m[2 * lk + 9] = 0.5f;
+            for (int i = 0; i < m.length; i++) bias[i] = (1f - m[i]) * -10000f;
+            Tensor qt = be.tensor(q, b, lq, c), kt = be.tensor(k, b, lk, c), vt = be.tensor(v, b, lk, c);
+            float[] fused = be.toHost(be.attention(qt, kt, vt, heads, be.tensor(m, b, lk)));
+            float[] reference = be.toHost(be.attentionWithBias(qt, kt, vt, heads, be.tensor(bias, b, 1, 1, lk)));
+            for (int i = 0; i < fused.length; i++) assertEquals(reference[i], fused[i], 1e-5 * Math.max(1, Math.abs(reference[i])), c + " channels, element " + i);
+            int one = lq * c;
+            float[] alone = be.toHost(be.attention(be.tensor(java.util.Arrays.copyOfRange(q, one, 2 * one), 1, lq, c),
+                    be.tensor(java.util.Arrays.copyOfRange(k, lk * c, 2 * lk * c), 1, lk, c), be.tensor(java.util.Arrays.copyOfRange(v, lk * c, 2 * lk * c), 1, lk, c),
+                    heads, be.tensor(java.util.Arrays.copyOfRange(m, lk, 2 * lk), 1, lk)));
+            assertArrayEquals(java.util.Arrays.copyOfRange(fused, one, 2 * one), alone, c + " channels: sample 1 alone");
+        }
+    }
+
     @Test
     void unfusedAttentionReproducesTheFusedOpAndADoubleReference() {
         Tensor q = plain("attn.q"), k = plain("attn.k"), v = plain("attn.v"), mask = plain("attn.mask");

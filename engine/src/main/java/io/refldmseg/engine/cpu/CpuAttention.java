@@ -19,6 +19,8 @@ final class CpuAttention {
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
     private static final int L = S.length();
     private static final float MASK_BIAS = -10000f;
+    /** Scores under this in size put a masked key's exp(score + MASK_BIAS - max) below fp32's range (e^-104): 2 x 4096 - 10000 < -104. */
+    private static final double SCORE_BOUND = 4096;
     /** Queries per task of the transposed products: one B panel of the micro-kernel (two vectors). */
     private static final int QUERIES = Gemm.NR;
     /** Scores a task keeps at once (floats): its block of queries times the keys stays in L2. */
@@ -37,14 +39,72 @@ final class CpuAttention {
 
     /** out [batch, lq, channels] (every element written) = softmax(q k^T / sqrt(d) + mask bias) v per head. */
     static void run(Parallel par, float[] q, float[] k, float[] v, int batch, int lq, int lk, int channels, int heads, float[] keyMask, float[] out) {
-        // additive bias per key: (1 - m) * -10000 as diffusers adds it
-        float[] bias = null;
-        if (keyMask != null) {
-            bias = new float[batch * lk];
-            for (int i = 0; i < bias.length; i++) bias[i] = (1f - keyMask[i]) * MASK_BIAS;
-        }
+        if (keyMask != null && runOnKeptKeys(par, q, k, v, batch, lq, lk, channels, heads, keyMask, out)) return;
+        products(par, q, k, v, batch, lq, lk, channels, heads, keyMask == null ? null : bias(keyMask), out);
+    }
+
+    /** The additive bias per key: (1 - m) * -10000, as diffusers adds it. */
+    private static float[] bias(float[] keyMask) {
+        float[] bias = new float[keyMask.length];
+        for (int i = 0; i < bias.length; i++) bias[i] = (1f - keyMask[i]) * MASK_BIAS;
+        return bias;
+    }
+
+    private static void products(Parallel par, float[] q, float[] k, float[] v, int batch, int lq, int lk, int channels, int heads, float[] bias, float[] out) {
         if ((channels / heads) % Gemm.NR == 0) direct(par, q, k, v, batch, lq, lk, channels, heads, bias, out);
         else transposed(par, q, k, v, batch, lq, lk, channels, heads, bias, out);
+    }
+
+    /**
+     * A key of mask 0 has the bias -10000. Where its sample also has a key of mask 1 and no score is
+     * {@link #SCORE_BOUND} or more in size, exp(score - 10000 - row max) is under fp32's smallest
+     * subnormal, exactly 0: the key adds nothing to the softmax or to P V. Then each sample runs on
+     * its other keys alone (Ref LDM-Seg's key masks drop most of the support's tokens); the sums then
+     * group fewer terms, equal to rounding. Returns false, having run nothing, where that does not hold
+     * for every sample or no key would be dropped.
+     */
+    private static boolean runOnKeptKeys(Parallel par, float[] q, float[] k, float[] v, int batch, int lq, int lk, int channels, int heads,
+                                         float[] keyMask, float[] out) {
+        int[] kept = new int[batch];
+        boolean dropsAny = false;
+        for (int b = 0; b < batch; b++) {
+            boolean hasWholeKey = false;
+            for (int j = 0; j < lk; j++) {
+                float m = keyMask[b * lk + j];
+                if (m == 1f) hasWholeKey = true;
+                if (m != 0f) kept[b]++;
+            }
+            if (!hasWholeKey) return false;
+            dropsAny |= kept[b] < lk;
+        }
+        // |q_h . k_h| / sqrt(d) <= |q_h| |k_h| / sqrt(d), and a head's part of a row is no longer than the row
+        double bound = maxRowNorm(q, batch * lq, channels) * maxRowNorm(k, batch * lk, channels) / Math.sqrt(channels / heads);
+        if (!dropsAny || !(bound < SCORE_BOUND)) return false;
+        int rows = lq * channels;
+        for (int b = 0; b < batch; b++) {
+            int n = kept[b];
+            float[] kb = new float[n * channels], vb = new float[n * channels], mb = new float[n], ob = new float[rows];
+            for (int j = 0, i = 0; j < lk; j++) {
+                float m = keyMask[b * lk + j];
+                if (m == 0f) continue;
+                System.arraycopy(k, (b * lk + j) * channels, kb, i * channels, channels);
+                System.arraycopy(v, (b * lk + j) * channels, vb, i * channels, channels);
+                mb[i++] = m;
+            }
+            products(par, java.util.Arrays.copyOfRange(q, b * rows, (b + 1) * rows), kb, vb, 1, lq, n, channels, heads, bias(mb), ob);
+            System.arraycopy(ob, 0, out, b * rows, rows);
+        }
+        return true;
+    }
+
+    private static double maxRowNorm(float[] x, int rows, int channels) {
+        double max = 0;
+        for (int r = 0; r < rows; r++) {
+            double sum = 0;
+            for (int c = 0; c < channels; c++) sum += (double) x[r * channels + c] * x[r * channels + c];
+            max = Math.max(max, sum);
+        }
+        return Math.sqrt(max);
     }
 
     /** The direct products, for head dims of whole B panels (the tower's 64 and SD's 160; SD's 80 too with AVX2's 16-column panels). */
