@@ -98,6 +98,9 @@ public final class Augmentation {
      * placement tokenizes. Only the prompt grows (tower forwards and cross-attention keys, views times);
      * the query runs once. {@code grid} is the tower's token grid (tokens a side); a shift is half a
      * cell of it in the support's pixels, content moved right / down with the vacated border mirrored.
+     * The first view is the support itself; the others are made from it reduced to at most {@link
+     * #VIEW_SIDE} pixels a side (block means; the mask's block centres), so that 32 views of a large
+     * photo do not hold 32 full-size copies.
      */
     public static Request withSupportViews(Request r, int views, int grid) {
         if (!VIEW_COUNTS.contains(views)) throw new IllegalArgumentException("support views must be 1, 2, 4, 8, 16 or 32, not " + views);
@@ -105,7 +108,8 @@ public final class Augmentation {
         if (views == 1) return r;
         int[] ts = transforms(Math.min(views, 8));
         List<Support> out = new ArrayList<>();
-        for (Support s : r.supports()) {
+        for (Support given : r.supports()) {
+            Support s = reduced(given);
             int dy = (int) Math.round(s.image().height() / (2.0 * grid)), dx = (int) Math.round(s.image().width() / (2.0 * grid));
             int[][] shifts = switch (views) {
                 case 16 -> new int[][]{{0, 0}, {dy, dx}};
@@ -114,10 +118,33 @@ public final class Augmentation {
             };
             for (int[] d : shifts) {
                 Support moved = d[0] == 0 && d[1] == 0 ? s : new Support(shift(s.image(), d[0], d[1]), shift(s.mask(), d[0], d[1]));
-                for (int t : ts) out.add(t == 0 ? moved : new Support(apply(t, moved.image()), apply(t, moved.mask())));
+                for (int t : ts) out.add(t == 0 ? (moved == s ? given : moved) : new Support(apply(t, moved.image()), apply(t, moved.mask())));
             }
         }
         return new Request(r.query(), out, r.options());
+    }
+
+    /** The longest side views other than the first are made at: twice the pipeline's working size. */
+    public static final int VIEW_SIDE = 2 * RefLdmSeg.SIZE;
+
+    /** The support shrunk by the smallest whole factor that brings both sides to VIEW_SIDE or under (itself when they are). */
+    static Support reduced(Support s) {
+        int w = s.image().width(), h = s.image().height(), f = (Math.max(w, h) + VIEW_SIDE - 1) / VIEW_SIDE;
+        if (f <= 1) return s;
+        int rw = Math.max(1, w / f), rh = Math.max(1, h / f);
+        byte[] rgb = new byte[rw * rh * 3], labels = new byte[rw * rh];
+        for (int y = 0; y < rh; y++)
+            for (int x = 0; x < rw; x++) {
+                int y1 = Math.min(h, (y + 1) * f), x1 = Math.min(w, (x + 1) * f), n = (y1 - y * f) * (x1 - x * f);
+                for (int c = 0; c < 3; c++) {
+                    int sum = 0;
+                    for (int yy = y * f; yy < y1; yy++)
+                        for (int xx = x * f; xx < x1; xx++) sum += s.image().rgb()[(yy * w + xx) * 3 + c] & 0xff;
+                    rgb[(y * rw + x) * 3 + c] = (byte) ((sum + n / 2) / n);
+                }
+                labels[y * rw + x] = s.mask().labels()[Math.min(h - 1, y * f + f / 2) * w + Math.min(w - 1, x * f + f / 2)];
+            }
+        return new Support(new RgbImage(rw, rh, rgb), new LabelMap(rw, rh, labels));
     }
 
     /** The source of output index i in a line of n whose content moves by d: mirrored at the ends, the end pixel not repeated. */

@@ -124,6 +124,24 @@ class AugmentationTest {
         assertArrayEquals(Augmentation.withSupportViews(r, 16, grid).supports().get(8).mask().labels(), v32.get(24).mask().labels(),
                 "16 views shift both ways");
         assertThrows(IllegalArgumentException.class, () -> Augmentation.withSupportViews(r, 3, grid));
+        // a large support: its first view is itself, the others come from it reduced by a whole factor to VIEW_SIDE a side or under
+        int bw = 3 * Augmentation.VIEW_SIDE + 5, bh = Augmentation.VIEW_SIDE;
+        byte[] big = new byte[3 * bw * bh], bigMask = new byte[bw * bh];
+        for (int y = 0; y < bh; y++)
+            for (int x = 0; x < bw; x++) {
+                for (int c = 0; c < 3; c++) big[(y * bw + x) * 3 + c] = (byte) (x % 4 == 0 ? 200 : 100); // block means of 4: (200 + 3 * 100) / 4 = 125
+                bigMask[y * bw + x] = (byte) (x >= bw / 2 ? 1 : 0);
+            }
+        Support large = new Support(new RgbImage(bw, bh, big), new LabelMap(bw, bh, bigMask));
+        List<Support> largeViews = Augmentation.withSupportViews(new Request(query, List.of(large), Options.defaults()), 8, grid).supports();
+        assertSame(large, largeViews.getFirst());
+        Support half = largeViews.get(1);
+        assertEquals(Augmentation.VIEW_SIDE / 4, half.image().width(), "a quarter turn of the reduced support: its height");
+        assertEquals((3 * Augmentation.VIEW_SIDE + 5) / 4, half.image().height());
+        for (byte b : half.image().rgb()) assertEquals(125, b & 0xff);
+        Support reduced = Augmentation.reduced(large);
+        for (int y = 0; y < reduced.mask().height(); y++)
+            for (int x = 0; x < reduced.mask().width(); x++) assertEquals(x * 4 + 2 >= bw / 2 ? 1 : 0, reduced.mask().at(y, x), "mask at the block centre");
         assertThrows(IllegalArgumentException.class, () -> Augmentation.withSupportViews(r, 2, 0));
     }
 
