@@ -83,7 +83,7 @@ final class CpuAttention {
         int rows = lq * channels;
         for (int b = 0; b < batch; b++) {
             int n = kept[b];
-            float[] kb = new float[n * channels], vb = new float[n * channels], mb = new float[n], ob = new float[rows];
+            float[] kb = new float[n * channels], vb = new float[n * channels], mb = new float[n];
             for (int j = 0, i = 0; j < lk; j++) {
                 float m = keyMask[b * lk + j];
                 if (m == 0f) continue;
@@ -91,8 +91,10 @@ final class CpuAttention {
                 System.arraycopy(v, (b * lk + j) * channels, vb, i * channels, channels);
                 mb[i++] = m;
             }
-            products(par, java.util.Arrays.copyOfRange(q, b * rows, (b + 1) * rows), kb, vb, 1, lq, n, channels, heads, bias(mb), ob);
-            System.arraycopy(ob, 0, out, b * rows, rows);
+            // a batch of one: the sample's queries and output are the arrays themselves
+            float[] qb = batch == 1 ? q : java.util.Arrays.copyOfRange(q, b * rows, (b + 1) * rows), ob = batch == 1 ? out : new float[rows];
+            products(par, qb, kb, vb, 1, lq, n, channels, heads, bias(mb), ob);
+            if (ob != out) System.arraycopy(ob, 0, out, b * rows, rows);
         }
         return true;
     }
