@@ -17,6 +17,11 @@ final class AugmentationOption {
 
     /** The support view count, checked. */
     int checkedViews() {
+        return checkedViews(views);
+    }
+
+    /** A --support-views count, checked (also for video, which takes no --tta). */
+    static int checkedViews(int views) {
         if (!Augmentation.VIEW_COUNTS.contains(views)) throw new Main.UserError("--support-views must be 1, 2, 4, 8, 16 or 32, got " + views);
         return views;
     }

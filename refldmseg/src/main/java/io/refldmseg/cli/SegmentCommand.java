@@ -80,11 +80,10 @@ final class SegmentCommand implements Callable<Integer> {
         RgbImage q = ImageFiles.readRgb(query);
         List<Support> given = readSupports(supports, supportMasks);
         try (RefLdmSeg seg = models.open().compactingBetweenStages()) { // one request: its stages' memory need not add up
-            List<Support> shots = Augmentation.withSupportViews(new Request(q, given, options), views, seg.tokenGrid()).supports();
             research.install(seg);
             if (categories) {
                 List<List<Support>> perCategory = given.stream() // each category its own support's views
-                        .map(s -> Augmentation.withSupportViews(new Request(q, List.of(s), options), views, seg.tokenGrid()).supports()).toList();
+                        .map(s -> Augmentation.supportViews(List.of(s), views, seg.tokenGrid())).toList();
                 RefLdmSeg.CategoryResult r = seg.segmentCategories(q, perCategory, options);
                 ImageFiles.writeLabels(out, r.width(), r.height(), r.labels());
                 if (overlay != null) {
@@ -97,6 +96,7 @@ final class SegmentCommand implements Callable<Integer> {
                 System.out.println(out + ": label map, pixels per label (0 = background): " + java.util.Arrays.toString(counts));
                 return 0;
             }
+            List<Support> shots = Augmentation.supportViews(given, views, seg.tokenGrid());
             PipelineListener.TensorCollector intermediates = new PipelineListener.TensorCollector();
             Result r = copies > 1 ? Augmentation.segment(seg, new Request(q, shots, options), copies)
                     : seg.segment(q, shots, options, saveTensors != null ? intermediates : PipelineListener.NONE);

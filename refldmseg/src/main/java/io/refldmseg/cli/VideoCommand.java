@@ -43,8 +43,7 @@ final class VideoCommand implements Callable<Integer> {
         if (!Files.isDirectory(frames)) throw new Main.UserError(frames + ": not a folder of frames");
         var options = request.toOptions(false);
         OutputPaths.checkDir("--out-dir", outDir);
-        if (!io.refldmseg.pipeline.Augmentation.VIEW_COUNTS.contains(views))
-            throw new Main.UserError("--support-views must be 1, 2, 4, 8, 16 or 32, got " + views);
+        AugmentationOption.checkedViews(views);
         List<Path> files;
         try (Stream<Path> s = Files.list(frames)) {
             files = s.filter(p -> p.getFileName().toString().toLowerCase().matches(".*\\.(png|jpe?g|bmp)$")).sorted().toList();

@@ -92,7 +92,7 @@ public final class Augmentation {
     public static final List<Integer> VIEW_COUNTS = List.of(1, 2, 4, 8, 16, 32);
 
     /**
-     * The request with every support replaced by {@code views} views of it, all passed as shots: the
+     * Every support replaced by {@code views} views of it, all to be passed as shots: the
      * instruction the UNet attends to then holds each support's tokens seen in every orientation and
      * at several offsets against the tower's patch grid, so it depends less on how one orientation or
      * placement tokenizes. Only the prompt grows (tower forwards and cross-attention keys, views times);
@@ -102,13 +102,13 @@ public final class Augmentation {
      * #VIEW_SIDE} pixels a side (block means; the mask's block centres), so that 32 views of a large
      * photo do not hold 32 full-size copies.
      */
-    public static Request withSupportViews(Request r, int views, int grid) {
+    public static List<Support> supportViews(List<Support> supports, int views, int grid) {
         if (!VIEW_COUNTS.contains(views)) throw new IllegalArgumentException("support views must be 1, 2, 4, 8, 16 or 32, not " + views);
         if (grid < 1) throw new IllegalArgumentException("token grid must be positive, got " + grid);
-        if (views == 1) return r;
+        if (views == 1) return supports;
         int[] ts = transforms(Math.min(views, 8));
         List<Support> out = new ArrayList<>();
-        for (Support given : r.supports()) {
+        for (Support given : supports) {
             Support s = reduced(given);
             int dy = (int) Math.round(s.image().height() / (2.0 * grid)), dx = (int) Math.round(s.image().width() / (2.0 * grid));
             int[][] shifts = switch (views) {
@@ -121,7 +121,13 @@ public final class Augmentation {
                 for (int t : ts) out.add(t == 0 ? (moved == s ? given : moved) : new Support(apply(t, moved.image()), apply(t, moved.mask())));
             }
         }
-        return new Request(r.query(), out, r.options());
+        return out;
+    }
+
+    /** The request with its supports replaced by {@link #supportViews} of them (itself for 1 view). */
+    public static Request withSupportViews(Request r, int views, int grid) {
+        List<Support> viewed = supportViews(r.supports(), views, grid);
+        return viewed == r.supports() ? r : new Request(r.query(), viewed, r.options());
     }
 
     /** The longest side views other than the first are made at: twice the pipeline's working size. */

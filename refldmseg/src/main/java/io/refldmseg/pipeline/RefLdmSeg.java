@@ -138,7 +138,7 @@ public final class RefLdmSeg implements AutoCloseable {
         return be;
     }
 
-    /** The vision tower's token grid (tokens a side of a support), which {@link Augmentation#withSupportViews} shifts against. */
+    /** The vision tower's token grid (tokens a side of a support), which {@link Augmentation#supportViews} shifts against. */
     public int tokenGrid() {
         return tower.config().gridSize();
     }
@@ -314,11 +314,11 @@ public final class RefLdmSeg implements AutoCloseable {
         return segmentVideo(frames, firstMask, o, 1);
     }
 
-    /** The same with the first frame passed as {@code supportViews} views of it ({@link Augmentation#withSupportViews}). */
+    /** The same with the first frame passed as {@code supportViews} views of it ({@link Augmentation#supportViews}). */
     public synchronized List<Result> segmentVideo(List<RgbImage> frames, LabelMap firstMask, Options o, int supportViews) {
         if (frames.size() < 2) throw new IllegalArgumentException("a video needs at least two frames (the first is the prompt)");
-        Request first = new Request(frames.get(1), List.of(new Support(frames.getFirst(), firstMask)), o);
-        Prompt p = prompter.prompt(Augmentation.withSupportViews(first, supportViews, tokenGrid()).supports(), o.ignoreLabel(), PipelineListener.NONE);
+        List<Support> first = Augmentation.supportViews(List.of(new Support(frames.getFirst(), firstMask)), supportViews, tokenGrid());
+        Prompt p = prompter.prompt(first, o.ignoreLabel(), PipelineListener.NONE);
         List<Result> out = new ArrayList<>();
         for (int i = 1; i < frames.size(); i++) {
             progress.accept("frame " + (i + 1) + "/" + frames.size());
