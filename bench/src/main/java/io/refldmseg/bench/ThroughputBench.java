@@ -17,7 +17,10 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
+import java.util.Map;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
@@ -32,9 +35,12 @@ import java.util.concurrent.atomic.LongAdder;
  * side), as in video or a fixed reference; {@code each}: every request its own support (dataset
  * annotation, evaluation), so both sides run the tower for every request.
  *
- * <pre>ThroughputBench DIR|tiny REQUESTS [BATCHES=1,2,4,8] [CLIENTS=1,4,16] [MAX_WAIT_MS=5] [SUPPORTS=one|each] [WORKERS=1]</pre>
+ * <pre>ThroughputBench DIR|tiny REQUESTS [BATCHES=1,2,4,8] [CLIENTS=1,4,16] [MAX_WAIT_MS=5] [SUPPORTS=one|each] [WORKERS=1] [ROUNDS=1]</pre>
  * WORKERS (e.g. 1,2): the service rows run on that many engines, each its own worker on cores / WORKERS
- * threads (then a row's stage times are one engine's, on its share of the cores).
+ * threads (then a row's stage times are one engine's, on its share of the cores). ROUNDS: the rows
+ * are measured that many times, each round followed by sequential calls (and the first preceded
+ * by them); a row's ratio is the median over rounds of its images/s against the mean of the
+ * sequential runs on either side of it, as a shared VM drifts by 10-15% within minutes.
  * DIR holds unet/vae/clip.safetensors (e.g. from {@link WriteSyntheticCheckpoints}); "tiny" uses
  * the test fixtures. JSON goes to bench/results/throughput-&lt;time&gt;.json.
  */
@@ -57,6 +63,13 @@ public final class ThroughputBench {
             count.increment();
         }
 
+        void addAll(Stages other) {
+            encode.add(other.encode.sum());
+            unet.add(other.unet.sum());
+            decode.add(other.decode.sum());
+            count.add(other.count.sum());
+        }
+
         private double mean(LongAdder a) {
             return count.sum() == 0 ? Double.NaN : (double) a.sum() / count.sum();
         }
@@ -72,7 +85,7 @@ public final class ThroughputBench {
     }
 
     public static void main(String[] args) throws Exception {
-        if (args.length < 2) throw new IllegalArgumentException("usage: ThroughputBench DIR|tiny REQUESTS [BATCHES] [CLIENTS] [MAX_WAIT_MS] [SUPPORTS=one|each]");
+        if (args.length < 2) throw new IllegalArgumentException("usage: ThroughputBench DIR|tiny REQUESTS [BATCHES] [CLIENTS] [MAX_WAIT_MS] [SUPPORTS=one|each] [WORKERS] [ROUNDS]");
         Path dir = args[0].equals("tiny") ? Path.of("testdata/fixtures") : Path.of(args[0]);
         RefLdmSeg.Checkpoints c = args[0].equals("tiny")
                 ? new RefLdmSeg.Checkpoints(dir.resolve("unet_diffusers.safetensors"), dir.resolve("vae_diffusers.safetensors"), dir.resolve("alphaclip_visual.safetensors"))
@@ -85,6 +98,8 @@ public final class ThroughputBench {
             throw new IllegalArgumentException("SUPPORTS is one or each, got " + supportMode);
         boolean each = supportMode.equals("each");
         int[] workerCounts = ints(args.length > 6 ? args[6] : "1");
+        int rounds = args.length > 7 ? Integer.parseInt(args[7]) : 1;
+        if (rounds < 1) throw new IllegalArgumentException("ROUNDS must be at least 1, got " + rounds);
         List<RgbImage> queries = new ArrayList<>();
         for (int i = 0; i < 16; i++) queries.add(SyntheticScenes.scene(4242, i).image());
         // with "each", request i of a row takes support set i: no row repeats one, so no prompt comes from the cache
@@ -104,47 +119,84 @@ public final class ThroughputBench {
                 if (each) seg.segment(queries.get(i % 16), supportSets.get(i % supportSets.size()), o);
                 else seg.segment(queries.get(i % 16), prompt, o);
             }, 4, Duration.ofSeconds(30));
-            // sequential before and after the served rows, the faster one the baseline: a run still warming up would flatter the rows
-            Row before = sequential(seg, queries, each, supportSets, prompt, o, requests);
-            List<Row> rows = new ArrayList<>();
-            for (int w : workerCounts) {
-                List<RefLdmSeg> engines = new ArrayList<>();
-                if (w == 1) engines.add(seg);
-                else for (int i = 0; i < w; i++) { // w fresh engines splitting the cores, warmed once each; the 2-thread one waits
-                    RefLdmSeg e = RefLdmSeg.load(c, new CpuBackend(Math.max(1, CpuBackend.cores() / w)), line -> { }).closingBackend();
-                    engines.add(e);
-                    e.segment(queries.getFirst(), supportSets.getFirst(), o);
+            // every round: the served rows (in reversed order every other round), then sequential calls; a row's ratio is to the
+            // mean of the sequential runs just before and just after it, so the drift of a shared VM falls on both sides
+            List<Spec> specs = new ArrayList<>();
+            for (int w : workerCounts)
+                for (int b : batches)
+                    for (int k : clients) specs.add(new Spec(w, b, k));
+            Map<Integer, List<RefLdmSeg>> enginesByCount = new LinkedHashMap<>();
+            List<Row> sequentialRuns = new ArrayList<>();
+            Map<Spec, List<Row>> served = new LinkedHashMap<>();
+            Map<Spec, List<Double>> ratios = new LinkedHashMap<>();
+            try {
+                for (int w : workerCounts) enginesByCount.put(w, engines(seg, c, w, queries.getFirst(), supportSets.getFirst(), o));
+                sequentialRuns.add(sequential(seg, queries, each, supportSets, prompt, o, requests));
+                for (int round = 0; round < rounds; round++) {
+                    List<Spec> order = new ArrayList<>(specs);
+                    if (round % 2 == 1) java.util.Collections.reverse(order);
+                    Map<Spec, Row> thisRound = new LinkedHashMap<>();
+                    for (Spec sp : order)
+                        thisRound.put(sp, serve(enginesByCount.get(sp.workers()), queries, each, supportSets, o, requests, sp.maxBatch(), sp.clients(), maxWaitMs));
+                    Row seqBefore = sequentialRuns.getLast(), seqAfter = sequential(seg, queries, each, supportSets, prompt, o, requests);
+                    sequentialRuns.add(seqAfter);
+                    double baseline = (seqBefore.imagesPerSecond() + seqAfter.imagesPerSecond()) / 2;
+                    System.out.printf("  round %d: sequential %.3f images/s before the rows, %.3f after%n", round + 1, seqBefore.imagesPerSecond(), seqAfter.imagesPerSecond());
+                    for (Spec sp : specs) {
+                        served.computeIfAbsent(sp, x -> new ArrayList<>()).add(thisRound.get(sp));
+                        ratios.computeIfAbsent(sp, x -> new ArrayList<>()).add(thisRound.get(sp).imagesPerSecond() / baseline);
+                    }
                 }
-                try {
-                    for (int b : batches)
-                        for (int k : clients) rows.add(serve(engines, queries, each, supportSets, o, requests, b, k, maxWaitMs));
-                } finally {
-                    if (w > 1) engines.forEach(RefLdmSeg::close);
-                }
+            } finally {
+                enginesByCount.values().forEach(list -> list.stream().filter(e -> e != seg).forEach(RefLdmSeg::close));
             }
-            Row after = sequential(seg, queries, each, supportSets, prompt, o, requests);
-            Row sequential = after.imagesPerSecond() > before.imagesPerSecond() ? after : before;
-            Stages seqStages = sequential.stages();
-            double seqSeconds = sequential.seconds();
-            System.out.printf("%nsequential RefLdmSeg.segment before the rows %.3f images/s, after them %.3f; the baseline is the faster:", before.imagesPerSecond(), after.imagesPerSecond());
-            System.out.printf("%nsequential RefLdmSeg.segment: %d requests in %.1f s, %.3f images/s, p50 %.0f ms, p99 %.0f ms; per image: encode, UNet, decode %s ms%n",
-                    requests, seqSeconds, sequential.imagesPerSecond(), sequential.p50Ms(), sequential.p99Ms(), seqStages);
-            System.out.printf("%-8s %-9s %-7s %10s %8s %9s %9s %10s %7s %7s %7s%n", "workers", "maxBatch", "clients", "images/s", "x seq", "p50 ms", "p99 ms", "mean batch",
-                    "enc ms", "UNet ms", "dec ms");
+            double[] seqRates = sequentialRuns.stream().mapToDouble(Row::imagesPerSecond).toArray();
+            Stages seqStages = new Stages();
+            sequentialRuns.forEach(r -> seqStages.addAll(r.stages()));
+            System.out.printf("%nsequential RefLdmSeg.segment, %d runs of %d requests: median %.3f images/s (%.3f..%.3f); per image: encode, UNet, decode %s ms%n",
+                    seqRates.length, requests, Stats.median(seqRates), Arrays.stream(seqRates).min().orElseThrow(), Arrays.stream(seqRates).max().orElseThrow(), seqStages);
+            System.out.printf("x seq: the median over %d round%s of images/s / the mean of the sequential runs before and after that round's rows (q1..q3)%n",
+                    rounds, rounds == 1 ? "" : "s");
+            System.out.printf("%-8s %-9s %-7s %10s %8s %13s %9s %9s %10s %7s %7s %7s%n", "workers", "maxBatch", "clients", "images/s", "x seq", "(q1..q3)",
+                    "p50 ms", "p99 ms", "mean batch", "enc ms", "UNet ms", "dec ms");
             StringBuilder json = new StringBuilder("{\"date\":\"" + Instant.now() + "\",\"backend\":\"" + seg.backend().name() + "\",\"models\":\""
-                    + args[0] + "\",\"supports\":\"" + supportMode + "\",\"requests\":" + requests + ",\"max_wait_ms\":" + maxWaitMs
-                    + String.format(",\"sequential_before_rows\":%.4f,\"sequential_after_rows\":%.4f,\"sequential\":{\"images_per_s\":%.4f,\"p50_ms\":%.1f,\"p99_ms\":%.1f,\"stages\":%s},\"rows\":[", before.imagesPerSecond(), after.imagesPerSecond(), sequential.imagesPerSecond(), sequential.p50Ms(), sequential.p99Ms(), seqStages.json()));
+                    + args[0] + "\",\"supports\":\"" + supportMode + "\",\"requests\":" + requests + ",\"max_wait_ms\":" + maxWaitMs + ",\"rounds\":" + rounds
+                    + ",\"sequential_images_per_s\":" + Arrays.toString(Arrays.stream(seqRates).map(r -> Math.round(r * 10000) / 10000.0).toArray())
+                    + String.format(Locale.ROOT, ",\"sequential_stages\":%s,\"rows\":[", seqStages.json()));
             String sep = "";
-            for (Row r : rows) {
-                double ratio = r.imagesPerSecond() / sequential.imagesPerSecond();
-                System.out.printf("%-8d %-9d %-7d %10.3f %8.2f %9.0f %9.0f %10.2f %s%n", r.workers(), r.maxBatch(), r.clients(), r.imagesPerSecond(), ratio, r.p50Ms(), r.p99Ms(), r.meanBatch(), r.stages());
-                json.append(sep).append(String.format("{\"workers\":%d,\"max_batch\":%d,\"clients\":%d,\"images_per_s\":%.4f,\"ratio_to_sequential\":%.3f,\"p50_ms\":%.1f,\"p99_ms\":%.1f,\"mean_batch\":%.2f,\"stages\":%s}",
-                        r.workers(), r.maxBatch(), r.clients(), r.imagesPerSecond(), ratio, r.p50Ms(), r.p99Ms(), r.meanBatch(), r.stages().json()));
+            for (Spec sp : specs) {
+                List<Row> rs = served.get(sp);
+                double[] rate = rs.stream().mapToDouble(Row::imagesPerSecond).toArray(), ratio = ratios.get(sp).stream().mapToDouble(Double::doubleValue).toArray();
+                double[] p50 = rs.stream().mapToDouble(Row::p50Ms).toArray(), p99 = rs.stream().mapToDouble(Row::p99Ms).toArray(), batch = rs.stream().mapToDouble(Row::meanBatch).toArray();
+                Stages st = new Stages();
+                rs.forEach(r -> st.addAll(r.stages()));
+                System.out.printf("%-8d %-9d %-7d %10.3f %8.2f %13s %9.0f %9.0f %10.2f %s%n", sp.workers(), sp.maxBatch(), sp.clients(), Stats.median(rate), Stats.median(ratio),
+                        String.format(Locale.ROOT, "(%.2f..%.2f)", Stats.quantile(ratio, 0.25), Stats.quantile(ratio, 0.75)), Stats.median(p50), Stats.median(p99), Stats.median(batch), st);
+                json.append(sep).append(String.format(Locale.ROOT, "{\"workers\":%d,\"max_batch\":%d,\"clients\":%d,\"images_per_s\":%.4f,\"ratio_to_sequential\":%.3f,"
+                                + "\"ratio_q1\":%.3f,\"ratio_q3\":%.3f,\"ratios\":%s,\"p50_ms\":%.1f,\"p99_ms\":%.1f,\"mean_batch\":%.2f,\"stages\":%s}",
+                        sp.workers(), sp.maxBatch(), sp.clients(), Stats.median(rate), Stats.median(ratio), Stats.quantile(ratio, 0.25), Stats.quantile(ratio, 0.75),
+                        Arrays.toString(Arrays.stream(ratio).map(r -> Math.round(r * 1000) / 1000.0).toArray()), Stats.median(p50), Stats.median(p99), Stats.median(batch), st.json()));
                 sep = ",";
             }
             json.append("]}\n");
             ResultFiles.write("throughput", json);
         }
+    }
+
+    /** One served configuration: engines, max batch, client threads. */
+    record Spec(int workers, int maxBatch, int clients) {
+    }
+
+    /** The engines of a row of {@code workers}: the loaded one alone, or that many fresh ones splitting the cores, each warmed once. */
+    private static List<RefLdmSeg> engines(RefLdmSeg seg, RefLdmSeg.Checkpoints c, int workers, RgbImage query, List<Support> supports, Options o) throws IOException {
+        if (workers == 1) return List.of(seg);
+        List<RefLdmSeg> engines = new ArrayList<>();
+        for (int i = 0; i < workers; i++) {
+            RefLdmSeg e = RefLdmSeg.load(c, new CpuBackend(Math.max(1, CpuBackend.cores() / workers)), line -> { }).closingBackend();
+            engines.add(e);
+            e.segment(query, supports, o);
+        }
+        return engines;
     }
 
     /** {@code requests} calls of {@link RefLdmSeg#segment} one after another on the calling thread: each with support set i when {@code each}, else all with {@code prompt}. */
