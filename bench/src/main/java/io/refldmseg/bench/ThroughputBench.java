@@ -128,7 +128,6 @@ public final class ThroughputBench {
             Map<Integer, List<RefLdmSeg>> enginesByCount = new LinkedHashMap<>();
             List<Row> sequentialRuns = new ArrayList<>();
             Map<Spec, List<Row>> served = new LinkedHashMap<>();
-            Map<Spec, List<Double>> ratios = new LinkedHashMap<>();
             try {
                 for (int w : workerCounts) enginesByCount.put(w, engines(seg, c, w, queries.getFirst(), supportSets.getFirst(), o));
                 sequentialRuns.add(sequential(seg, queries, each, supportSets, prompt, o, requests));
@@ -140,12 +139,8 @@ public final class ThroughputBench {
                         thisRound.put(sp, serve(enginesByCount.get(sp.workers()), queries, each, supportSets, o, requests, sp.maxBatch(), sp.clients(), maxWaitMs));
                     Row seqBefore = sequentialRuns.getLast(), seqAfter = sequential(seg, queries, each, supportSets, prompt, o, requests);
                     sequentialRuns.add(seqAfter);
-                    double baseline = (seqBefore.imagesPerSecond() + seqAfter.imagesPerSecond()) / 2;
                     System.out.printf("  round %d: sequential %.3f images/s before the rows, %.3f after%n", round + 1, seqBefore.imagesPerSecond(), seqAfter.imagesPerSecond());
-                    for (Spec sp : specs) {
-                        served.computeIfAbsent(sp, x -> new ArrayList<>()).add(thisRound.get(sp));
-                        ratios.computeIfAbsent(sp, x -> new ArrayList<>()).add(thisRound.get(sp).imagesPerSecond() / baseline);
-                    }
+                    for (Spec sp : specs) served.computeIfAbsent(sp, x -> new ArrayList<>()).add(thisRound.get(sp));
                 }
             } finally {
                 enginesByCount.values().forEach(list -> list.stream().filter(e -> e != seg).forEach(RefLdmSeg::close));
@@ -166,7 +161,7 @@ public final class ThroughputBench {
             String sep = "";
             for (Spec sp : specs) {
                 List<Row> rs = served.get(sp);
-                double[] rate = rs.stream().mapToDouble(Row::imagesPerSecond).toArray(), ratio = ratios.get(sp).stream().mapToDouble(Double::doubleValue).toArray();
+                double[] rate = rs.stream().mapToDouble(Row::imagesPerSecond).toArray(), ratio = bracketedRatios(rate, seqRates);
                 double[] p50 = rs.stream().mapToDouble(Row::p50Ms).toArray(), p99 = rs.stream().mapToDouble(Row::p99Ms).toArray(), batch = rs.stream().mapToDouble(Row::meanBatch).toArray();
                 Stages st = new Stages();
                 rs.forEach(r -> st.addAll(r.stages()));
@@ -181,6 +176,18 @@ public final class ThroughputBench {
             json.append("]}\n");
             ResultFiles.write("throughput", json);
         }
+    }
+
+    /**
+     * Round r's served rate over the mean of the sequential rates just before (index r) and just
+     * after (r + 1) its rows: {@code sequential} holds one more rate than {@code served}.
+     */
+    static double[] bracketedRatios(double[] served, double[] sequential) {
+        if (sequential.length != served.length + 1)
+            throw new IllegalArgumentException(served.length + " rounds need " + (served.length + 1) + " sequential runs, got " + sequential.length);
+        double[] ratio = new double[served.length];
+        for (int r = 0; r < served.length; r++) ratio[r] = served[r] / ((sequential[r] + sequential[r + 1]) / 2);
+        return ratio;
     }
 
     /** One served configuration: engines, max batch, client threads. */
