@@ -40,7 +40,7 @@ import java.util.concurrent.atomic.LongAdder;
  * threads (then a row's stage times are one engine's, on its share of the cores). ROUNDS: the rows
  * are measured that many times, each round followed by sequential calls (and the first preceded
  * by them); a row's ratio is the median over rounds of its images/s against the mean of the
- * sequential runs on either side of it, as a shared VM drifts by 10-15% within minutes.
+ * sequential runs on either side of it, as a shared VM's speed drifts within minutes.
  * DIR holds unet/vae/clip.safetensors (e.g. from {@link WriteSyntheticCheckpoints}); "tiny" uses
  * the test fixtures. JSON goes to bench/results/throughput-&lt;time&gt;.json.
  */
