@@ -77,9 +77,10 @@ final class CpuAttention {
             if (!hasWholeKey) return false;
             dropsAny |= kept[b] < lk;
         }
+        if (!dropsAny) return false;
         // |q_h . k_h| / sqrt(d) <= |q_h| |k_h| / sqrt(d), and a head's part of a row is no longer than the row
         double bound = maxRowNorm(q, batch * lq, channels) * maxRowNorm(k, batch * lk, channels) / Math.sqrt(channels / heads);
-        if (!dropsAny || !(bound < SCORE_BOUND)) return false;
+        if (!(bound < SCORE_BOUND)) return false;
         int rows = lq * channels;
         for (int b = 0; b < batch; b++) {
             int n = kept[b];
