@@ -22,13 +22,13 @@ final class AugmentationOption {
 
     /** A --support-views count, checked (also for video, which takes no --tta). */
     static int checkedViews(int views) {
-        if (!Augmentation.VIEW_COUNTS.contains(views)) throw new Main.UserError("--support-views must be 1, 2, 4, 8, 16 or 32, got " + views);
+        if (!Augmentation.VIEW_COUNTS.contains(views)) throw new Main.UserError("--support-views must be " + Augmentation.spelled(Augmentation.VIEW_COUNTS) + ", got " + views);
         return views;
     }
 
     /** The copy count, checked; {@code noise}: whether --noise was given (its tensors have the query's shape only). */
     int checked(boolean noise, String... incompatible) {
-        if (!Augmentation.COUNTS.contains(copies)) throw new Main.UserError("--tta must be 1, 2, 4 or 8, got " + copies);
+        if (!Augmentation.COUNTS.contains(copies)) throw new Main.UserError("--tta must be " + Augmentation.spelled(Augmentation.COUNTS) + ", got " + copies);
         if (copies > 1 && noise) throw new Main.UserError("--tta " + copies + " cannot be combined with --noise: its tensors have the query's shape, not its turned copies'");
         if (copies > 1 && incompatible.length > 0) throw new Main.UserError("--tta " + copies + " cannot be combined with " + String.join(" or ", incompatible));
         return copies;

@@ -316,10 +316,7 @@ public final class SegmentServer implements AutoCloseable {
         String v = ctx.formParam(field);
         if (v == null) return 1;
         int n = integer(field, v);
-        if (!allowed.contains(n)) {
-            List<String> names = allowed.stream().map(String::valueOf).toList();
-            throw new BadRequest("field '" + field + "' must be " + String.join(", ", names.subList(0, names.size() - 1)) + " or " + names.getLast() + ", got " + n);
-        }
+        if (!allowed.contains(n)) throw new BadRequest("field '" + field + "' must be " + Augmentation.spelled(allowed) + ", got " + n);
         return n;
     }
 

@@ -33,7 +33,7 @@ public final class Augmentation {
             case 2 -> new int[]{0, 2};
             case 4 -> new int[]{0, 1, 2, 3};
             case 8 -> new int[]{0, 1, 2, 3, 4, 5, 6, 7};
-            default -> throw new IllegalArgumentException("test-time augmentation runs 1, 2, 4 or 8 copies, not " + n);
+            default -> throw new IllegalArgumentException("test-time augmentation runs " + spelled(COUNTS) + " copies, not " + n);
         };
     }
 
@@ -103,7 +103,7 @@ public final class Augmentation {
      * photo do not hold 32 full-size copies.
      */
     public static List<Support> supportViews(List<Support> supports, int views, int grid) {
-        if (!VIEW_COUNTS.contains(views)) throw new IllegalArgumentException("support views must be 1, 2, 4, 8, 16 or 32, not " + views);
+        if (!VIEW_COUNTS.contains(views)) throw new IllegalArgumentException("support views must be " + spelled(VIEW_COUNTS) + ", not " + views);
         if (grid < 1) throw new IllegalArgumentException("token grid must be positive, got " + grid);
         if (views == 1) return supports;
         int[] ts = transforms(Math.min(views, 8));
@@ -122,6 +122,12 @@ public final class Augmentation {
             }
         }
         return out;
+    }
+
+    /** The allowed counts as a message names them: "1, 2, 4 or 8". */
+    public static String spelled(List<Integer> counts) {
+        List<String> names = counts.stream().map(String::valueOf).toList();
+        return names.size() == 1 ? names.getFirst() : String.join(", ", names.subList(0, names.size() - 1)) + " or " + names.getLast();
     }
 
     /** The request with its supports replaced by {@link #supportViews} of them (itself for 1 view). */
