@@ -172,23 +172,28 @@ public final class CpuBackend implements Backend {
             return kernelWidth;
         }
 
-        private int manyTileCalls;
-        private Gemm.Packed[] keptU;
+        /** By tiling: many-tiles calls so far, and the U kept. */
+        private final int[] manyTileCalls = new int[Winograd.Tiling.values().length];
+        private final Gemm.Packed[][] keptU = new Gemm.Packed[Winograd.Tiling.values().length][];
 
-        /** This conv's kept Winograd U, made on its second many-tiles call if {@code budget} still holds its bytes; null: make it per call. */
-        synchronized Gemm.Packed[] keptWinograd(Parallel par, AtomicLong budget) {
-            if (keptU != null || manyTileCalls++ == 0) return keptU;
-            long bytes = Winograd.transformedBytes(packed, inChannels);
+        /**
+         * This conv's kept Winograd U of that tiling, made on its second many-tiles call with it if
+         * {@code budget} still holds its bytes; null: make it per call.
+         */
+        synchronized Gemm.Packed[] keptWinograd(Parallel par, AtomicLong budget, Winograd.Tiling tiling) {
+            int i = tiling.ordinal();
+            if (keptU[i] != null || manyTileCalls[i]++ == 0) return keptU[i];
+            long bytes = Winograd.transformedBytes(packed, inChannels, tiling);
             if (budget.addAndGet(-bytes) < 0) {
                 budget.addAndGet(bytes);
                 return null;
             }
-            return keptU = Winograd.transformWeights(par, packed, inChannels, new float[Winograd.POSITIONS][0]);
+            return keptU[i] = Winograd.transformWeights(par, packed, inChannels, new float[tiling.positions][0], tiling);
         }
     }
 
     /**
-     * Stride-1 3x3 convs on at least this many output pixels use Winograd F(2x2, 3x3). Measured on
+     * Stride-1 3x3 convs on at least this many output pixels use Winograd ({@link Winograd.Tiling}). Measured on
      * the 2-vCPU AVX-512 dev VM: at 16 x 16 it wins (the six 16 x 16 convs 160 -> 132 ms); at 8 x 8
      * it lost while each task streamed the 16 pre-transformed fp32 weight matrices for its few
      * tiles (74 -> 112 ms), and wins since such small images transform the fp16 weights as they
@@ -271,7 +276,7 @@ public final class CpuBackend implements Backend {
         float[] y = pool.take(m * w.outChannels);
         if (kh == 3 && kw == 3 && stride == 1 && pad.equals(Padding.same(1)) && h * wd >= winogradMinPixels) {
             // bias padded past cout: only [0, cout) is read
-            Winograd.conv(par, in.data, n, h, wd, c, w.packed, () -> w.keptWinograd(par, winogradKeepLeft), w.outChannels, w.packed.bias, y);
+            Winograd.conv(par, in.data, n, h, wd, c, w.packed, tiling -> w.keptWinograd(par, winogradKeepLeft, tiling), w.outChannels, w.packed.bias, y);
             return new CpuTensor(y, n, oh, ow, w.outChannels);
         }
         Gemm.ARows rows;

@@ -2,20 +2,47 @@ package io.refldmseg.engine.cpu;
 
 import jdk.incubator.vector.FloatVector;
 
-import java.util.function.Supplier;
+import java.util.function.Function;
 
 /**
- * 3x3 stride-1 "same" convolution by Winograd F(2x2, 3x3): each 2x2 output tile costs 16
- * multiplies per (in, out) channel pair instead of 36. Input tiles are transformed (V = B^T d B),
- * the 16 transform positions become 16 independent GEMMs against transformed weights
- * (U = G g G^T, made from the layer's 9-tap weight on each call), and outputs are transformed back
- * (Y = A^T M A). Tiles are processed in blocks, one block per task, so the transformed data of a
- * block stays in cache.
+ * 3x3 stride-1 "same" convolution by Winograd: input tiles are transformed (V = B^T d B), each
+ * transform position becomes an independent GEMM against transformed weights (U = G g G^T, made
+ * from the layer's 9-tap weight), and outputs are transformed back (Y = A^T M A). Tiles are
+ * processed in blocks, one block per task, so the transformed data of a block stays in cache.
+ * Two tilings ({@link Tiling}): F(2x2, 3x3), 16 multiplies per 2x2 output tile and (in, out) pair
+ * instead of 36, and on larger images F(4x2, 3x3), 24 per 4x2 tile instead of 72. Which one a conv
+ * uses depends on the image's height and width only, never on the batch, so results stay batch invariant.
  */
 final class Winograd {
+    /** Positions of the F(2x2, 3x3) tiling. */
     static final int POSITIONS = 16;
+    /** The most positions of any tiling. */
+    static final int MAX_POSITIONS = 24;
     private static final int TILE_BLOCK = 96;
     private static final ThreadLocal<float[][]> SCRATCH = ThreadLocal.withInitial(() -> new float[2][0]);
+
+    /**
+     * F(2x2, 3x3), and F(4x2, 3x3): 4 output rows by 2 columns from a 6 x 4 input tile, a 6-point
+     * transform down the rows (interpolation points 0, 1, -1, 1/2, -2 and infinity, with B^T's rows
+     * scaled to integers) times the 2x2 tiling's 4-point one across. A quarter fewer products than
+     * F(2x2) for an error as small (WinogradTest); F(4x4)'s error is an order of magnitude larger.
+     */
+    enum Tiling {
+        F2X2(2, 16), F4X2(4, 24);
+        /** Output rows of one tile (its columns are 2 either way). */
+        final int rows;
+        final int positions;
+
+        Tiling(int rows, int positions) {
+            this.rows = rows;
+            this.positions = positions;
+        }
+
+        /** F(4x2) where even one image has more F(2x2) tiles than a block (so the few-tiles path never applies), else F(2x2). */
+        static Tiling of(int h, int w) {
+            return (long) ((h + 1) / 2) * ((w + 1) / 2) > TILE_BLOCK ? F4X2 : F2X2;
+        }
+    }
 
     private Winograd() {
     }
@@ -26,63 +53,73 @@ final class Winograd {
      * the U that {@code keptU} gives when the caller keeps this layer's ({@link #transformWeights};
      * asked only on that path), else, on null, U is made for the call into buffers the calling
      * thread keeps (they grow to the largest layer's U):
-     * 16 fp32 positions are 3.6 times a 2-byte 9-tap weight's memory, so a layer used once (a
-     * single -f run) should not keep them, and making them costs 10-25% of a many-tiles conv.
+     * 16 or 24 fp32 positions are 3.6 or 5.3 times a 2-byte 9-tap weight's memory, so a layer used
+     * once (a single -f run) should not keep them, and making them costs 10-25% of a many-tiles conv.
      */
-    static void conv(Parallel par, float[] x, int n, int h, int w, int cin, Gemm.Packed direct, Supplier<Gemm.Packed[]> keptU, int cout, float[] bias, float[] y) {
+    static void conv(Parallel par, float[] x, int n, int h, int w, int cin, Gemm.Packed direct, Function<Tiling, Gemm.Packed[]> keptU,
+                     int cout, float[] bias, float[] y) {
         if (fewTiles(n, h, w)) {
             convFewTiles(par, x, n, h, w, cin, direct, cout, bias, y);
             return;
         }
-        Gemm.Packed[] u = keptU.get();
-        convTransformed(par, x, n, h, w, cin, u != null ? u : transformWeights(par, direct, cin, U_BUFFERS.get()), cout, bias, y);
+        Tiling tiling = Tiling.of(h, w);
+        Gemm.Packed[] u = keptU.apply(tiling);
+        convTransformed(par, x, n, h, w, cin, u != null ? u : transformWeights(par, direct, cin, U_BUFFERS.get(), tiling), cout, bias, y);
     }
 
-    /** Bytes of the U that {@link #transformWeights} makes for this weight. */
-    static long transformedBytes(Gemm.Packed direct, int cin) {
-        return (long) POSITIONS * direct.panels * Gemm.NR * cin * Float.BYTES;
+    /** Bytes of the U that {@link #transformWeights} makes for this weight and tiling. */
+    static long transformedBytes(Gemm.Packed direct, int cin, Tiling tiling) {
+        return (long) tiling.positions * direct.panels * Gemm.NR * cin * Float.BYTES;
     }
 
-    private static final ThreadLocal<float[][]> U_BUFFERS = ThreadLocal.withInitial(() -> new float[POSITIONS][0]);
+    private static final ThreadLocal<float[][]> U_BUFFERS = ThreadLocal.withInitial(() -> new float[MAX_POSITIONS][0]);
 
     /**
-     * U = G g G^T of every (out, in) pair: position i's as a packed fp32 [cout, cin] weight over
-     * {@code into[i]} (an array too small is replaced), a panel per task, one input-channel slice
-     * at a time ({@link #transformPanelSlice}).
+     * U = G g G^T of every (out, in) pair for the tiling: position i's as a packed fp32 [cout, cin]
+     * weight over {@code into[i]} (an array too small is replaced), a panel per task, one
+     * input-channel slice at a time ({@link #transformPanelSlice}).
      */
-    static Gemm.Packed[] transformWeights(Parallel par, Gemm.Packed direct, int cin, float[][] into) {
-        int nr = Gemm.NR, size = Math.multiplyExact(direct.panels * nr, cin);
-        for (int i = 0; i < POSITIONS; i++) grown(into, i, size);
+    static Gemm.Packed[] transformWeights(Parallel par, Gemm.Packed direct, int cin, float[][] into, Tiling tiling) {
+        int nr = Gemm.NR, size = Math.multiplyExact(direct.panels * nr, cin), positions = tiling.positions;
+        for (int i = 0; i < positions; i++) grown(into, i, size);
         int step = sliceStep(cin);
         par.forEach(direct.panels, p -> {
             float[][] scratch = transformScratch(step);
             float[] g = scratch[0], u = scratch[1];
             for (int c0 = 0; c0 < cin; c0 += step) {
                 int kc = Math.min(step, cin - c0);
-                transformPanelSlice(direct, cin, p, c0, kc, g, u);
-                for (int pos = 0; pos < POSITIONS; pos++)
+                if (tiling == Tiling.F2X2) transformPanelSlice(direct, cin, p, c0, kc, g, u);
+                else transformPanelSlice4x2(direct, cin, p, c0, kc, g, u);
+                for (int pos = 0; pos < positions; pos++)
                     System.arraycopy(u, pos * sliceStride(kc), into[pos], (p * cin + c0) * nr, kc * nr);
             }
         });
-        Gemm.Packed[] out = new Gemm.Packed[POSITIONS];
-        for (int i = 0; i < POSITIONS; i++) out[i] = Gemm.Packed.ofPanels(direct.n, cin, into[i]);
+        Gemm.Packed[] out = new Gemm.Packed[positions];
+        for (int i = 0; i < positions; i++) out[i] = Gemm.Packed.ofPanels(direct.n, cin, into[i]);
         return out;
     }
 
-    /** The many-tiles convolution with U given, one position's [cout, cin] weight per element of u. */
+    /** The many-tiles convolution with U given, one position's [cout, cin] weight per element of u (16: F(2x2), 24: F(4x2)). */
     static void convTransformed(Parallel par, float[] x, int n, int h, int w, int cin, Gemm.Packed[] u, int cout, float[] bias, float[] y) {
-        int th = (h + 1) / 2, tw = (w + 1) / 2, tiles = n * th * tw;
+        Tiling tiling = u.length == Tiling.F2X2.positions ? Tiling.F2X2 : Tiling.F4X2;
+        int positions = tiling.positions, th = (h + tiling.rows - 1) / tiling.rows, tw = (w + 1) / 2, tiles = n * th * tw;
         // even blocks of at most TILE_BLOCK tiles, a multiple of the core count of them so no core idles at the end
         int least = (tiles + TILE_BLOCK - 1) / TILE_BLOCK;
         int blocks = Math.min(tiles, (least + par.threads() - 1) / par.threads() * par.threads());
         par.forEach(blocks, blk -> {
             int t0 = (int) ((long) tiles * blk / blocks), tb = (int) ((long) tiles * (blk + 1) / blocks) - t0;
             float[][] scratch = SCRATCH.get();
-            float[] v = grown(scratch, 0, POSITIONS * TILE_BLOCK * cin), m = grown(scratch, 1, POSITIONS * TILE_BLOCK * cout);
-            for (int i = 0; i < tb; i++) inputTile(x, h, w, cin, th, tw, t0 + i, v, i, tb);
-            for (int pos = 0; pos < POSITIONS; pos++)
+            float[] v = grown(scratch, 0, positions * TILE_BLOCK * cin), m = grown(scratch, 1, positions * TILE_BLOCK * cout);
+            for (int i = 0; i < tb; i++) {
+                if (tiling == Tiling.F2X2) inputTile(x, h, w, cin, th, tw, t0 + i, v, i, tb);
+                else inputTile4x2(x, h, w, cin, th, tw, t0 + i, v, i, tb);
+            }
+            for (int pos = 0; pos < positions; pos++)
                 Gemm.multiplySerial(tb, Gemm.dense(v, pos * tb * cin, cin), u[pos], m, pos * tb * cout, cout, false);
-            for (int i = 0; i < tb; i++) outputTile(m, i, tb, cout, cout, bias, y, h, w, th, tw, t0 + i);
+            for (int i = 0; i < tb; i++) {
+                if (tiling == Tiling.F2X2) outputTile(m, i, tb, cout, cout, bias, y, h, w, th, tw, t0 + i);
+                else outputTile4x2(m, i, tb, cout, bias, y, h, w, th, tw, t0 + i);
+            }
         });
     }
 
@@ -144,7 +181,7 @@ final class Winograd {
     private static float[][] transformScratch(int step) {
         float[][] scratch = SCRATCH.get();
         grown(scratch, 0, 9 * sliceStride(step));
-        grown(scratch, 1, POSITIONS * sliceStride(step));
+        grown(scratch, 1, MAX_POSITIONS * sliceStride(step));
         return scratch;
     }
 
@@ -186,9 +223,42 @@ final class Winograd {
         }
     }
 
+    /** G's rows of the 6-point transform with B^T scaled to integers: g0 / 2, (g0 + g1 + g2) / 6, ..., g2 / 2. */
+    private static final float SIXTH = 1f / 6, G3_0 = 16f / 15, G3_1 = 8f / 15, G3_2 = 4f / 15, G4_0 = 1f / 30, G4_1 = 1f / 15, G4_2 = 2f / 15;
+
+    /**
+     * U of the F(4x2) tiling for panel p and input channels [c0, c0 + kc), position 4i + j (row i of
+     * the 6-point transform, column j of the 4-point one) at u[(4i + j) x sliceStride]: G6 g down each
+     * of the kernel's 3 columns into positions 4i + column, then those rows times G2^T across, in
+     * place; the same operations in the same order for every element (WinogradTest writes them out).
+     */
+    private static void transformPanelSlice4x2(Gemm.Packed direct, int cin, int p, int c0, int kc, float[] g, float[] u) {
+        int nr = Gemm.NR, len = kc * nr, st = sliceStride(kc);
+        direct.widen(p * direct.k * nr + c0 * nr, cin * nr, g, 0, st, len, 9, NativeGemm.get());
+        for (int at = 0; at < len; at += L) {
+            for (int c = 0; c < 3; c++) { // G6 g, kernel column c: row i into position 4i + c for now
+                FloatVector g0 = FloatVector.fromArray(S, g, c * st + at), g1 = FloatVector.fromArray(S, g, (3 + c) * st + at),
+                        g2 = FloatVector.fromArray(S, g, (6 + c) * st + at);
+                g0.mul(0.5f).intoArray(u, c * st + at);
+                g0.add(g1).add(g2).mul(SIXTH).intoArray(u, (4 + c) * st + at);
+                g1.sub(g0).sub(g2).mul(SIXTH).intoArray(u, (8 + c) * st + at);
+                g0.mul(G3_0).add(g1.mul(G3_1)).add(g2.mul(G3_2)).neg().intoArray(u, (12 + c) * st + at);
+                g0.mul(G4_0).sub(g1.mul(G4_1)).add(g2.mul(G4_2)).intoArray(u, (16 + c) * st + at);
+                g2.mul(0.5f).intoArray(u, (20 + c) * st + at);
+            }
+            for (int r = 0; r < 6; r++) { // (G6 g) G2^T, row r: its three values at positions 4r .. 4r + 2, its four results there
+                FloatVector a0 = FloatVector.fromArray(S, u, (4 * r) * st + at), a1 = FloatVector.fromArray(S, u, (4 * r + 1) * st + at),
+                        a2 = FloatVector.fromArray(S, u, (4 * r + 2) * st + at);
+                a0.add(a1).add(a2).mul(0.5f).intoArray(u, (4 * r + 1) * st + at);
+                a0.sub(a1).add(a2).mul(0.5f).intoArray(u, (4 * r + 2) * st + at);
+                a2.intoArray(u, (4 * r + 3) * st + at);
+            }
+        }
+    }
+
     private static final jdk.incubator.vector.VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
     private static final int L = S.length();
-    private static final ThreadLocal<float[]> TILE = ThreadLocal.withInitial(() -> new float[16 * L]);
+    private static final ThreadLocal<float[]> TILE = ThreadLocal.withInitial(() -> new float[MAX_POSITIONS * L]);
 
     /** Zero vectors are made here, not kept in a static: a branch that joins a static vector with a loaded one made the JIT box every load (0.4 GB per UNet step). */
     private static FloatVector load(float[] x, int at, int ci) {
@@ -285,6 +355,116 @@ final class Winograd {
             if (below) {
                 y[p10 + co] = s1[0] + s1[1] + s1[2] + bv;
                 if (right) y[p11 + co] = s1[1] - s1[2] - s1[3] + bv;
+            }
+        }
+    }
+
+    /**
+     * V = B^T d B of one 6 x 4 input tile of the F(4x2) tiling (zero outside the image) into
+     * v[pos][slot][c], pos = 4i + j: the 4-point transform across each of the 6 rows, then the
+     * 6-point one (B^T's rows times 1, 2, 2, 1, 2, 2: integers) down each of the 4 columns.
+     */
+    private static void inputTile4x2(float[] x, int h, int w, int cin, int th, int tw, int tile, float[] v, int slot, int tb) {
+        int b = tile / (th * tw), rem = tile % (th * tw), y0 = 4 * (rem / tw) - 1, x0 = 2 * (rem % tw) - 1;
+        int[] at = new int[24];
+        for (int r = 0; r < 6; r++)
+            for (int c = 0; c < 4; c++) {
+                int yy = y0 + r, xx = x0 + c;
+                at[r * 4 + c] = yy < 0 || yy >= h || xx < 0 || xx >= w ? -1 : ((b * h + yy) * w + xx) * cin;
+            }
+        int stride = tb * cin, base = slot * cin, ci = 0;
+        float[] t = TILE.get(); // d B of one channel vector, [row][col][lane]
+        for (int bound = S.loopBound(cin); ci < bound; ci += L) {
+            for (int r = 0; r < 6; r++) { // d B, one row at a time
+                FloatVector d0 = load(x, at[4 * r], ci), d1 = load(x, at[4 * r + 1], ci), d2 = load(x, at[4 * r + 2], ci), d3 = load(x, at[4 * r + 3], ci);
+                d0.sub(d2).intoArray(t, (4 * r) * L);
+                d1.add(d2).intoArray(t, (4 * r + 1) * L);
+                d2.sub(d1).intoArray(t, (4 * r + 2) * L);
+                d1.sub(d3).intoArray(t, (4 * r + 3) * L);
+            }
+            for (int c = 0; c < 4; c++) { // B^T (d B), one column at a time
+                FloatVector e0 = FloatVector.fromArray(S, t, c * L), e1 = FloatVector.fromArray(S, t, (4 + c) * L),
+                        e2 = FloatVector.fromArray(S, t, (8 + c) * L), e3 = FloatVector.fromArray(S, t, (12 + c) * L),
+                        e4 = FloatVector.fromArray(S, t, (16 + c) * L), e5 = FloatVector.fromArray(S, t, (20 + c) * L);
+                int o = base + ci + c * stride;
+                e0.add(e4).mul(2f).add(e3.sub(e1).mul(3f)).sub(e2.mul(4f)).intoArray(v, o);
+                e3.mul(5f).add(e2).add(e4.sub(e1).mul(2f)).intoArray(v, o + 4 * stride);
+                e1.add(e4).mul(2f).add(e3).sub(e2.mul(5f)).intoArray(v, o + 8 * stride);
+                e3.sub(e1).mul(2f).add(e4).sub(e2).intoArray(v, o + 12 * stride);
+                e4.sub(e2).mul(2f).add(e1).sub(e3).intoArray(v, o + 16 * stride);
+                e1.add(e5).mul(2f).add(e4.sub(e2).mul(3f)).sub(e3.mul(4f)).intoArray(v, o + 20 * stride);
+            }
+        }
+        float[] e = new float[24];
+        for (; ci < cin; ci++) {
+            for (int i = 0; i < 24; i++) e[i] = at[i] < 0 ? 0f : x[at[i] + ci];
+            for (int r = 0; r < 6; r++) {
+                float d0 = e[4 * r], d1 = e[4 * r + 1], d2 = e[4 * r + 2], d3 = e[4 * r + 3];
+                e[4 * r] = d0 - d2;
+                e[4 * r + 1] = d1 + d2;
+                e[4 * r + 2] = d2 - d1;
+                e[4 * r + 3] = d1 - d3;
+            }
+            for (int c = 0; c < 4; c++) {
+                float e0 = e[c], e1 = e[4 + c], e2 = e[8 + c], e3 = e[12 + c], e4 = e[16 + c], e5 = e[20 + c];
+                int o = base + ci + c * stride;
+                v[o] = (e0 + e4) * 2f + (e3 - e1) * 3f - e2 * 4f;
+                v[o + 4 * stride] = e3 * 5f + e2 + (e4 - e1) * 2f;
+                v[o + 8 * stride] = (e1 + e4) * 2f + e3 - e2 * 5f;
+                v[o + 12 * stride] = (e3 - e1) * 2f + e4 - e2;
+                v[o + 16 * stride] = (e4 - e2) * 2f + e1 - e3;
+                v[o + 20 * stride] = (e1 + e5) * 2f + (e4 - e2) * 3f - e3 * 4f;
+            }
+        }
+    }
+
+    /**
+     * Y = A^T M A of one F(4x2) tile (+ bias): the 6-point transform down each of M's 4 columns
+     * (rows 0, 1, 1/2, 1/4, 1/8 ... of A^T), then the 2-point one across each output row, written
+     * where it lies inside the image; M is [position][tb][ldm] with ldm = cout.
+     */
+    private static void outputTile4x2(float[] m, int slot, int tb, int cout, float[] bias, float[] y, int h, int w, int th, int tw, int tile) {
+        int b = tile / (th * tw), rem = tile % (th * tw), oy = 4 * (rem / tw), ox = 2 * (rem % tw);
+        int stride = tb * cout, base = slot * cout, co = 0, rows = Math.min(4, h - oy);
+        boolean right = ox + 1 < w;
+        int p0 = ((b * h + oy) * w + ox) * cout, rowStep = w * cout;
+        float[] t = TILE.get(); // A^T M of one channel vector, [row][col][lane]
+        for (int bound = S.loopBound(cout); co < bound; co += L) {
+            for (int j = 0; j < 4; j++) { // A^T M, one column at a time
+                int o = base + co + j * stride;
+                FloatVector m0 = FloatVector.fromArray(S, m, o), m1 = FloatVector.fromArray(S, m, o + 4 * stride),
+                        m2 = FloatVector.fromArray(S, m, o + 8 * stride), m3 = FloatVector.fromArray(S, m, o + 12 * stride),
+                        m4 = FloatVector.fromArray(S, m, o + 16 * stride), m5 = FloatVector.fromArray(S, m, o + 20 * stride);
+                FloatVector sum = m1.add(m2), diff = m1.sub(m2);
+                m0.add(sum).add(m3).add(m4).intoArray(t, j * L);
+                diff.add(m3.mul(0.5f)).sub(m4.mul(2f)).intoArray(t, (4 + j) * L);
+                sum.add(m3.mul(0.25f)).add(m4.mul(4f)).intoArray(t, (8 + j) * L);
+                diff.add(m3.mul(0.125f)).sub(m4.mul(8f)).add(m5).intoArray(t, (12 + j) * L);
+            }
+            FloatVector bv = bias == null ? FloatVector.zero(S) : FloatVector.fromArray(S, bias, co);
+            for (int r = 0; r < rows; r++) { // (A^T M) A, output row oy + r
+                FloatVector a0 = FloatVector.fromArray(S, t, r * 4 * L), a1 = FloatVector.fromArray(S, t, (r * 4 + 1) * L),
+                        a2 = FloatVector.fromArray(S, t, (r * 4 + 2) * L), a3 = FloatVector.fromArray(S, t, (r * 4 + 3) * L);
+                int left = p0 + r * rowStep + co;
+                a0.add(a1).add(a2).add(bv).intoArray(y, left);
+                if (right) a1.sub(a2).sub(a3).add(bv).intoArray(y, left + cout);
+            }
+        }
+        float[] sm = new float[24], s = new float[16];
+        for (; co < cout; co++) {
+            for (int i = 0; i < 24; i++) sm[i] = m[i * stride + base + co];
+            float bv = bias == null ? 0f : bias[co];
+            for (int j = 0; j < 4; j++) {
+                float m0 = sm[j], m1 = sm[4 + j], m2 = sm[8 + j], m3 = sm[12 + j], m4 = sm[16 + j], m5 = sm[20 + j], sum = m1 + m2, diff = m1 - m2;
+                s[j] = m0 + sum + m3 + m4;
+                s[4 + j] = diff + m3 * 0.5f - m4 * 2f;
+                s[8 + j] = sum + m3 * 0.25f + m4 * 4f;
+                s[12 + j] = diff + m3 * 0.125f - m4 * 8f + m5;
+            }
+            for (int r = 0; r < rows; r++) {
+                int left = p0 + r * rowStep + co;
+                y[left] = s[4 * r] + s[4 * r + 1] + s[4 * r + 2] + bv;
+                if (right) y[left + cout] = s[4 * r + 1] - s[4 * r + 2] - s[4 * r + 3] + bv;
             }
         }
     }

@@ -3,6 +3,7 @@ package io.refldmseg.engine.cpu;
 import io.refldmseg.engine.Backend;
 import io.refldmseg.engine.ConvWeights;
 import io.refldmseg.engine.Padding;
+import io.refldmseg.engine.Tensor;
 import org.junit.jupiter.api.Test;
 
 import java.util.Random;
@@ -11,16 +12,18 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-/** Winograd F(2x2, 3x3) against a double-precision convolution, next to the direct fp32 path. */
+/** Winograd F(2x2, 3x3) and F(4x2, 3x3) against a double-precision convolution, next to the direct fp32 path. */
 class WinogradTest {
     static final Parallel PAR = new Parallel(CpuBackend.cores());
 
     @Test
     void errorStaysWithinAnOrderOfMagnitudeOfDirectFp32() {
         Random r = new Random(5);
-        int[][] shapes = {{2, 9, 14, 19, 21}, {1, 8, 8, 32, 48}, {1, 17, 5, 3, 7}, {1, 40, 38, 5, 6}}; // the last: several tile blocks per core
+        // F(2x2) few tiles x 3, then F(4x2): several tile blocks per core; ragged rows and columns with channel tails; a deep input
+        int[][] shapes = {{2, 9, 14, 19, 21}, {1, 8, 8, 32, 48}, {1, 17, 5, 3, 7}, {1, 40, 38, 5, 6}, {2, 21, 23, 37, 19}, {1, 26, 30, 256, 40}};
         for (int[] s : shapes) {
             int n = s[0], h = s[1], w = s[2], cin = s[3], cout = s[4];
+            assertEquals(h >= 21 ? Winograd.Tiling.F4X2 : Winograd.Tiling.F2X2, Winograd.Tiling.of(h, w), java.util.Arrays.toString(s));
             float[] x = new float[n * h * w * cin], wt = new float[cout * cin * 9], b = new float[cout];
             for (int i = 0; i < x.length; i++) x[i] = (float) r.nextGaussian();
             for (int i = 0; i < wt.length; i++) wt[i] = (float) (r.nextGaussian() / Math.sqrt(9 * cin));
@@ -44,7 +47,7 @@ class WinogradTest {
     void bothPathsGiveTheBitsOfUMadeByTheFormula() {
         Random r = new Random(9);
         int[][] shapes = {{3, 8, 8, 300, 70}, {1, 16, 16, 40, 33}, {2, 5, 7, 19, 21}, {1, 4, 4, 600, 64}, {2, 30, 26, 37, 40}}; // n, h, w, cin, cout; the last: several tile blocks
-        float[][] buffers = new float[Winograd.POSITIONS][7]; // reused across shapes as a thread's calls reuse them: too small at first, then stale
+        float[][] buffers = new float[Winograd.MAX_POSITIONS][7]; // reused across shapes as a thread's calls reuse them: too small at first, then stale
         for (int[] s : shapes) {
             for (String kind : new String[]{"fp32", "fp16", "bf16"}) {
                 boolean half = !kind.equals("fp32");
@@ -71,7 +74,7 @@ class WinogradTest {
                 Winograd.convTransformed(PAR, x, n, h, w, cin, formulaU(direct, cout, cin), cout, direct.bias, ref);
                 Winograd.convFewTiles(PAR, x, n, h, w, cin, direct, cout, direct.bias, few);
                 assertArrayEquals(ref, few, java.util.Arrays.toString(s) + " " + kind + " few tiles");
-                Winograd.convTransformed(PAR, x, n, h, w, cin, Winograd.transformWeights(PAR, direct, cin, buffers), cout, direct.bias, perCall);
+                Winograd.convTransformed(PAR, x, n, h, w, cin, Winograd.transformWeights(PAR, direct, cin, buffers, Winograd.Tiling.F2X2), cout, direct.bias, perCall);
                 assertArrayEquals(ref, perCall, java.util.Arrays.toString(s) + " " + kind + " U per call");
             }
         }
@@ -80,7 +83,7 @@ class WinogradTest {
     /**
      * A many-tiles conv makes U per call the first time and keeps it from its second call on, if
      * the backend's budget holds it: every call gives the same bits; a budget too small keeps
-     * nothing; a few-tiles conv never keeps U.
+     * nothing; a few-tiles conv never keeps U; one conv run on images of both tilings keeps each U.
      */
     @Test
     void convsKeepTheirUFromTheSecondCallWithinTheBudget() {
@@ -89,8 +92,10 @@ class WinogradTest {
         float[] wt = new float[cout * cin * 9], b = new float[cout];
         for (int i = 0; i < wt.length; i++) wt[i] = Float.float16ToFloat(Float.floatToFloat16((float) (r.nextGaussian() / Math.sqrt(9 * cin))));
         for (int i = 0; i < cout; i++) b[i] = (float) r.nextGaussian();
-        long u = Winograd.transformedBytes(new Gemm.Packed(PAR, wt, cout, 9 * cin, b), cin);
-        float[] many = new float[30 * 26 * cin], few = new float[8 * 8 * cin]; // 195 and 16 tiles
+        Gemm.Packed packed = new Gemm.Packed(PAR, wt, cout, 9 * cin, b);
+        long u = Winograd.transformedBytes(packed, cin, Winograd.Tiling.F4X2), u2 = Winograd.transformedBytes(packed, cin, Winograd.Tiling.F2X2);
+        assertEquals(u, u2 * 3 / 2);
+        float[] many = new float[30 * 26 * cin], few = new float[8 * 8 * cin]; // 195 and 16 F(2x2) tiles: F(4x2), few tiles
         for (int i = 0; i < many.length; i++) many[i] = (float) r.nextGaussian();
         for (int i = 0; i < few.length; i++) few[i] = many[i];
         for (long budget : new long[]{u, u - 1}) {
@@ -108,6 +113,91 @@ class WinogradTest {
         ConvWeights cw = be.convWeights(wt, cout, cin, 3, 3, b);
         for (int i = 0; i < 3; i++) conv(be, cw, few, 8, 8);
         assertEquals(0, be.winogradKeptBytes(), "the few-tiles path streams U");
+        Tensor twoSmall = be.tensor(java.util.Arrays.copyOf(many, 2 * 16 * 16 * cin), 2, 16, 16, cin); // 128 F(2x2) tiles: many
+        float[] small = be.toHost(be.conv2d(twoSmall, cw, 1, Padding.same(1)));
+        for (int i = 0; i < 2; i++) assertArrayEquals(small, be.toHost(be.conv2d(twoSmall, cw, 1, Padding.same(1))));
+        assertEquals(u2, be.winogradKeptBytes(), "F(2x2) U kept");
+        float[] first = conv(be, cw, many, 30, 26);
+        for (int i = 0; i < 2; i++) assertArrayEquals(first, conv(be, cw, many, 30, 26));
+        assertEquals(u2 + u, be.winogradKeptBytes(), "both tilings' U kept");
+        assertArrayEquals(small, be.toHost(be.conv2d(twoSmall, cw, 1, Padding.same(1))), "the F(2x2) U still used for its images");
+    }
+
+    /**
+     * F(4x2): U made per call (panels split over tasks, input channels in slices) gives the bits
+     * of a product with U made by the formula, scalar and pair by pair, for fp32, fp16 and bf16
+     * weights; and a batch gives each image the bits it gets alone (the tiling depends on the
+     * image's size, not the batch).
+     */
+    @Test
+    void tallTilesMakeUAsTheFormulaAndStayBatchInvariant() {
+        Random r = new Random(13);
+        int[][] shapes = {{1, 22, 20, 300, 70}, {2, 25, 17, 40, 33}, {3, 33, 31, 19, 21}}; // n, h, w, cin, cout
+        float[][] buffers = new float[Winograd.MAX_POSITIONS][7];
+        for (int[] s : shapes) {
+            int n = s[0], h = s[1], w = s[2], cin = s[3], cout = s[4];
+            assertEquals(Winograd.Tiling.F4X2, Winograd.Tiling.of(h, w));
+            for (String kind : new String[]{"fp32", "fp16", "bf16"}) {
+                float[] x = new float[n * h * w * cin], wt = new float[cout * 9 * cin], b = new float[cout];
+                for (int i = 0; i < x.length; i++) x[i] = (float) r.nextGaussian();
+                for (int i = 0; i < wt.length; i++) {
+                    float v = (float) (r.nextGaussian() / Math.sqrt(9 * cin));
+                    wt[i] = switch (kind) {
+                        case "fp16" -> Float.float16ToFloat(Float.floatToFloat16(v));
+                        case "bf16" -> Float.intBitsToFloat(Float.floatToRawIntBits(v) & 0xffff0000);
+                        default -> v;
+                    };
+                }
+                for (int i = 0; i < cout; i++) b[i] = (float) r.nextGaussian();
+                Gemm.Packed direct = new Gemm.Packed(PAR, wt, cout, 9 * cin, b);
+                float[] ref = new float[n * h * w * cout], perCall = new float[n * h * w * cout];
+                java.util.Arrays.fill(ref, Float.NaN); // every element must be written
+                Winograd.convTransformed(PAR, x, n, h, w, cin, formulaU4x2(direct, cout, cin), cout, direct.bias, ref);
+                for (float v : ref) assertTrue(Float.isFinite(v));
+                Winograd.convTransformed(PAR, x, n, h, w, cin, Winograd.transformWeights(PAR, direct, cin, buffers, Winograd.Tiling.F4X2), cout,
+                        direct.bias, perCall);
+                assertArrayEquals(ref, perCall, java.util.Arrays.toString(s) + " " + kind + " U per call");
+                int image = h * w * cin, out = h * w * cout;
+                for (int i = 0; i < n && n > 1; i++) {
+                    float[] alone = new float[out];
+                    Winograd.convTransformed(PAR, java.util.Arrays.copyOfRange(x, i * image, (i + 1) * image), 1, h, w, cin,
+                            formulaU4x2(direct, cout, cin), cout, direct.bias, alone);
+                    assertArrayEquals(java.util.Arrays.copyOfRange(ref, i * out, (i + 1) * out), alone, java.util.Arrays.toString(s) + " image " + i);
+                }
+            }
+        }
+    }
+
+    /** F(4x2)'s U, position 4i + j = (G6 g G2^T)[i][j] with G6's rows g0 / 2, (g0 + g1 + g2) / 6, ..., g2 / 2, written out as the formula. */
+    static Gemm.Packed[] formulaU4x2(Gemm.Packed direct, int cout, int cin) {
+        float[][] u = new float[24][cout * cin];
+        float[] g = new float[9], gg = new float[18];
+        for (int co = 0; co < cout; co++) {
+            int p = co / Gemm.NR, j = co % Gemm.NR, base = p * direct.k * Gemm.NR;
+            for (int ci = 0; ci < cin; ci++) {
+                for (int t = 0; t < 9; t++) g[t] = direct.at(base + (t * cin + ci) * Gemm.NR + j);
+                for (int c = 0; c < 3; c++) { // G6 g: 6 x 3
+                    float g0 = g[c], g1 = g[3 + c], g2 = g[6 + c];
+                    gg[c] = g0 * 0.5f;
+                    gg[3 + c] = (g0 + g1 + g2) * (1f / 6);
+                    gg[6 + c] = (g1 - g0 - g2) * (1f / 6);
+                    gg[9 + c] = -(g0 * (16f / 15) + g1 * (8f / 15) + g2 * (4f / 15));
+                    gg[12 + c] = g0 * (1f / 30) - g1 * (1f / 15) + g2 * (2f / 15);
+                    gg[15 + c] = g2 * 0.5f;
+                }
+                for (int i = 0; i < 6; i++) { // (G6 g) G2^T: 6 x 4
+                    float a0 = gg[i * 3], a1 = gg[i * 3 + 1], a2 = gg[i * 3 + 2];
+                    int at = co * cin + ci;
+                    u[i * 4][at] = a0;
+                    u[i * 4 + 1][at] = 0.5f * (a0 + a1 + a2);
+                    u[i * 4 + 2][at] = 0.5f * (a0 - a1 + a2);
+                    u[i * 4 + 3][at] = a2;
+                }
+            }
+        }
+        Gemm.Packed[] out = new Gemm.Packed[24];
+        for (int i = 0; i < 24; i++) out[i] = new Gemm.Packed(PAR, u[i], cout, cin, null);
+        return out;
     }
 
     private static float[] conv(Backend be, ConvWeights cw, float[] x, int h, int w) {
