@@ -371,10 +371,17 @@ final class Gemm {
      * (the same bits either way).
      */
     static void multiply(Parallel par, int m, ARows a, Packed b, float[] c, int cOff, int ldc, boolean accumulate, float[] residual) {
-        multiply(par, m, a, b, c, cOff, ldc, accumulate, residual, amx());
+        multiply(par, m, a, b, c, cOff, ldc, accumulate, residual, amx() && b.n >= AMX_MIN_COLUMNS);
     }
 
-    /** Whether {@link #multiply} runs its products with A in place on AMX here. */
+    /**
+     * Fewest output columns for which a product with A in place goes to AMX: splitting A into its
+     * three bf16 parts costs the same per row whatever N, and with few columns it outweighs the
+     * faster products (the VAE decoder's 1x1 conv 256 -> 128 channels at 256 x 256 was slower on AMX).
+     */
+    static final int AMX_MIN_COLUMNS = 256;
+
+    /** Whether {@link #multiply} runs its products with A in place on AMX here (for B of at least {@link #AMX_MIN_COLUMNS} columns). */
     static boolean amx() {
         NativeGemm kernel = NativeGemm.get();
         return kernel != null && kernel.amx();

@@ -93,6 +93,28 @@ class AmxGemmTest {
         }
     }
 
+    /** The default product takes AMX from {@link Gemm#AMX_MIN_COLUMNS} output columns on and the AVX-512 kernels below: their bits. */
+    @Test
+    void productsWithFewColumnsStayOnAvx512() {
+        amxKernel();
+        Random r = new Random(23);
+        int m = 300, k = 256;
+        for (int n : new int[]{Gemm.AMX_MIN_COLUMNS / 2, Gemm.AMX_MIN_COLUMNS - 1, Gemm.AMX_MIN_COLUMNS}) {
+            float[] x = new float[m * k], w = new float[n * k];
+            for (int i = 0; i < x.length; i++) x[i] = (float) r.nextGaussian();
+            for (int i = 0; i < w.length; i++) w[i] = Float.float16ToFloat(Float.floatToFloat16((float) r.nextGaussian()));
+            try (Parallel two = new Parallel(2)) {
+                Gemm.Packed packed = new Gemm.Packed(two, w, n, k, null);
+                float[] chosen = new float[m * n], amx = new float[m * n], avx = new float[m * n];
+                Gemm.multiply(two, m, Gemm.dense(x, 0, k), packed, chosen, 0, n, false);
+                Gemm.multiply(two, m, Gemm.dense(x, 0, k), packed, amx, 0, n, false, null, true);
+                Gemm.multiply(two, m, Gemm.dense(x, 0, k), packed, avx, 0, n, false, null, false);
+                assertFalse(java.util.Arrays.equals(amx, avx), "the two kernels' bits differ at " + n + " columns");
+                assertArrayEquals(n >= Gemm.AMX_MIN_COLUMNS ? amx : avx, chosen, n + " columns");
+            }
+        }
+    }
+
     /** A row's AMX result does not depend on the rows beside it: one row at a time, 17 at a time and all 1100 at once agree bit for bit. */
     @Test
     void amxRowsAreBatchInvariant() {
