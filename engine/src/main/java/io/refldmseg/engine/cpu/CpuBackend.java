@@ -347,28 +347,41 @@ public final class CpuBackend implements Backend {
      * each float vector widened to double vectors; in double, E[x^2] - E[x]^2 loses nothing that
      * matters at fp32 output precision.
      */
+    private static final int MOMENT_BLOCK_PIXELS = 256;
+
     private double[][] channelMoments(float[] x, int base, int pixels, int c) {
         int chunks = Math.max(1, Math.min(par.threads() * 2, pixels / 256));
         double[][] sums = new double[chunks][c], squares = new double[chunks][c];
         int per = (pixels + chunks - 1) / chunks, bound = S.loopBound(c), dl = D.length();
         par.forEach(chunks, ci -> {
             double[] sum = sums[ci], sq = squares[ci];
-            for (int p = ci * per, end = Math.min(pixels, p + per); p < end; p++) {
-                int off = base + p * c, ch = 0;
-                for (; ch < bound; ch += L) {
-                    FloatVector v = FloatVector.fromArray(S, x, off + ch);
-                    for (int part = 0; part < L / dl; part++) {
-                        DoubleVector d = (DoubleVector) v.convertShape(VectorOperators.F2D, D, part);
-                        int at = ch + part * dl;
-                        DoubleVector.fromArray(D, sum, at).add(d).intoArray(sum, at);
-                        d.fma(d, DoubleVector.fromArray(D, sq, at)).intoArray(sq, at);
+            int end = Math.min(pixels, ci * per + per);
+            // blocks of pixels that stay in L2; in a block, one channel vector at a time with its sums in registers
+            // (the same additions in the same order as pixel by pixel, so the same bits)
+            for (int p0 = ci * per; p0 < end; p0 += MOMENT_BLOCK_PIXELS) {
+                int p1 = Math.min(end, p0 + MOMENT_BLOCK_PIXELS);
+                for (int ch = 0; ch < bound; ch += L) {
+                    DoubleVector s0 = DoubleVector.fromArray(D, sum, ch), s1 = DoubleVector.fromArray(D, sum, ch + dl);
+                    DoubleVector q0 = DoubleVector.fromArray(D, sq, ch), q1 = DoubleVector.fromArray(D, sq, ch + dl);
+                    for (int p = p0, off = base + p0 * c + ch; p < p1; p++, off += c) {
+                        FloatVector v = FloatVector.fromArray(S, x, off);
+                        DoubleVector d0 = (DoubleVector) v.convertShape(VectorOperators.F2D, D, 0), d1 = (DoubleVector) v.convertShape(VectorOperators.F2D, D, 1);
+                        s0 = s0.add(d0);
+                        s1 = s1.add(d1);
+                        q0 = d0.fma(d0, q0);
+                        q1 = d1.fma(d1, q1);
                     }
+                    s0.intoArray(sum, ch);
+                    s1.intoArray(sum, ch + dl);
+                    q0.intoArray(sq, ch);
+                    q1.intoArray(sq, ch + dl);
                 }
-                for (; ch < c; ch++) {
-                    double dv = x[off + ch];
-                    sum[ch] += dv;
-                    sq[ch] += dv * dv;
-                }
+                for (int p = p0; p < p1; p++)
+                    for (int ch = bound, off = base + p * c; ch < c; ch++) {
+                        double dv = x[off + ch];
+                        sum[ch] += dv;
+                        sq[ch] += dv * dv;
+                    }
             }
         });
         double[][] total = new double[2][c];
