@@ -88,8 +88,7 @@ final class Winograd {
             float[] g = scratch[0], u = scratch[1];
             for (int c0 = 0; c0 < cin; c0 += step) {
                 int kc = Math.min(step, cin - c0);
-                if (tiling == Tiling.F2X2) transformPanelSlice(direct, cin, p, c0, kc, g, u);
-                else transformPanelSlice4x2(direct, cin, p, c0, kc, g, u);
+                transformPanelSlice(direct, cin, p, c0, kc, g, u, tiling);
                 for (int pos = 0; pos < positions; pos++)
                     System.arraycopy(u, pos * sliceStride(kc), into[pos], (p * cin + c0) * nr, kc * nr);
             }
@@ -150,7 +149,7 @@ final class Winograd {
             for (int c0 = 0; c0 < cin; c0 += step) {
                 int kc = Math.min(step, cin - c0);
                 for (int p = direct.panels * task / tasks, p1 = direct.panels * (task + 1) / tasks; p < p1; p++) {
-                    transformPanelSlice(direct, cin, p, c0, kc, g, u);
+                    transformPanelSlice(direct, cin, p, c0, kc, g, u, Tiling.F2X2);
                     for (int pos = 0; pos < POSITIONS; pos++)
                         Gemm.multiplyPanel(vp[pos], c0, kc, u, pos * sliceStride(kc), m, pos * rows * ldm + p * Gemm.NR, ldm, c0 > 0);
                 }
@@ -195,25 +194,37 @@ final class Winograd {
     }
 
     /**
-     * U of panel p for input channels [c0, c0 + kc), position i's [kc][NR] at u[i x sliceStride]:
-     * the 9 taps' rows of the packed weight widened into g (tap t at g[t x sliceStride]), then G g
-     * G^T a vector of output channels at a time, with the same operations in the same order as
-     * {@link #transformWeights}.
+     * U of panel p for input channels [c0, c0 + kc) in the tiling, position 4i + j (row i of G g,
+     * column j of its product with G2^T) at u[(4i + j) x sliceStride]: the 9 taps' rows of the
+     * packed weight widened into g (tap t at g[t x sliceStride]), then G g down each of the kernel's
+     * 3 columns into positions 4i + column, then each row times G2^T across, in place, a vector of
+     * output channels at a time, with the same operations in the same order for every element
+     * (WinogradTest writes them out). G is G2 (4 x 3) for F(2x2), G6 for F(4x2).
      */
-    private static void transformPanelSlice(Gemm.Packed direct, int cin, int p, int c0, int kc, float[] g, float[] u) {
-        int nr = Gemm.NR, len = kc * nr, st = sliceStride(kc);
+    private static void transformPanelSlice(Gemm.Packed direct, int cin, int p, int c0, int kc, float[] g, float[] u, Tiling tiling) {
+        int nr = Gemm.NR, len = kc * nr, st = sliceStride(kc), rows = tiling.positions / 4;
+        boolean tall = tiling == Tiling.F4X2;
         // the 9 taps' slices, cin x NR apart, in one call
         direct.widen(p * direct.k * nr + c0 * nr, cin * nr, g, 0, st, len, 9, NativeGemm.get());
         for (int at = 0; at < len; at += L) { // one vector of output channels through both stages while it is in L1
-            for (int c = 0; c < 3; c++) { // G g, column c: row r into position 4r + c for now
+            for (int c = 0; c < 3; c++) { // G g, column c: row i into position 4i + c for now
                 FloatVector g0 = FloatVector.fromArray(S, g, c * st + at), g1 = FloatVector.fromArray(S, g, (3 + c) * st + at),
                         g2 = FloatVector.fromArray(S, g, (6 + c) * st + at);
-                g0.intoArray(u, c * st + at);
-                g0.add(g1).add(g2).mul(0.5f).intoArray(u, (4 + c) * st + at);
-                g0.sub(g1).add(g2).mul(0.5f).intoArray(u, (8 + c) * st + at);
-                g2.intoArray(u, (12 + c) * st + at);
+                if (tall) {
+                    g0.mul(0.5f).intoArray(u, c * st + at);
+                    g0.add(g1).add(g2).mul(SIXTH).intoArray(u, (4 + c) * st + at);
+                    g1.sub(g0).sub(g2).mul(SIXTH).intoArray(u, (8 + c) * st + at);
+                    g0.mul(G3_0).add(g1.mul(G3_1)).add(g2.mul(G3_2)).neg().intoArray(u, (12 + c) * st + at);
+                    g0.mul(G4_0).sub(g1.mul(G4_1)).add(g2.mul(G4_2)).intoArray(u, (16 + c) * st + at);
+                    g2.mul(0.5f).intoArray(u, (20 + c) * st + at);
+                } else {
+                    g0.intoArray(u, c * st + at);
+                    g0.add(g1).add(g2).mul(0.5f).intoArray(u, (4 + c) * st + at);
+                    g0.sub(g1).add(g2).mul(0.5f).intoArray(u, (8 + c) * st + at);
+                    g2.intoArray(u, (12 + c) * st + at);
+                }
             }
-            for (int r = 0; r < 4; r++) { // (G g) G^T, row r: its three values at positions 4r .. 4r + 2, its four results there
+            for (int r = 0; r < rows; r++) { // (G g) G2^T, row r: its three values at positions 4r .. 4r + 2, its four results there
                 FloatVector a0 = FloatVector.fromArray(S, u, (4 * r) * st + at), a1 = FloatVector.fromArray(S, u, (4 * r + 1) * st + at),
                         a2 = FloatVector.fromArray(S, u, (4 * r + 2) * st + at);
                 a0.add(a1).add(a2).mul(0.5f).intoArray(u, (4 * r + 1) * st + at);
@@ -223,38 +234,8 @@ final class Winograd {
         }
     }
 
-    /** G's rows of the 6-point transform with B^T scaled to integers: g0 / 2, (g0 + g1 + g2) / 6, ..., g2 / 2. */
+    /** G6's rows (the 6-point transform, B^T scaled to integers): g0 / 2, (g0 + g1 + g2) / 6, ..., g2 / 2. */
     private static final float SIXTH = 1f / 6, G3_0 = 16f / 15, G3_1 = 8f / 15, G3_2 = 4f / 15, G4_0 = 1f / 30, G4_1 = 1f / 15, G4_2 = 2f / 15;
-
-    /**
-     * U of the F(4x2) tiling for panel p and input channels [c0, c0 + kc), position 4i + j (row i of
-     * the 6-point transform, column j of the 4-point one) at u[(4i + j) x sliceStride]: G6 g down each
-     * of the kernel's 3 columns into positions 4i + column, then those rows times G2^T across, in
-     * place; the same operations in the same order for every element (WinogradTest writes them out).
-     */
-    private static void transformPanelSlice4x2(Gemm.Packed direct, int cin, int p, int c0, int kc, float[] g, float[] u) {
-        int nr = Gemm.NR, len = kc * nr, st = sliceStride(kc);
-        direct.widen(p * direct.k * nr + c0 * nr, cin * nr, g, 0, st, len, 9, NativeGemm.get());
-        for (int at = 0; at < len; at += L) {
-            for (int c = 0; c < 3; c++) { // G6 g, kernel column c: row i into position 4i + c for now
-                FloatVector g0 = FloatVector.fromArray(S, g, c * st + at), g1 = FloatVector.fromArray(S, g, (3 + c) * st + at),
-                        g2 = FloatVector.fromArray(S, g, (6 + c) * st + at);
-                g0.mul(0.5f).intoArray(u, c * st + at);
-                g0.add(g1).add(g2).mul(SIXTH).intoArray(u, (4 + c) * st + at);
-                g1.sub(g0).sub(g2).mul(SIXTH).intoArray(u, (8 + c) * st + at);
-                g0.mul(G3_0).add(g1.mul(G3_1)).add(g2.mul(G3_2)).neg().intoArray(u, (12 + c) * st + at);
-                g0.mul(G4_0).sub(g1.mul(G4_1)).add(g2.mul(G4_2)).intoArray(u, (16 + c) * st + at);
-                g2.mul(0.5f).intoArray(u, (20 + c) * st + at);
-            }
-            for (int r = 0; r < 6; r++) { // (G6 g) G2^T, row r: its three values at positions 4r .. 4r + 2, its four results there
-                FloatVector a0 = FloatVector.fromArray(S, u, (4 * r) * st + at), a1 = FloatVector.fromArray(S, u, (4 * r + 1) * st + at),
-                        a2 = FloatVector.fromArray(S, u, (4 * r + 2) * st + at);
-                a0.add(a1).add(a2).mul(0.5f).intoArray(u, (4 * r + 1) * st + at);
-                a0.sub(a1).add(a2).mul(0.5f).intoArray(u, (4 * r + 2) * st + at);
-                a2.intoArray(u, (4 * r + 3) * st + at);
-            }
-        }
-    }
 
     private static final jdk.incubator.vector.VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
     private static final int L = S.length();
@@ -266,17 +247,26 @@ final class Winograd {
     }
 
     /**
-     * V = B^T d B of one 4x4 input tile (zero outside the image) into v[pos][slot][c], a vector of
-     * channels at a time; the channel tail uses the same adds and subtracts on scalars.
+     * Where each value of a tile's input lies in x (-1: outside the image, read as zero): for output
+     * tiles of {@code rows} x 2, the (rows + 2) x 4 input values from one row and column above-left, row by row.
      */
-    private static void inputTile(float[] x, int h, int w, int cin, int th, int tw, int tile, float[] v, int slot, int tb) {
-        int b = tile / (th * tw), rem = tile % (th * tw), y0 = 2 * (rem / tw) - 1, x0 = 2 * (rem % tw) - 1;
-        int[] at = new int[16];
-        for (int r = 0; r < 4; r++)
+    private static int[] inputOffsets(int h, int w, int cin, int th, int tw, int tile, int rows) {
+        int b = tile / (th * tw), rem = tile % (th * tw), y0 = rows * (rem / tw) - 1, x0 = 2 * (rem % tw) - 1;
+        int[] at = new int[(rows + 2) * 4];
+        for (int r = 0; r < rows + 2; r++)
             for (int c = 0; c < 4; c++) {
                 int yy = y0 + r, xx = x0 + c;
                 at[r * 4 + c] = yy < 0 || yy >= h || xx < 0 || xx >= w ? -1 : ((b * h + yy) * w + xx) * cin;
             }
+        return at;
+    }
+
+    /**
+     * V = B^T d B of one 4x4 input tile (zero outside the image) into v[pos][slot][c], a vector of
+     * channels at a time; the channel tail uses the same adds and subtracts on scalars.
+     */
+    private static void inputTile(float[] x, int h, int w, int cin, int th, int tw, int tile, float[] v, int slot, int tb) {
+        int[] at = inputOffsets(h, w, cin, th, tw, tile, 2);
         int stride = tb * cin, base = slot * cin, ci = 0;
         float[] t = TILE.get(); // B^T d of one channel vector, [row][col][lane]: no arrays of vectors (they would be heap objects)
         for (int bound = S.loopBound(cin); ci < bound; ci += L) {
@@ -365,13 +355,7 @@ final class Winograd {
      * 6-point one (B^T's rows times 1, 2, 2, 1, 2, 2: integers) down each of the 4 columns.
      */
     private static void inputTile4x2(float[] x, int h, int w, int cin, int th, int tw, int tile, float[] v, int slot, int tb) {
-        int b = tile / (th * tw), rem = tile % (th * tw), y0 = 4 * (rem / tw) - 1, x0 = 2 * (rem % tw) - 1;
-        int[] at = new int[24];
-        for (int r = 0; r < 6; r++)
-            for (int c = 0; c < 4; c++) {
-                int yy = y0 + r, xx = x0 + c;
-                at[r * 4 + c] = yy < 0 || yy >= h || xx < 0 || xx >= w ? -1 : ((b * h + yy) * w + xx) * cin;
-            }
+        int[] at = inputOffsets(h, w, cin, th, tw, tile, 4);
         int stride = tb * cin, base = slot * cin, ci = 0;
         float[] t = TILE.get(); // d B of one channel vector, [row][col][lane]
         for (int bound = S.loopBound(cin); ci < bound; ci += L) {

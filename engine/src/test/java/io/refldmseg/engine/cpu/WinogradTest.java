@@ -52,18 +52,8 @@ class WinogradTest {
             for (String kind : new String[]{"fp32", "fp16", "bf16"}) {
                 boolean half = !kind.equals("fp32");
                 int n = s[0], h = s[1], w = s[2], cin = s[3], cout = s[4];
-                float[] x = new float[n * h * w * cin], wt = new float[cout * 9 * cin], b = new float[cout];
+                float[] x = new float[n * h * w * cin], wt = weightsOfKind(r, cout * 9 * cin, cin, kind), b = new float[cout];
                 for (int i = 0; i < x.length; i++) x[i] = (float) r.nextGaussian();
-                for (int i = 0; i < wt.length; i++) {
-                    float v = (float) (r.nextGaussian() / Math.sqrt(9 * cin));
-                    wt[i] = switch (kind) {
-                        case "fp16" -> Float.float16ToFloat(Float.floatToFloat16(v));
-                        case "bf16" -> Float.intBitsToFloat(Float.floatToRawIntBits(v) & 0xffff0000);
-                        default -> v;
-                    };
-                }
-                // bf16 values of this size are fp16 values too; one outside fp16's range makes the weight bf16-only
-                if (kind.equals("bf16")) wt[0] = Float.intBitsToFloat(Float.floatToRawIntBits(1e-20f) & 0xffff0000);
                 for (int i = 0; i < cout; i++) b[i] = (float) r.nextGaussian();
                 Gemm.Packed direct = new Gemm.Packed(PAR, wt, cout, 9 * cin, b); // [out][(ky, kx, in)]: the conv's packing
                 assertEquals(half, direct.half != null);
@@ -71,7 +61,7 @@ class WinogradTest {
                 float[] ref = new float[n * h * w * cout], few = new float[n * h * w * cout], perCall = new float[n * h * w * cout];
                 java.util.Arrays.fill(few, Float.NaN); // every element must be written
                 java.util.Arrays.fill(perCall, Float.NaN);
-                Winograd.convTransformed(PAR, x, n, h, w, cin, formulaU(direct, cout, cin), cout, direct.bias, ref);
+                Winograd.convTransformed(PAR, x, n, h, w, cin, formulaU(direct, cout, cin, Winograd.Tiling.F2X2), cout, direct.bias, ref);
                 Winograd.convFewTiles(PAR, x, n, h, w, cin, direct, cout, direct.bias, few);
                 assertArrayEquals(ref, few, java.util.Arrays.toString(s) + " " + kind + " few tiles");
                 Winograd.convTransformed(PAR, x, n, h, w, cin, Winograd.transformWeights(PAR, direct, cin, buffers, Winograd.Tiling.F2X2), cout, direct.bias, perCall);
@@ -138,21 +128,14 @@ class WinogradTest {
             int n = s[0], h = s[1], w = s[2], cin = s[3], cout = s[4];
             assertEquals(Winograd.Tiling.F4X2, Winograd.Tiling.of(h, w));
             for (String kind : new String[]{"fp32", "fp16", "bf16"}) {
-                float[] x = new float[n * h * w * cin], wt = new float[cout * 9 * cin], b = new float[cout];
+                float[] x = new float[n * h * w * cin], wt = weightsOfKind(r, cout * 9 * cin, cin, kind), b = new float[cout];
                 for (int i = 0; i < x.length; i++) x[i] = (float) r.nextGaussian();
-                for (int i = 0; i < wt.length; i++) {
-                    float v = (float) (r.nextGaussian() / Math.sqrt(9 * cin));
-                    wt[i] = switch (kind) {
-                        case "fp16" -> Float.float16ToFloat(Float.floatToFloat16(v));
-                        case "bf16" -> Float.intBitsToFloat(Float.floatToRawIntBits(v) & 0xffff0000);
-                        default -> v;
-                    };
-                }
                 for (int i = 0; i < cout; i++) b[i] = (float) r.nextGaussian();
                 Gemm.Packed direct = new Gemm.Packed(PAR, wt, cout, 9 * cin, b);
+                assertEquals(kind.equals("bf16"), direct.bf16, kind);
                 float[] ref = new float[n * h * w * cout], perCall = new float[n * h * w * cout];
                 java.util.Arrays.fill(ref, Float.NaN); // every element must be written
-                Winograd.convTransformed(PAR, x, n, h, w, cin, formulaU4x2(direct, cout, cin), cout, direct.bias, ref);
+                Winograd.convTransformed(PAR, x, n, h, w, cin, formulaU(direct, cout, cin, Winograd.Tiling.F4X2), cout, direct.bias, ref);
                 for (float v : ref) assertTrue(Float.isFinite(v));
                 Winograd.convTransformed(PAR, x, n, h, w, cin, Winograd.transformWeights(PAR, direct, cin, buffers, Winograd.Tiling.F4X2), cout,
                         direct.bias, perCall);
@@ -161,65 +144,47 @@ class WinogradTest {
                 for (int i = 0; i < n && n > 1; i++) {
                     float[] alone = new float[out];
                     Winograd.convTransformed(PAR, java.util.Arrays.copyOfRange(x, i * image, (i + 1) * image), 1, h, w, cin,
-                            formulaU4x2(direct, cout, cin), cout, direct.bias, alone);
+                            formulaU(direct, cout, cin, Winograd.Tiling.F4X2), cout, direct.bias, alone);
                     assertArrayEquals(java.util.Arrays.copyOfRange(ref, i * out, (i + 1) * out), alone, java.util.Arrays.toString(s) + " image " + i);
                 }
             }
         }
     }
 
-    /** F(4x2)'s U, position 4i + j = (G6 g G2^T)[i][j] with G6's rows g0 / 2, (g0 + g1 + g2) / 6, ..., g2 / 2, written out as the formula. */
-    static Gemm.Packed[] formulaU4x2(Gemm.Packed direct, int cout, int cin) {
-        float[][] u = new float[24][cout * cin];
-        float[] g = new float[9], gg = new float[18];
-        for (int co = 0; co < cout; co++) {
-            int p = co / Gemm.NR, j = co % Gemm.NR, base = p * direct.k * Gemm.NR;
-            for (int ci = 0; ci < cin; ci++) {
-                for (int t = 0; t < 9; t++) g[t] = direct.at(base + (t * cin + ci) * Gemm.NR + j);
-                for (int c = 0; c < 3; c++) { // G6 g: 6 x 3
-                    float g0 = g[c], g1 = g[3 + c], g2 = g[6 + c];
-                    gg[c] = g0 * 0.5f;
-                    gg[3 + c] = (g0 + g1 + g2) * (1f / 6);
-                    gg[6 + c] = (g1 - g0 - g2) * (1f / 6);
-                    gg[9 + c] = -(g0 * (16f / 15) + g1 * (8f / 15) + g2 * (4f / 15));
-                    gg[12 + c] = g0 * (1f / 30) - g1 * (1f / 15) + g2 * (2f / 15);
-                    gg[15 + c] = g2 * 0.5f;
-                }
-                for (int i = 0; i < 6; i++) { // (G6 g) G2^T: 6 x 4
-                    float a0 = gg[i * 3], a1 = gg[i * 3 + 1], a2 = gg[i * 3 + 2];
-                    int at = co * cin + ci;
-                    u[i * 4][at] = a0;
-                    u[i * 4 + 1][at] = 0.5f * (a0 + a1 + a2);
-                    u[i * 4 + 2][at] = 0.5f * (a0 - a1 + a2);
-                    u[i * 4 + 3][at] = a2;
-                }
-            }
-        }
-        Gemm.Packed[] out = new Gemm.Packed[24];
-        for (int i = 0; i < 24; i++) out[i] = new Gemm.Packed(PAR, u[i], cout, cin, null);
-        return out;
-    }
-
     private static float[] conv(Backend be, ConvWeights cw, float[] x, int h, int w) {
         return be.toHost(be.conv2d(be.tensor(x, 1, h, w, cw.inChannels()), cw, 1, Padding.same(1)));
     }
 
-    /** U = G g G^T for every (out, in) pair, written out as the formula, from the direct conv's packed [out, (ky, kx, in)] weight. */
-    static Gemm.Packed[] formulaU(Gemm.Packed direct, int cout, int cin) {
-        float[][] u = new float[Winograd.POSITIONS][cout * cin];
-        float[] g = new float[9], gg = new float[12];
+    /**
+     * U = G g G^T for every (out, in) pair, written out as the formula, from the direct conv's packed
+     * [out, (ky, kx, in)] weight: position 4i + j = (G g G2^T)[i][j], G = G2 (4 x 3) for F(2x2) or
+     * G6 (6 x 3: rows g0 / 2, (g0 + g1 + g2) / 6, ..., g2 / 2) for F(4x2).
+     */
+    static Gemm.Packed[] formulaU(Gemm.Packed direct, int cout, int cin, Winograd.Tiling tiling) {
+        int rows = tiling.positions / 4;
+        float[][] u = new float[tiling.positions][cout * cin];
+        float[] g = new float[9], gg = new float[3 * rows];
         for (int co = 0; co < cout; co++) {
             int p = co / Gemm.NR, j = co % Gemm.NR, base = p * direct.k * Gemm.NR;
             for (int ci = 0; ci < cin; ci++) {
                 for (int t = 0; t < 9; t++) g[t] = direct.at(base + (t * cin + ci) * Gemm.NR + j);
-                for (int c = 0; c < 3; c++) { // G g: 4 x 3
+                for (int c = 0; c < 3; c++) { // G g: rows x 3
                     float g0 = g[c], g1 = g[3 + c], g2 = g[6 + c];
-                    gg[c] = g0;
-                    gg[3 + c] = 0.5f * (g0 + g1 + g2);
-                    gg[6 + c] = 0.5f * (g0 - g1 + g2);
-                    gg[9 + c] = g2;
+                    if (tiling == Winograd.Tiling.F2X2) {
+                        gg[c] = g0;
+                        gg[3 + c] = 0.5f * (g0 + g1 + g2);
+                        gg[6 + c] = 0.5f * (g0 - g1 + g2);
+                        gg[9 + c] = g2;
+                    } else {
+                        gg[c] = g0 * 0.5f;
+                        gg[3 + c] = (g0 + g1 + g2) * (1f / 6);
+                        gg[6 + c] = (g1 - g0 - g2) * (1f / 6);
+                        gg[9 + c] = -(g0 * (16f / 15) + g1 * (8f / 15) + g2 * (4f / 15));
+                        gg[12 + c] = g0 * (1f / 30) - g1 * (1f / 15) + g2 * (2f / 15);
+                        gg[15 + c] = g2 * 0.5f;
+                    }
                 }
-                for (int r = 0; r < 4; r++) { // (G g) G^T: 4 x 4
+                for (int r = 0; r < rows; r++) { // (G g) G2^T: rows x 4
                     float a0 = gg[r * 3], a1 = gg[r * 3 + 1], a2 = gg[r * 3 + 2];
                     int at = co * cin + ci;
                     u[r * 4][at] = a0;
@@ -229,9 +194,25 @@ class WinogradTest {
                 }
             }
         }
-        Gemm.Packed[] out = new Gemm.Packed[Winograd.POSITIONS];
-        for (int i = 0; i < Winograd.POSITIONS; i++) out[i] = new Gemm.Packed(PAR, u[i], cout, cin, null);
+        Gemm.Packed[] out = new Gemm.Packed[tiling.positions];
+        for (int i = 0; i < tiling.positions; i++) out[i] = new Gemm.Packed(PAR, u[i], cout, cin, null);
         return out;
+    }
+
+    /** A conv weight of {@code count} values scaled for {@code cin} inputs, exact in fp32, fp16 or bf16 ("bf16": one value outside fp16's range, so it packs as bf16). */
+    static float[] weightsOfKind(Random r, int count, int cin, String kind) {
+        float[] wt = new float[count];
+        for (int i = 0; i < count; i++) {
+            float v = (float) (r.nextGaussian() / Math.sqrt(9 * cin));
+            wt[i] = switch (kind) {
+                case "fp16" -> Float.float16ToFloat(Float.floatToFloat16(v));
+                case "bf16" -> Float.intBitsToFloat(Float.floatToRawIntBits(v) & 0xffff0000);
+                default -> v;
+            };
+        }
+        // bf16 values of this size are fp16 values too; one outside fp16's range makes the weight bf16-only
+        if (kind.equals("bf16")) wt[0] = Float.intBitsToFloat(Float.floatToRawIntBits(1e-20f) & 0xffff0000);
+        return wt;
     }
 
     static float[] run(Backend be, float[] x, float[] wt, float[] b, int[] s) {
