@@ -156,6 +156,24 @@ public final class UNet2DConditionModel {
         public Tensor encoderHiddenStates() {
             return encoderHiddenStates;
         }
+
+        /**
+         * These projections for a batch whose row i is row {@code rows[i]} of this one: a batch whose
+         * requests repeat a context projects each distinct one once (the kernels are batch invariant,
+         * so every row keeps the bits it gets alone).
+         */
+        public ContextProjections rows(int[] rows) {
+            Map<Transformer2D, List<Attention.KeysAndValues>> picked = new java.util.IdentityHashMap<>();
+            for (var e : cross.entrySet())
+                picked.put(e.getKey(), e.getValue().stream().map(kv -> new Attention.KeysAndValues(pick(kv.k(), rows), pick(kv.v(), rows))).toList());
+            return new ContextProjections(unet, pick(encoderHiddenStates, rows), pick(context, rows), picked);
+        }
+
+        private Tensor pick(Tensor t, int[] rows) {
+            List<Tensor> parts = new ArrayList<>(rows.length);
+            for (int r : rows) parts.add(unet.be.sliceBatch(t, r, 1));
+            return unet.be.concatBatch(parts);
+        }
     }
 
     /** encoder_hid_proj and every attn2's keys and values of {@code encoderHiddenStates} [B, L, encoder_hid_dim]. */

@@ -47,8 +47,32 @@ final class SingleStepPredictor implements LatentPredictor {
         }
         RefLdmSeg.Prompt first = prompts.getFirst();
         Tensor latent = be.scale(be.concatBatch(latents), latentScale);
-        return unet.forward(latent, new float[b], be.concatBatch(tokens), be.concatBatch(masks), io.refldmseg.model.Probe.NONE,
-                LatentPredictor.unetCall(first, 0f, 0, java.util.Collections.nCopies(b, AttentionContext.Branch.TEXT), be.concatBatch(soft)));
+        AttentionContext where = LatentPredictor.unetCall(first, 0f, 0, java.util.Collections.nCopies(b, AttentionContext.Branch.TEXT), be.concatBatch(soft));
+        // requests with one support (video, dataset annotation) repeat their instruction: project each distinct one once
+        List<Tensor> distinct = new ArrayList<>();
+        int[] rowOf = distinctRows(tokens, distinct);
+        if (distinct.size() == b)
+            return unet.forward(latent, new float[b], be.concatBatch(tokens), be.concatBatch(masks), io.refldmseg.model.Probe.NONE, where);
+        UNet2DConditionModel.ContextProjections shared = unet.contextProjections(be.concatBatch(distinct)).rows(rowOf);
+        return unet.forward(latent, new float[b], shared, be.concatBatch(masks), io.refldmseg.model.Probe.NONE, where);
+    }
+
+    /** For each tensor, the index in {@code distinct} (filled here) of the first one equal to it in shape and values. */
+    private int[] distinctRows(List<Tensor> tensors, List<Tensor> distinct) {
+        List<float[]> values = new ArrayList<>();
+        int[] rowOf = new int[tensors.size()];
+        for (int i = 0; i < tensors.size(); i++) {
+            Tensor t = tensors.get(i);
+            float[] v = be.toHost(t);
+            int j = 0;
+            while (j < distinct.size() && !(java.util.Arrays.equals(distinct.get(j).shape(), t.shape()) && java.util.Arrays.equals(values.get(j), v))) j++;
+            if (j == distinct.size()) {
+                distinct.add(t);
+                values.add(v);
+            }
+            rowOf[i] = j;
+        }
+        return rowOf;
     }
 
     @Override

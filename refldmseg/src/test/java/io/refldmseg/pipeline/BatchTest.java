@@ -54,6 +54,36 @@ class BatchTest {
         }
     }
 
+    /**
+     * Requests that repeat one instruction (the same support for a video or a dataset) share its
+     * cross-attention keys and values in a batch: fewer operations than the same batch with every
+     * instruction different, every result still the bits of its single run.
+     */
+    @Test
+    void anFBatchRepeatingOneInstructionProjectsItOnce() {
+        io.refldmseg.engine.ProfilingBackend be = new io.refldmseg.engine.ProfilingBackend(io.refldmseg.engine.TestBackend.create());
+        try (RefLdmSeg seg = RefLdmSeg.load(PipelineFixtures.tinyF(), be, s -> {
+        }).closingBackend()) {
+            Options base = Options.defaults();
+            List<Options> options = List.of(base, base.withSeed(5).withPosterior(Options.Posterior.SAMPLE), base.withMaskAlpha(0.3f), base.withSeed(9));
+            Mixed different = mixed(seg, options);
+            RefLdmSeg.Prompt one = different.prompts().get(1);
+            // the same instruction made again (as the service's cache gives it: equal values, other tensors) and reused as it is
+            RefLdmSeg.Prompt again = seg.prompt(List.of(new Support(SyntheticScenes.scene(78, 1).image(),
+                    new LabelMap(256, 256, SyntheticScenes.scene(78, 1).mask(SyntheticScenes.scene(78, 1).firstKind())))), -1);
+            Mixed repeated = new Mixed(different.queries(), List.of(one, again, one, one), options);
+            be.reset();
+            seg.segmentBatch(different.queries(), different.prompts(), options);
+            long distinctFlops = be.flops();
+            be.reset();
+            seg.segmentBatch(repeated.queries(), repeated.prompts(), options);
+            long repeatedFlops = be.flops();
+            assertTrue(repeatedFlops < distinctFlops, "one instruction: " + repeatedFlops + " FLOPs, four: " + distinctFlops);
+            assertBatchEqualsSingles(seg, repeated);
+            assertBatchEqualsSingles(seg, new Mixed(different.queries(), List.of(one, different.prompts().get(0), one, different.prompts().get(2)), options));
+        }
+    }
+
     @Test
     void nBatchOfFourEqualsFourSingleRuns() {
         try (RefLdmSeg seg = PipelineFixtures.open(PipelineFixtures.tinyN()).closingBackend()) {
