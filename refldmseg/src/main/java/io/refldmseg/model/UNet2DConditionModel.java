@@ -166,7 +166,8 @@ public final class UNet2DConditionModel {
             Map<Transformer2D, List<Attention.KeysAndValues>> picked = new java.util.IdentityHashMap<>();
             for (var e : cross.entrySet())
                 picked.put(e.getKey(), e.getValue().stream().map(kv -> new Attention.KeysAndValues(pick(kv.k(), rows), pick(kv.v(), rows))).toList());
-            return new ContextProjections(unet, pick(encoderHiddenStates, rows), pick(context, rows), picked);
+            Tensor states = pick(encoderHiddenStates, rows);
+            return new ContextProjections(unet, states, context == encoderHiddenStates ? states : pick(context, rows), picked); // no encoder_hid_proj: one tensor
         }
 
         private Tensor pick(Tensor t, int[] rows) {

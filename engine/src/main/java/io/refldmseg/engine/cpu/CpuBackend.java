@@ -341,14 +341,15 @@ public final class CpuBackend implements Backend {
         return new CpuTensor(y, x.shape());
     }
 
+    /** Pixels of one block of {@link #channelMoments}: their channel vectors' sums stay in registers while the block is read. */
+    private static final int MOMENT_BLOCK_PIXELS = 256;
+
     /**
      * Per-channel sums of x and of x^2 in double, in one pass over x (GroupNorm is memory bound at
      * the VAE's 256 x 256 levels: one read saved is a third of its time). Vectorised over channels,
      * each float vector widened to double vectors; in double, E[x^2] - E[x]^2 loses nothing that
      * matters at fp32 output precision.
      */
-    private static final int MOMENT_BLOCK_PIXELS = 256;
-
     private double[][] channelMoments(float[] x, int base, int pixels, int c) {
         int chunks = Math.max(1, Math.min(par.threads() * 2, pixels / 256));
         double[][] sums = new double[chunks][c], squares = new double[chunks][c];
@@ -360,7 +361,7 @@ public final class CpuBackend implements Backend {
             // (the same additions in the same order as pixel by pixel, so the same bits)
             for (int p0 = ci * per; p0 < end; p0 += MOMENT_BLOCK_PIXELS) {
                 int p1 = Math.min(end, p0 + MOMENT_BLOCK_PIXELS);
-                for (int ch = 0; ch < bound; ch += L) {
+                for (int ch = 0; ch < bound; ch += L) { // D has S's shape: a float vector widens into two double vectors
                     DoubleVector s0 = DoubleVector.fromArray(D, sum, ch), s1 = DoubleVector.fromArray(D, sum, ch + dl);
                     DoubleVector q0 = DoubleVector.fromArray(D, sq, ch), q1 = DoubleVector.fromArray(D, sq, ch + dl);
                     for (int p = p0, off = base + p0 * c + ch; p < p1; p++, off += c) {

@@ -14,10 +14,10 @@ import java.util.function.Function;
  * uses depends on the image's height and width only, never on the batch, so results stay batch invariant.
  */
 final class Winograd {
-    /** Positions of the F(2x2, 3x3) tiling. */
-    static final int POSITIONS = 16;
+    /** Positions of the F(2x2, 3x3) tiling (the few-tiles path's). */
+    static final int POSITIONS = Tiling.F2X2.positions;
     /** The most positions of any tiling. */
-    static final int MAX_POSITIONS = 24;
+    static final int MAX_POSITIONS = Tiling.F4X2.positions;
     private static final int TILE_BLOCK = 96;
     private static final ThreadLocal<float[][]> SCRATCH = ThreadLocal.withInitial(() -> new float[2][0]);
 
@@ -28,14 +28,15 @@ final class Winograd {
      * F(2x2) for an error as small (WinogradTest); F(4x4)'s error is an order of magnitude larger.
      */
     enum Tiling {
-        F2X2(2, 16), F4X2(4, 24);
+        F2X2(2), F4X2(4);
         /** Output rows of one tile (its columns are 2 either way). */
         final int rows;
+        /** Transform positions: the (rows + 2) x 4 input tile. */
         final int positions;
 
-        Tiling(int rows, int positions) {
+        Tiling(int rows) {
             this.rows = rows;
-            this.positions = positions;
+            this.positions = (rows + 2) * 4;
         }
 
         /** F(4x2) where even one image has more F(2x2) tiles than a block (so the few-tiles path never applies), else F(2x2). */
@@ -202,7 +203,7 @@ final class Winograd {
      * (WinogradTest writes them out). G is G2 (4 x 3) for F(2x2), G6 for F(4x2).
      */
     private static void transformPanelSlice(Gemm.Packed direct, int cin, int p, int c0, int kc, float[] g, float[] u, Tiling tiling) {
-        int nr = Gemm.NR, len = kc * nr, st = sliceStride(kc), rows = tiling.positions / 4;
+        int nr = Gemm.NR, len = kc * nr, st = sliceStride(kc), gRows = tiling.rows + 2;
         boolean tall = tiling == Tiling.F4X2;
         // the 9 taps' slices, cin x NR apart, in one call
         direct.widen(p * direct.k * nr + c0 * nr, cin * nr, g, 0, st, len, 9, NativeGemm.get());
@@ -224,7 +225,7 @@ final class Winograd {
                     g2.intoArray(u, (12 + c) * st + at);
                 }
             }
-            for (int r = 0; r < rows; r++) { // (G g) G2^T, row r: its three values at positions 4r .. 4r + 2, its four results there
+            for (int r = 0; r < gRows; r++) { // (G g) G2^T, row r: its three values at positions 4r .. 4r + 2, its four results there
                 FloatVector a0 = FloatVector.fromArray(S, u, (4 * r) * st + at), a1 = FloatVector.fromArray(S, u, (4 * r + 1) * st + at),
                         a2 = FloatVector.fromArray(S, u, (4 * r + 2) * st + at);
                 a0.add(a1).add(a2).mul(0.5f).intoArray(u, (4 * r + 1) * st + at);
